@@ -1,0 +1,199 @@
+// N-API bindings. Every tensor argument is a JavaScript Float32Array (or Int32Array for
+// indices) whose memory the kernel reads and writes in place: nothing is copied.
+#include <napi.h>
+
+#include "kernels.h"
+
+namespace {
+
+using namespace llmfab;
+
+float* F(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsNull() || info[i].IsUndefined()) return nullptr;
+  if (!info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a Float32Array");
+  return info[i].As<Napi::Float32Array>().Data();
+}
+
+int32_t* I(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsTypedArray() ||
+      info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be an Int32Array");
+  return info[i].As<Napi::Int32Array>().Data();
+}
+
+int64_t N(const Napi::CallbackInfo& info, size_t i) {
+  return static_cast<int64_t>(info[i].As<Napi::Number>().DoubleValue());
+}
+float R(const Napi::CallbackInfo& info, size_t i) { return info[i].As<Napi::Number>().FloatValue(); }
+bool B(const Napi::CallbackInfo& info, size_t i) { return info[i].ToBoolean().Value(); }
+
+Napi::Value Undefined(const Napi::CallbackInfo& info) { return info.Env().Undefined(); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  set_num_threads(static_cast<int>(N(info, 0)));
+  return Undefined(info);
+}
+Napi::Value GetThreads(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), num_threads());
+}
+Napi::Value Bf16Native(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), bf16_native_supported());
+}
+
+// matmul(A, B, C, bias, batch, M, N, K, transA, transB, accumulate, bf16, broadcastB)
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  try {
+    matmul(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
+           N(info, 7), B(info, 8), B(info, 9), B(info, 10), B(info, 11), B(info, 12));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), std::string("oneDNN matmul failed: ") + e.what());
+  }
+  return Undefined(info);
+}
+Napi::Value RoundBf16(const Napi::CallbackInfo& info) {
+  round_to_bf16(F(info, 0), F(info, 1), N(info, 2));
+  return Undefined(info);
+}
+
+Napi::Value EmbeddingForward(const Napi::CallbackInfo& info) {
+  embedding_forward(F(info, 0), I(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6));
+  return Undefined(info);
+}
+Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
+  embedding_backward(F(info, 0), I(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6));
+  return Undefined(info);
+}
+
+Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
+  layernorm_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                    N(info, 6), N(info, 7), R(info, 8));
+  return Undefined(info);
+}
+Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
+  layernorm_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                     F(info, 6), F(info, 7), N(info, 8), N(info, 9));
+  return Undefined(info);
+}
+Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
+  rmsnorm_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
+  return Undefined(info);
+}
+Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
+  rmsnorm_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                   N(info, 6), N(info, 7));
+  return Undefined(info);
+}
+
+Napi::Value GeluForward(const Napi::CallbackInfo& info) {
+  gelu_forward(F(info, 0), F(info, 1), N(info, 2));
+  return Undefined(info);
+}
+Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
+  gelu_backward(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  return Undefined(info);
+}
+Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
+  swiglu_forward(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  return Undefined(info);
+}
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  swiglu_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), N(info, 5));
+  return Undefined(info);
+}
+// rope(out, x, B, T, H, D, theta, pos0, inverse)
+Napi::Value Rope(const Napi::CallbackInfo& info) {
+  rope_forward(F(info, 0), F(info, 1), N(info, 2), N(info, 3), N(info, 4), N(info, 5), R(info, 6),
+               N(info, 7), B(info, 8));
+  return Undefined(info);
+}
+Napi::Value Add(const Napi::CallbackInfo& info) {
+  add(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  return Undefined(info);
+}
+Napi::Value Accumulate(const Napi::CallbackInfo& info) {
+  accumulate(F(info, 0), F(info, 1), R(info, 2), N(info, 3));
+  return Undefined(info);
+}
+Napi::Value Scale(const Napi::CallbackInfo& info) {
+  scale_inplace(F(info, 0), R(info, 1), N(info, 2));
+  return Undefined(info);
+}
+Napi::Value Dropout(const Napi::CallbackInfo& info) {
+  dropout(F(info, 0), F(info, 1), N(info, 2), R(info, 3), static_cast<uint64_t>(N(info, 4)), B(info, 5));
+  return Undefined(info);
+}
+
+// attentionForward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale)
+Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
+  attention_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), N(info, 5),
+                    N(info, 6), N(info, 7), N(info, 8), N(info, 9), N(info, 10), N(info, 11),
+                    R(info, 12));
+  return Undefined(info);
+}
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  attention_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                     F(info, 6), F(info, 7), F(info, 8), N(info, 9), N(info, 10), N(info, 11),
+                     N(info, 12), N(info, 13), N(info, 14), N(info, 15), R(info, 16));
+  return Undefined(info);
+}
+
+Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
+  const int64_t count = cross_entropy_forward(F(info, 0), F(info, 1), F(info, 2), I(info, 3),
+                                              N(info, 4), N(info, 5), static_cast<int32_t>(N(info, 6)));
+  return Napi::Number::New(info.Env(), static_cast<double>(count));
+}
+Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
+  cross_entropy_backward(F(info, 0), F(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
+                         static_cast<int32_t>(N(info, 6)), R(info, 7));
+  return Undefined(info);
+}
+
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), sum_squares(F(info, 0), N(info, 1)));
+}
+// adamwStep(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step, gradScale)
+Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
+  adamw_step(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), R(info, 5), R(info, 6),
+             R(info, 7), R(info, 8), R(info, 9), N(info, 10), R(info, 11));
+  return Undefined(info);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  const std::pair<const char*, Napi::Function::Callback> fns[] = {
+      {"setThreads", SetThreads},
+      {"getThreads", GetThreads},
+      {"bf16Native", Bf16Native},
+      {"matmul", Matmul},
+      {"roundBf16", RoundBf16},
+      {"embeddingForward", EmbeddingForward},
+      {"embeddingBackward", EmbeddingBackward},
+      {"layerNormForward", LayerNormForward},
+      {"layerNormBackward", LayerNormBackward},
+      {"rmsNormForward", RmsNormForward},
+      {"rmsNormBackward", RmsNormBackward},
+      {"geluForward", GeluForward},
+      {"geluBackward", GeluBackward},
+      {"swigluForward", SwigluForward},
+      {"swigluBackward", SwigluBackward},
+      {"rope", Rope},
+      {"add", Add},
+      {"accumulate", Accumulate},
+      {"scale", Scale},
+      {"dropout", Dropout},
+      {"attentionForward", AttentionForward},
+      {"attentionBackward", AttentionBackward},
+      {"crossEntropyForward", CrossEntropyForward},
+      {"crossEntropyBackward", CrossEntropyBackward},
+      {"sumSquares", SumSquares},
+      {"adamwStep", AdamwStep},
+  };
+  for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(llmfab_native, Init)

@@ -1,0 +1,130 @@
+// Elementwise kernels: activations, RoPE, residual adds, dropout. Backward kernels
+// add into their gradient buffers (+=), so a tensor used twice sums both gradients.
+#include <omp.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels.h"
+
+namespace llmfab {
+
+int num_threads() { return omp_get_max_threads(); }
+void set_num_threads(int n) { omp_set_num_threads(n); }
+
+namespace {
+constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
+}
+
+void gelu_forward(float* out, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    out[i] = 0.5f * v * (1.f + std::tanh(kGeluC * (v + 0.044715f * v * v * v)));
+  }
+}
+
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float v = x[i];
+    const float t = std::tanh(kGeluC * (v + 0.044715f * v * v * v));
+    const float du = kGeluC * (1.f + 3.f * 0.044715f * v * v);
+    dx[i] += dout[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du);
+  }
+}
+
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float g = gate[i];
+    out[i] = g / (1.f + std::exp(-g)) * up[i];
+  }
+}
+
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float g = gate[i];
+    const float s = 1.f / (1.f + std::exp(-g));
+    dgate[i] += dout[i] * up[i] * s * (1.f + g * (1.f - s));
+    dup[i] += dout[i] * g * s;
+  }
+}
+
+// Rotary embedding, Hugging Face Llama convention: dimension i pairs with i + D/2.
+// With `inverse` it rotates by the negative angle, which is the backward pass.
+void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,
+                  float theta, int64_t pos0, bool inverse) {
+  const int64_t half = D / 2;
+  std::vector<float> cosT(T * half), sinT(T * half);
+  for (int64_t t = 0; t < T; t++)
+    for (int64_t i = 0; i < half; i++) {
+      const double freq = std::pow(static_cast<double>(theta), -2.0 * i / D);
+      const double a = static_cast<double>(pos0 + t) * freq;
+      cosT[t * half + i] = static_cast<float>(std::cos(a));
+      sinT[t * half + i] = static_cast<float>(inverse ? -std::sin(a) : std::sin(a));
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t t = 0; t < T; t++) {
+      const float* c = &cosT[t * half];
+      const float* s = &sinT[t * half];
+      for (int64_t h = 0; h < H; h++) {
+        const float* xr = x + ((b * T + t) * H + h) * D;
+        float* o = out + ((b * T + t) * H + h) * D;
+        for (int64_t i = 0; i < half; i++) {
+          const float x1 = xr[i], x2 = xr[i + half];
+          const float y1 = x1 * c[i] - x2 * s[i];
+          const float y2 = x2 * c[i] + x1 * s[i];
+          if (inverse) {  // gradient pass: accumulate
+            o[i] += y1;
+            o[i + half] += y2;
+          } else {
+            o[i] = y1;
+            o[i + half] = y2;
+          }
+        }
+      }
+    }
+}
+
+void add(float* out, const float* a, const float* b, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+}
+
+void accumulate(float* dst, const float* src, float scale, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) dst[i] += scale * src[i];
+}
+
+void scale_inplace(float* x, float s, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; i++) x[i] *= s;
+}
+
+namespace {
+// A counter-based random number: the same (seed, index) always gives the same value, so
+// the backward pass regenerates the dropout mask instead of storing it.
+inline float uniform(uint64_t seed, uint64_t i) {
+  uint64_t z = seed + 0x9e3779b97f4a7c15ULL * (i + 1);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return static_cast<float>(z >> 40) * (1.0f / 16777216.0f);
+}
+}  // namespace
+
+// out = x * mask / (1 - p). The backward pass calls it on dout with accumulate set.
+void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate) {
+  const float keep = 1.f / (1.f - p);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float y = uniform(seed, i) < p ? 0.f : x[i] * keep;
+    out[i] = accumulate ? out[i] + y : y;
+  }
+}
+
+}  // namespace llmfab

@@ -1,0 +1,73 @@
+// Declarations of every native kernel. Each kernel works on raw float32 buffers
+// owned by JavaScript typed arrays; none allocates tensors or copies inputs.
+#pragma once
+#include <cstdint>
+
+namespace llmfab {
+
+int num_threads();
+void set_num_threads(int n);
+
+// ---- matmul (oneDNN) ----
+// C[b] (+)= op(A[b]) * op(B[b]) (+ bias), op = transpose when the flag is set.
+// A is [batch, M, K] (or [batch, K, M] when transA), B is [batch, K, N] (or [batch, N, K]).
+// bStride0 = 0 broadcasts one B over the batch.
+void matmul(const float* A, const float* B, float* C, const float* bias, int64_t batch, int64_t M,
+            int64_t N, int64_t K, bool transA, bool transB, bool accumulate, bool bf16,
+            bool broadcastB);
+bool bf16_native_supported();
+void round_to_bf16(const float* src, float* dst, int64_t n);
+
+// ---- embedding ----
+void embedding_forward(float* out, const int32_t* idx, const float* wte, const float* wpe,
+                       int64_t B, int64_t T, int64_t C);
+void embedding_backward(const float* dout, const int32_t* idx, float* dwte, float* dwpe, int64_t B,
+                        int64_t T, int64_t C);
+
+// ---- norms ----
+void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps);
+void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
+                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                     float eps);
+void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
+                      const float* rstd, int64_t N, int64_t C);
+
+// ---- elementwise ----
+void gelu_forward(float* out, const float* x, int64_t n);
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
+void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
+                     const float* up, int64_t n);
+void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,
+                  float theta, int64_t pos0, bool inverse);
+void add(float* out, const float* a, const float* b, int64_t n);
+void accumulate(float* dst, const float* src, float scale, int64_t n);
+void scale_inplace(float* x, float s, int64_t n);
+void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate);
+
+// ---- attention ----
+void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
+                       int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
+                       int64_t kvStride, float scale);
+void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
+                        const float* lse, const float* q, const float* k, const float* v, int64_t B,
+                        int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
+                        int64_t kvStride, float scale);
+
+// ---- loss ----
+// Returns the number of rows whose target is not ignoreIndex; losses[r] is 0 for ignored rows.
+int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
+                              int64_t N, int64_t V, int32_t ignoreIndex);
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
+                            float scale);
+
+// ---- optimizer ----
+double sum_squares(const float* x, int64_t n);
+void adamw_step(float* param, const float* grad, float* m, float* v, int64_t n, float lr,
+                float beta1, float beta2, float eps, float weightDecay, int64_t step,
+                float gradScale);
+
+}  // namespace llmfab

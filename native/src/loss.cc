@@ -1,0 +1,42 @@
+// Fused softmax + cross-entropy. The forward pass keeps each row's log-sum-exp; the
+// backward pass rebuilds the softmax from it instead of storing N x V probabilities.
+#include <cmath>
+
+#include "kernels.h"
+
+namespace llmfab {
+
+int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
+                              int64_t N, int64_t V, int32_t ignoreIndex) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N; r++) {
+    const float* z = logits + r * V;
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+    float s = 0.f;
+#pragma omp simd reduction(+ : s)
+    for (int64_t j = 0; j < V; j++) s += std::exp(z[j] - mx);
+    lse[r] = mx + std::log(s);
+    losses[r] = targets[r] == ignoreIndex ? 0.f : lse[r] - z[targets[r]];
+  }
+  int64_t count = 0;
+  for (int64_t r = 0; r < N; r++) count += targets[r] != ignoreIndex;
+  return count;
+}
+
+void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
+                            const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
+                            float scale) {
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N; r++) {
+    if (targets[r] == ignoreIndex) continue;
+    const float* z = logits + r * V;
+    float* d = dlogits + r * V;
+    const float l = lse[r];
+#pragma omp simd
+    for (int64_t j = 0; j < V; j++) d[j] += scale * std::exp(z[j] - l);
+    d[targets[r]] -= scale;
+  }
+}
+
+}  // namespace llmfab

@@ -1,0 +1,167 @@
+// Every matmul goes to oneDNN's matmul primitive. Primitives are cached per shape,
+// layout and precision, since creating one costs far more than running a small one.
+#include <omp.h>
+
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <tuple>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace llmfab {
+
+namespace {
+
+using dt = dnnl::memory::data_type;
+using dims = dnnl::memory::dims;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  return eng;
+}
+
+dnnl::stream& cpu_stream() {
+  static dnnl::stream s(cpu_engine());
+  return s;
+}
+
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, bool, int>;
+
+struct Cached {
+  dnnl::matmul prim;
+  dnnl::memory::desc a, b, c, bias;
+};
+
+std::map<Key, Cached>& cache() {
+  static std::map<Key, Cached> c;
+  return c;
+}
+
+dnnl::memory::desc src_desc(int64_t batch, int64_t M, int64_t K, bool trans, dt type) {
+  return trans ? dnnl::memory::desc(dims{batch, M, K}, type, dims{M * K, 1, M})
+               : dnnl::memory::desc(dims{batch, M, K}, type, dims{M * K, K, 1});
+}
+
+dnnl::memory::desc weights_desc(int64_t batch, int64_t K, int64_t N, bool trans, bool broadcast,
+                                dt type) {
+  const int64_t bs = broadcast ? 0 : K * N;
+  const int64_t bdim = broadcast ? 1 : batch;
+  return trans ? dnnl::memory::desc(dims{bdim, K, N}, type, dims{bs, 1, K})
+               : dnnl::memory::desc(dims{bdim, K, N}, type, dims{bs, N, 1});
+}
+
+Cached make(int64_t batch, int64_t M, int64_t N, int64_t K, bool transA, bool transB, bool acc,
+            bool hasBias, bool broadcastB, dt inType) {
+  Cached c;
+  c.a = src_desc(batch, M, K, transA, inType);
+  c.b = weights_desc(batch, K, N, transB, broadcastB, inType);
+  c.c = dnnl::memory::desc(dims{batch, M, N}, dt::f32, dims{M * N, N, 1});
+  c.bias = dnnl::memory::desc(dims{1, 1, N}, dt::f32, dims{N, N, 1});
+  dnnl::primitive_attr attr;
+  if (acc) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  auto desc = hasBias ? dnnl::matmul::desc(c.a, c.b, c.bias, c.c) : dnnl::matmul::desc(c.a, c.b, c.c);
+  dnnl::matmul::primitive_desc pd(desc, attr, cpu_engine());
+  c.prim = dnnl::matmul(pd);
+  return c;
+}
+
+// Scratch buffers for bf16 operands, reused between calls (the addon runs on one thread).
+std::vector<uint16_t> scratchA, scratchB;
+std::vector<float> roundA, roundB;
+
+inline uint16_t f32_to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
+  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even
+  return static_cast<uint16_t>(u >> 16);
+}
+
+void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+}
+
+int bf16_mode() {
+  // 1: oneDNN runs bf16 natively; 0: emulate by rounding operands to bf16 and running fp32.
+  static int mode = -1;
+  if (mode < 0) {
+    try {
+      make(1, 16, 16, 16, false, false, false, false, false, dt::bf16);
+      mode = 1;
+    } catch (const dnnl::error&) {
+      mode = 0;
+    }
+  }
+  return mode;
+}
+
+}  // namespace
+
+bool bf16_native_supported() { return bf16_mode() == 1; }
+
+void round_to_bf16(const float* src, float* dst, int64_t n) {
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    uint32_t u = static_cast<uint32_t>(f32_to_bf16(src[i])) << 16;
+    std::memcpy(&dst[i], &u, 4);
+  }
+}
+
+void matmul(const float* A, const float* B, float* C, const float* bias, int64_t batch, int64_t M,
+            int64_t N, int64_t K, bool transA, bool transB, bool accumulate, bool bf16,
+            bool broadcastB) {
+  const int64_t nA = batch * M * K;
+  const int64_t nB = (broadcastB ? 1 : batch) * K * N;
+  const void* a = A;
+  const void* b = B;
+  bool native = false;
+  if (bf16) {
+    if (bf16_mode() == 1) {
+      native = true;
+      scratchA.resize(nA);
+      scratchB.resize(nB);
+      to_bf16(A, scratchA.data(), nA);
+      to_bf16(B, scratchB.data(), nB);
+      a = scratchA.data();
+      b = scratchB.data();
+    } else {
+      roundA.resize(nA);
+      roundB.resize(nB);
+      round_to_bf16(A, roundA.data(), nA);
+      round_to_bf16(B, roundB.data(), nB);
+      a = roundA.data();
+      b = roundB.data();
+    }
+  }
+  Key key{batch, M, N, K, transA, transB, accumulate, bias != nullptr, broadcastB, native,
+          omp_get_max_threads()};
+  auto it = cache().find(key);
+  if (it == cache().end()) {
+    it = cache()
+             .emplace(key, make(batch, M, N, K, transA, transB, accumulate, bias != nullptr,
+                                broadcastB, native ? dt::bf16 : dt::f32))
+             .first;
+  }
+  Cached& c = it->second;
+  auto& eng = cpu_engine();
+  dnnl::memory ma(c.a, eng, const_cast<void*>(a));
+  dnnl::memory mb(c.b, eng, const_cast<void*>(b));
+  dnnl::memory mc(c.c, eng, C);
+  std::unordered_map<int, dnnl::memory> args{
+      {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
+  if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(c.bias, eng, const_cast<float*>(bias)));
+  c.prim.execute(cpu_stream(), args);
+  cpu_stream().wait();
+}
+
+}  // namespace llmfab

@@ -1,0 +1,166 @@
+// Binds the native addon (native/). Every function works in place on typed arrays that
+// JavaScript owns; see native/src/kernels.h for the meaning of each argument.
+
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+type F32 = Float32Array;
+type F32OrNull = Float32Array | null;
+
+export interface NativeAddon {
+  setThreads(n: number): void;
+  getThreads(): number;
+  bf16Native(): boolean;
+  matmul(
+    a: F32,
+    b: F32,
+    c: F32,
+    bias: F32OrNull,
+    batch: number,
+    m: number,
+    n: number,
+    k: number,
+    transA: boolean,
+    transB: boolean,
+    accumulate: boolean,
+    bf16: boolean,
+    broadcastB: boolean,
+  ): void;
+  roundBf16(src: F32, dst: F32, n: number): void;
+  embeddingForward(out: F32, idx: Int32Array, wte: F32, wpe: F32OrNull, b: number, t: number, c: number): void;
+  embeddingBackward(
+    dout: F32,
+    idx: Int32Array,
+    dwte: F32OrNull,
+    dwpe: F32OrNull,
+    b: number,
+    t: number,
+    c: number,
+  ): void;
+  layerNormForward(
+    out: F32,
+    mean: F32,
+    rstd: F32,
+    x: F32,
+    w: F32,
+    b: F32OrNull,
+    n: number,
+    c: number,
+    eps: number,
+  ): void;
+  layerNormBackward(
+    dx: F32,
+    dw: F32OrNull,
+    db: F32OrNull,
+    dout: F32,
+    x: F32,
+    w: F32,
+    mean: F32,
+    rstd: F32,
+    n: number,
+    c: number,
+  ): void;
+  rmsNormForward(out: F32, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
+  rmsNormBackward(dx: F32, dw: F32OrNull, dout: F32, x: F32, w: F32, rstd: F32, n: number, c: number): void;
+  geluForward(out: F32, x: F32, n: number): void;
+  geluBackward(dx: F32, dout: F32, x: F32, n: number): void;
+  swigluForward(out: F32, gate: F32, up: F32, n: number): void;
+  swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32, n: number): void;
+  rope(
+    out: F32,
+    x: F32,
+    b: number,
+    t: number,
+    h: number,
+    d: number,
+    theta: number,
+    pos0: number,
+    inverse: boolean,
+  ): void;
+  add(out: F32, a: F32, b: F32, n: number): void;
+  accumulate(dst: F32, src: F32, scale: number, n: number): void;
+  scale(x: F32, s: number, n: number): void;
+  dropout(out: F32, x: F32, n: number, p: number, seed: number, accumulate: boolean): void;
+  attentionForward(
+    out: F32,
+    lse: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    b: number,
+    t: number,
+    hq: number,
+    hkv: number,
+    d: number,
+    qStride: number,
+    kvStride: number,
+    scale: number,
+  ): void;
+  attentionBackward(
+    dq: F32,
+    dk: F32,
+    dv: F32,
+    dout: F32,
+    out: F32,
+    lse: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    b: number,
+    t: number,
+    hq: number,
+    hkv: number,
+    d: number,
+    qStride: number,
+    kvStride: number,
+    scale: number,
+  ): void;
+  crossEntropyForward(
+    losses: F32,
+    lse: F32,
+    logits: F32,
+    targets: Int32Array,
+    n: number,
+    v: number,
+    ignoreIndex: number,
+  ): number;
+  crossEntropyBackward(
+    dlogits: F32,
+    logits: F32,
+    lse: F32,
+    targets: Int32Array,
+    n: number,
+    v: number,
+    ignoreIndex: number,
+    scale: number,
+  ): void;
+  sumSquares(x: F32, n: number): number;
+  adamwStep(
+    param: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+    gradScale: number,
+  ): void;
+}
+
+const addonPath = fileURLToPath(new URL("../../native/build/Release/llmfab_native.node", import.meta.url));
+
+function load(): NativeAddon {
+  if (!existsSync(addonPath)) {
+    throw new Error(
+      `llmfab: the native addon is not built (${addonPath}); run \`npm install\` or \`npm run build:native\``,
+    );
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeAddon;
+}
+
+export const native: NativeAddon = load();

@@ -1,0 +1,91 @@
+// Activations, residual adds, scaling and dropout.
+import { native } from "../../backend/native.ts";
+import { needsGrad, record } from "../tape.ts";
+import { Tensor } from "../tensor.ts";
+
+function sameShape(op: string, a: Tensor, b: Tensor): void {
+  if (a.size !== b.size) throw new Error(`${op}: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] differ`);
+}
+
+/** GELU, tanh approximation (GPT-2's "gelu_new"). */
+export function gelu(x: Tensor): Tensor {
+  const out = Tensor.zeros(x.shape);
+  native.geluForward(out.data, x.data, x.size);
+  if (needsGrad(x)) {
+    record(out, () => {
+      if (out.grad) native.geluBackward(x.ensureGrad(), out.grad, x.data, x.size);
+    });
+  }
+  return out;
+}
+
+/** SwiGLU: silu(gate) * up (Llama's MLP). */
+export function swiglu(gate: Tensor, up: Tensor): Tensor {
+  sameShape("swiglu", gate, up);
+  const out = Tensor.zeros(gate.shape);
+  native.swigluForward(out.data, gate.data, up.data, gate.size);
+  if (needsGrad(gate, up)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      const dgate = gate.requiresGrad ? gate.ensureGrad() : new Float32Array(gate.size);
+      const dup = up.requiresGrad ? up.ensureGrad() : new Float32Array(up.size);
+      native.swigluBackward(dgate, dup, g, gate.data, up.data, gate.size);
+    });
+  }
+  return out;
+}
+
+export function add(a: Tensor, b: Tensor): Tensor {
+  sameShape("add", a, b);
+  const out = Tensor.zeros(a.shape);
+  native.add(out.data, a.data, b.data, a.size);
+  if (needsGrad(a, b)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      if (a.requiresGrad) native.accumulate(a.ensureGrad(), g, 1, a.size);
+      if (b.requiresGrad) native.accumulate(b.ensureGrad(), g, 1, b.size);
+    });
+  }
+  return out;
+}
+
+export function scale(x: Tensor, s: number): Tensor {
+  const out = Tensor.zeros(x.shape);
+  native.accumulate(out.data, x.data, s, x.size);
+  if (needsGrad(x)) {
+    record(out, () => {
+      if (out.grad) native.accumulate(x.ensureGrad(), out.grad, s, x.size);
+    });
+  }
+  return out;
+}
+
+/** Inverted dropout; the mask comes from (seed, index), so backward regenerates it. */
+export function dropout(x: Tensor, p: number, seed: number): Tensor {
+  if (p <= 0) return x;
+  if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
+  const out = Tensor.zeros(x.shape);
+  native.dropout(out.data, x.data, x.size, p, seed, false);
+  if (needsGrad(x)) {
+    record(out, () => {
+      if (out.grad) native.dropout(x.ensureGrad(), out.grad, x.size, p, seed, true);
+    });
+  }
+  return out;
+}
+
+/** Rotary position embedding on [B, T, H, D] (Hugging Face Llama's rotate-half pairing). */
+export function rope(x: Tensor, theta: number, pos0 = 0): Tensor {
+  const [B, T, H, D] = x.shape as [number, number, number, number];
+  if (D % 2 !== 0) throw new Error(`rope: head dimension ${D} must be even`);
+  const out = Tensor.zeros(x.shape);
+  native.rope(out.data, x.data, B, T, H, D, theta, pos0, false);
+  if (needsGrad(x)) {
+    record(out, () => {
+      if (out.grad) native.rope(x.ensureGrad(), out.grad, B, T, H, D, theta, pos0, true);
+    });
+  }
+  return out;
+}

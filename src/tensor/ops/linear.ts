@@ -1,0 +1,85 @@
+// Matrix products, all on oneDNN. linear() is the layer op; matmul() the general one.
+import { native } from "../../backend/native.ts";
+import { precision } from "../precision.ts";
+import { needsGrad, record } from "../tape.ts";
+import { Tensor } from "../tensor.ts";
+
+/** How a weight matrix is stored: PyTorch nn.Linear [out, in] or GPT-2 Conv1D [in, out]. */
+export type WeightLayout = "out-in" | "in-out";
+
+function bf16(): boolean {
+  return precision() === "bf16";
+}
+
+const ones = new Map<number, Float32Array>();
+function onesOf(n: number): Float32Array {
+  let o = ones.get(n);
+  if (!o) {
+    o = new Float32Array(n).fill(1);
+    ones.set(n, o);
+  }
+  return o;
+}
+
+/** y = x W^T + b over the last dimension of x. */
+export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLayout = "out-in"): Tensor {
+  const K = x.shape[x.shape.length - 1] as number;
+  const M = x.size / K;
+  const [N, wK] =
+    layout === "out-in" ? [w.shape[0] as number, w.shape[1] as number] : [w.shape[1] as number, w.shape[0] as number];
+  if (wK !== K) throw new Error(`linear: input has ${K} features but the weight [${w.shape.join(", ")}] expects ${wK}`);
+  const transW = layout === "out-in";
+  const out = Tensor.zeros([...x.shape.slice(0, -1), N]);
+  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, K, false, transW, false, bf16(), false);
+  if (needsGrad(x, w, b)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      if (x.requiresGrad) {
+        // dx[M,K] = dy[M,N] . W[N,K]
+        native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
+      }
+      if (w.requiresGrad) {
+        // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
+        if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
+        else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
+      }
+      if (b?.requiresGrad)
+        native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+    });
+  }
+  return out;
+}
+
+/** Batched C = op(A) op(B) for [batch, rows, cols] tensors (2-D tensors are batch 1). */
+export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
+  const dims = (t: Tensor): [number, number, number] =>
+    t.shape.length === 2
+      ? [1, t.shape[0] as number, t.shape[1] as number]
+      : [t.shape[0] as number, t.shape[1] as number, t.shape[2] as number];
+  const [batch, ar, ac] = dims(a);
+  const [bb, br, bc] = dims(b);
+  const [M, K] = transA ? [ac, ar] : [ar, ac];
+  const [K2, N] = transB ? [bc, br] : [br, bc];
+  if (K !== K2 || bb !== batch) {
+    throw new Error(`matmul: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] do not multiply`);
+  }
+  const out = Tensor.zeros(a.shape.length === 2 ? [M, N] : [batch, M, N]);
+  native.matmul(a.data, b.data, out.data, null, batch, M, N, K, transA, transB, false, bf16(), false);
+  if (needsGrad(a, b)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      if (a.requiresGrad) {
+        // dA = dC op(B)^T, laid out as A is.
+        if (transA) native.matmul(b.data, g, a.ensureGrad(), null, batch, K, M, N, transB, true, true, bf16(), false);
+        else native.matmul(g, b.data, a.ensureGrad(), null, batch, M, K, N, false, !transB, true, bf16(), false);
+      }
+      if (b.requiresGrad) {
+        if (transB) native.matmul(g, a.data, b.ensureGrad(), null, batch, N, K, M, true, transA, true, bf16(), false);
+        else native.matmul(a.data, g, b.ensureGrad(), null, batch, K, N, M, !transA, false, true, bf16(), false);
+      }
+    });
+  }
+  return out;
+}

@@ -1,0 +1,38 @@
+// Matmul precision. "bf16" runs matmuls with bfloat16 operands and fp32 accumulation
+// (as PyTorch autocast does on CPU); weights, gradients and optimizer state stay fp32.
+import { readFileSync } from "node:fs";
+import { native } from "../backend/native.ts";
+
+export type Precision = "fp32" | "bf16";
+
+let current: Precision = "fp32";
+
+export function setPrecision(p: Precision): void {
+  current = p;
+}
+
+export function precision(): Precision {
+  return current;
+}
+
+/** True when the CPU has native bf16 dot products (avx512_bf16); else bf16 is emulated. */
+export function cpuHasBf16(): boolean {
+  return native.bf16Native();
+}
+
+/** "auto" picks bf16 where the CPU runs it natively, fp32 elsewhere. */
+export function resolvePrecision(p: Precision | "auto"): Precision {
+  if (p !== "auto") return p;
+  return cpuHasBf16() ? "bf16" : "fp32";
+}
+
+/** Best-effort CPU flags, for reports (Linux only). */
+export function cpuFlags(): Set<string> {
+  try {
+    const info = readFileSync("/proc/cpuinfo", "utf8");
+    const line = info.split("\n").find((l) => l.startsWith("flags"));
+    return new Set(line ? line.split(":")[1]?.trim().split(/\s+/) : []);
+  } catch {
+    return new Set();
+  }
+}

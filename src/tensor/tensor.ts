@@ -1,0 +1,74 @@
+// Tensor: a shape over float32 storage shared with the native kernels. A tensor that
+// requires grad gets a gradient buffer of the same size, allocated on first use.
+
+export type Shape = readonly number[];
+
+export function sizeOf(shape: Shape): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+export class Tensor {
+  readonly shape: Shape;
+  readonly data: Float32Array;
+  requiresGrad: boolean;
+  /** A view shares data and gradient with the tensor it was made from. */
+  private readonly base: Tensor | null;
+  private gradBuffer: Float32Array | null = null;
+
+  constructor(data: Float32Array, shape: Shape, requiresGrad = false, base: Tensor | null = null) {
+    if (data.length !== sizeOf(shape)) {
+      throw new Error(`tensor data has ${data.length} elements but shape [${shape.join(", ")}] needs ${sizeOf(shape)}`);
+    }
+    this.data = data;
+    this.shape = [...shape];
+    this.requiresGrad = requiresGrad;
+    this.base = base;
+  }
+
+  static zeros(shape: Shape, requiresGrad = false): Tensor {
+    return new Tensor(new Float32Array(sizeOf(shape)), shape, requiresGrad);
+  }
+
+  static from(values: ArrayLike<number>, shape: Shape, requiresGrad = false): Tensor {
+    return new Tensor(Float32Array.from(values), shape, requiresGrad);
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  /** The gradient, or null when none has been accumulated yet. */
+  get grad(): Float32Array | null {
+    return this.base ? this.base.grad : this.gradBuffer;
+  }
+
+  /** The gradient buffer, created zero-filled on first use; backward kernels add into it. */
+  ensureGrad(): Float32Array {
+    if (this.base) return this.base.ensureGrad();
+    if (!this.gradBuffer) this.gradBuffer = new Float32Array(this.data.length);
+    return this.gradBuffer;
+  }
+
+  zeroGrad(): void {
+    if (this.base) this.base.zeroGrad();
+    else this.gradBuffer?.fill(0);
+  }
+
+  /** Drops the gradient buffer (frees memory; a frozen or evaluated tensor needs none). */
+  freeGrad(): void {
+    this.gradBuffer = null;
+  }
+
+  /** The same storage seen with another shape of the same size; gradients flow through. */
+  view(shape: Shape): Tensor {
+    return new Tensor(this.data, shape, this.requiresGrad, this.base ?? this);
+  }
+
+  item(): number {
+    if (this.data.length !== 1)
+      throw new Error(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
+    return this.data[0] as number;
+  }
+}

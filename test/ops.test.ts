@@ -1,0 +1,257 @@
+// Every op: forward against a float64 reference, backward against finite differences.
+import { describe, test } from "node:test";
+import { native } from "../src/backend/native.ts";
+import * as ops from "../src/tensor/index.ts";
+import { assertClose, gradCheck, randn } from "./helpers.ts";
+import * as ref from "./reference/ops.ts";
+
+describe("native matmul (oneDNN)", () => {
+  for (const transA of [false, true])
+    for (const transB of [false, true])
+      test(`batched, transA=${transA} transB=${transB}, with bias and accumulation`, () => {
+        const [batch, M, N, K] = [3, 5, 7, 9];
+        const a = randn(batch * M * K, 1);
+        const b = randn(batch * K * N, 2);
+        const bias = randn(N, 3);
+        const c0 = randn(batch * M * N, 4);
+        const c = Float32Array.from(c0);
+        native.matmul(
+          Float32Array.from(a),
+          Float32Array.from(b),
+          c,
+          Float32Array.from(bias),
+          batch,
+          M,
+          N,
+          K,
+          transA,
+          transB,
+          true,
+          false,
+          false,
+        );
+        const expected = new Float64Array(batch * M * N);
+        for (let i = 0; i < batch; i++) {
+          const y = ref.matmul(
+            a.subarray(i * M * K, (i + 1) * M * K),
+            b.subarray(i * K * N, (i + 1) * K * N),
+            M,
+            N,
+            K,
+            transA,
+            transB,
+          );
+          for (let j = 0; j < M * N; j++)
+            expected[i * M * N + j] = (y[j] as number) + (bias[j % N] as number) + (c0[i * M * N + j] as number);
+        }
+        assertClose(c, expected, 1e-5, "matmul");
+      });
+
+  test("bf16 rounds operands and accumulates in fp32", () => {
+    const [M, N, K] = [8, 8, 64];
+    const a = Float32Array.from(randn(M * K, 5));
+    const b = Float32Array.from(randn(K * N, 6));
+    const c = new Float32Array(M * N);
+    native.matmul(a, b, c, null, 1, M, N, K, false, false, false, true, false);
+    const ra = new Float32Array(a.length);
+    const rb = new Float32Array(b.length);
+    native.roundBf16(a, ra, a.length);
+    native.roundBf16(b, rb, b.length);
+    assertClose(
+      c,
+      ref.matmul(Float64Array.from(ra), Float64Array.from(rb), M, N, K, false, false),
+      1e-5,
+      "bf16 matmul",
+    );
+  });
+});
+
+describe("gradient checks against float64 finite differences", () => {
+  test("linear, nn.Linear layout, with bias", () => {
+    const [M, N, K] = [6, 5, 4];
+    gradCheck("linear", {
+      inputs: [randn(M * K, 1), randn(N * K, 2), randn(N, 3)],
+      shapes: [[M, K], [N, K], [N]],
+      op: ([x, w, b]) => ops.linear(x!, w!, b!, "out-in"),
+      ref: ([x, w, b]) => ref.linear(x!, w!, b!, M, N, K, false),
+    });
+  });
+
+  test("linear, GPT-2 Conv1D layout", () => {
+    const [M, N, K] = [6, 5, 4];
+    gradCheck("linear in-out", {
+      inputs: [randn(M * K, 4), randn(K * N, 5)],
+      shapes: [
+        [M, K],
+        [K, N],
+      ],
+      op: ([x, w]) => ops.linear(x!, w!, null, "in-out"),
+      ref: ([x, w]) => ref.linear(x!, w!, null, M, N, K, true),
+    });
+  });
+
+  for (const [transA, transB] of [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const)
+    test(`batched matmul transA=${transA} transB=${transB}`, () => {
+      const [batch, M, N, K] = [2, 3, 4, 5];
+      const aShape = transA ? [batch, K, M] : [batch, M, K];
+      const bShape = transB ? [batch, N, K] : [batch, K, N];
+      gradCheck("matmul", {
+        inputs: [randn(batch * M * K, 6), randn(batch * K * N, 7)],
+        shapes: [aShape, bShape],
+        op: ([a, b]) => ops.matmul(a!, b!, transA, transB),
+        ref: ([a, b]) => {
+          const out = new Float64Array(batch * M * N);
+          for (let i = 0; i < batch; i++)
+            out.set(
+              ref.matmul(
+                a!.subarray(i * M * K, (i + 1) * M * K),
+                b!.subarray(i * K * N, (i + 1) * K * N),
+                M,
+                N,
+                K,
+                transA,
+                transB,
+              ),
+              i * M * N,
+            );
+          return out;
+        },
+      });
+    });
+
+  test("token + position embedding (repeated ids)", () => {
+    const [B, T, C, V] = [2, 5, 4, 6];
+    const idx = Int32Array.from([0, 3, 3, 5, 1, 2, 3, 0, 0, 4]);
+    gradCheck("embedding", {
+      inputs: [randn(V * C, 8), randn(T * C, 9)],
+      shapes: [
+        [V, C],
+        [T, C],
+      ],
+      op: ([wte, wpe]) => ops.embedding(idx, B, T, wte!, wpe!),
+      ref: ([wte, wpe]) => ref.embedding(idx, wte!, wpe!, T, C),
+    });
+  });
+
+  test("layerNorm with bias", () => {
+    const [N, C] = [5, 8];
+    gradCheck("layerNorm", {
+      inputs: [randn(N * C, 10), randn(C, 11), randn(C, 12)],
+      shapes: [[N, C], [C], [C]],
+      op: ([x, w, b]) => ops.layerNorm(x!, w!, b!, 1e-5),
+      ref: ([x, w, b]) => ref.layerNorm(x!, w!, b!, C, 1e-5),
+      gradTol: 2e-3,
+    });
+  });
+
+  test("rmsNorm", () => {
+    const [N, C] = [5, 8];
+    gradCheck("rmsNorm", {
+      inputs: [randn(N * C, 13), randn(C, 14)],
+      shapes: [[N, C], [C]],
+      op: ([x, w]) => ops.rmsNorm(x!, w!, 1e-6),
+      ref: ([x, w]) => ref.rmsNorm(x!, w!, C, 1e-6),
+      gradTol: 2e-3,
+    });
+  });
+
+  test("gelu (tanh form)", () => {
+    gradCheck("gelu", {
+      inputs: [randn(40, 15, 2)],
+      shapes: [[40]],
+      op: ([x]) => ops.gelu(x!),
+      ref: ([x]) => ref.gelu(x!),
+    });
+  });
+
+  test("swiglu", () => {
+    gradCheck("swiglu", {
+      inputs: [randn(30, 16, 2), randn(30, 17)],
+      shapes: [[30], [30]],
+      op: ([g, u]) => ops.swiglu(g!, u!),
+      ref: ([g, u]) => ref.swiglu(g!, u!),
+    });
+  });
+
+  test("add", () => {
+    gradCheck("add", {
+      inputs: [randn(12, 18), randn(12, 19)],
+      shapes: [[12], [12]],
+      op: ([a, b]) => ops.add(a!, b!),
+      ref: ([a, b]) => ref.add(a!, b!),
+    });
+  });
+
+  test("rope", () => {
+    const [B, T, H, D] = [2, 5, 3, 8];
+    gradCheck("rope", {
+      inputs: [randn(B * T * H * D, 20)],
+      shapes: [[B, T, H, D]],
+      op: ([x]) => ops.rope(x!, 10000),
+      ref: ([x]) => ref.rope(x!, B, T, H, D, 10000),
+    });
+  });
+
+  test("dropout (mask fixed by the seed)", () => {
+    const n = 64;
+    const mask = new Float32Array(n);
+    native.dropout(mask, new Float32Array(n).fill(1), n, 0.25, 42, false);
+    gradCheck("dropout", {
+      inputs: [randn(n, 21)],
+      shapes: [[n]],
+      op: ([x]) => ops.dropout(x!, 0.25, 42),
+      ref: ([x]) => x!.map((v, i) => v * (mask[i] as number)),
+    });
+  });
+
+  // T = 45 is not a multiple of the 32-row tiles, so partial tiles are exercised.
+  for (const [T, H] of [
+    [7, 2],
+    [45, 2],
+  ] as const)
+    test(`causal attention from fused qkv, T=${T}`, () => {
+      const [B, D] = [2, 4];
+      const C = H * D;
+      gradCheck("attentionQkv", {
+        inputs: [randn(B * T * 3 * C, 22 + T)],
+        shapes: [[B, T, 3 * C]],
+        op: ([qkv]) => ops.attentionQkv(qkv!, B, T, H),
+        ref: ([qkv]) => {
+          const [q, k, v] = ref.splitQkv(qkv!, B * T, C);
+          return ref.attention(q, k, v, B, T, H, H, D);
+        },
+        gradTol: 2e-3,
+      });
+    });
+
+  test("grouped-query attention (4 query heads over 2 kv heads), T=37", () => {
+    const [B, T, Hq, Hkv, D] = [1, 37, 4, 2, 4];
+    gradCheck("attention GQA", {
+      inputs: [randn(B * T * Hq * D, 30), randn(B * T * Hkv * D, 31), randn(B * T * Hkv * D, 32)],
+      shapes: [
+        [B, T, Hq, D],
+        [B, T, Hkv, D],
+        [B, T, Hkv, D],
+      ],
+      op: ([q, k, v]) => ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D }),
+      ref: ([q, k, v]) => ref.attention(q!, k!, v!, B, T, Hq, Hkv, D),
+      gradTol: 2e-3,
+    });
+  });
+
+  test("cross-entropy with ignored targets", () => {
+    const [N, V] = [6, 7];
+    const targets = Int32Array.from([3, -1, 0, 6, -1, 2]);
+    gradCheck("crossEntropy", {
+      inputs: [randn(N * V, 33, 2)],
+      shapes: [[N, V]],
+      op: ([z]) => ops.crossEntropy(z!, targets),
+      ref: ([z]) => Float64Array.of(ref.crossEntropy(z!, targets, V, -1)),
+    });
+  });
+});
