@@ -1,0 +1,64 @@
+// GPT-2 / nanoGPT: learned positions, pre-LayerNorm blocks, fused qkv, GELU MLP, tied
+// embedding and head. Tensor names and layouts are Hugging Face's GPT2LMHeadModel
+// (linear weights in its Conv1D [in, out] layout).
+import { constantInit, type Parameters, param } from "../nn/parameters.ts";
+import { add, attentionQkv, dropout, embedding, gelu, layerNorm, linear, type Tensor } from "../tensor/index.ts";
+import type { ModelConfig } from "./config.ts";
+import type { ForwardOptions, NormalInit } from "./model.ts";
+
+export function gptParameters(c: ModelConfig, normal: NormalInit): Parameters {
+  const C = c.nEmbd;
+  const p: Parameters = new Map();
+  const residualStd = 0.02 / Math.sqrt(2 * c.nLayer);
+  p.set("transformer.wte.weight", normal([c.vocabSize, C]));
+  p.set("transformer.wpe.weight", normal([c.blockSize, C]));
+  const norm = (name: string) => {
+    p.set(`${name}.weight`, constantInit([C], 1));
+    if (c.bias) p.set(`${name}.bias`, constantInit([C], 0));
+  };
+  const conv1d = (name: string, nIn: number, nOut: number, std = 0.02) => {
+    p.set(`${name}.weight`, normal([nIn, nOut], std));
+    if (c.bias) p.set(`${name}.bias`, constantInit([nOut], 0));
+  };
+  for (let i = 0; i < c.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    norm(`${h}.ln_1`);
+    conv1d(`${h}.attn.c_attn`, C, 3 * C);
+    conv1d(`${h}.attn.c_proj`, C, C, residualStd);
+    norm(`${h}.ln_2`);
+    conv1d(`${h}.mlp.c_fc`, C, c.intermediateSize);
+    conv1d(`${h}.mlp.c_proj`, c.intermediateSize, C, residualStd);
+  }
+  norm("transformer.ln_f");
+  if (!c.tieEmbeddings) p.set("lm_head.weight", normal([c.vocabSize, C]));
+  return p;
+}
+
+export function gptForward(
+  c: ModelConfig,
+  p: Parameters,
+  idx: Int32Array,
+  B: number,
+  T: number,
+  opts: ForwardOptions,
+): Tensor {
+  const w = (name: string) => param(p, name);
+  const b = (name: string) => p.get(name) ?? null;
+  let seed = opts.dropoutSeed ?? 0;
+  const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
+
+  let x = drop(embedding(idx, B, T, w("transformer.wte.weight"), w("transformer.wpe.weight")));
+  for (let i = 0; i < c.nLayer; i++) {
+    const h = `transformer.h.${i}`;
+    const ln1 = layerNorm(x, w(`${h}.ln_1.weight`), b(`${h}.ln_1.bias`), c.normEps);
+    const qkv = linear(ln1, w(`${h}.attn.c_attn.weight`), b(`${h}.attn.c_attn.bias`), "in-out");
+    const att = attentionQkv(qkv, B, T, c.nHead);
+    x = add(x, drop(linear(att, w(`${h}.attn.c_proj.weight`), b(`${h}.attn.c_proj.bias`), "in-out")));
+    const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
+    const fc = gelu(linear(ln2, w(`${h}.mlp.c_fc.weight`), b(`${h}.mlp.c_fc.bias`), "in-out"));
+    x = add(x, drop(linear(fc, w(`${h}.mlp.c_proj.weight`), b(`${h}.mlp.c_proj.bias`), "in-out")));
+  }
+  x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
+  const head = c.tieEmbeddings ? w("transformer.wte.weight") : w("lm_head.weight");
+  return linear(x, head, null, "out-in").view([B * T, c.vocabSize]);
+}

@@ -1,0 +1,54 @@
+// A language model: configuration, named parameters (Hugging Face names) and a forward
+// pass from token ids to next-token logits.
+import { normalInit, type Parameters } from "../nn/parameters.ts";
+import { Rng } from "../nn/random.ts";
+import type { Tensor } from "../tensor/index.ts";
+import type { ModelConfig } from "./config.ts";
+import { gptForward, gptParameters } from "./gpt.ts";
+import { llamaForward, llamaParameters } from "./llama.ts";
+
+export interface ForwardOptions {
+  /** seed for dropout masks; dropout is off when absent (evaluation, inference) */
+  dropoutSeed?: number;
+}
+
+export interface Model {
+  readonly config: ModelConfig;
+  readonly params: Parameters;
+  /** Logits [B * T, vocab] for token ids [B * T]. */
+  forward(idx: Int32Array, B: number, T: number, opts?: ForwardOptions): Tensor;
+}
+
+export function buildModel(config: ModelConfig, params: Parameters): Model {
+  const forward = config.arch === "gpt2" ? gptForward : llamaForward;
+  return { config, params, forward: (idx, B, T, opts = {}) => forward(config, params, idx, B, T, opts) };
+}
+
+/** A freshly initialised model (nanoGPT's scheme: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)). */
+export function initModel(config: ModelConfig, seed = 1337): Model {
+  const rng = new Rng(seed);
+  const normal = (shape: number[], std = 0.02) => normalInit(shape, std, rng);
+  const params = config.arch === "gpt2" ? gptParameters(config, normal) : llamaParameters(config, normal);
+  return buildModel(config, params);
+}
+
+export type NormalInit = (shape: number[], std?: number) => Tensor;
+
+/** Non-embedding parameter count (as nanoGPT reports it: position embeddings excluded). */
+export function nonEmbeddingParams(model: Model): number {
+  let n = 0;
+  for (const [name, t] of model.params) {
+    if (name.endsWith("wpe.weight")) continue;
+    if (name.endsWith("embed_tokens.weight") || name === "lm_head.weight") continue;
+    if (name.endsWith("wte.weight")) continue;
+    n += t.size;
+  }
+  return n;
+}
+
+/** Model FLOPs per token of a training step (forward + backward): 6N + 12 L C T. */
+export function flopsPerToken(model: Model, T: number): number {
+  const c = model.config;
+  const headFlops = 6 * c.vocabSize * c.nEmbd; // the output projection, tied or not
+  return 6 * nonEmbeddingParams(model) + headFlops + 12 * c.nLayer * c.nEmbd * T;
+}
