@@ -2,7 +2,7 @@
 // pass from token ids to next-token logits.
 import { normalInit, type Parameters } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import type { Tensor } from "../tensor/index.ts";
+import { Tensor } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { gptForward, gptParameters } from "./gpt.ts";
 import { llamaForward, llamaParameters } from "./llama.ts";
@@ -30,6 +30,12 @@ export function initModel(config: ModelConfig, seed = 1337): Model {
   const normal = (shape: number[], std = 0.02) => normalInit(shape, std, rng);
   const params = config.arch === "gpt2" ? gptParameters(config, normal) : llamaParameters(config, normal);
   return buildModel(config, params);
+}
+
+/** A model of the right names and shapes with zero weights (to load weights into). */
+export function emptyModel(config: ModelConfig): Model {
+  const zeros = (shape: number[]) => Tensor.zeros(shape, true);
+  return buildModel(config, config.arch === "gpt2" ? gptParameters(config, zeros) : llamaParameters(config, zeros));
 }
 
 export type NormalInit = (shape: number[], std?: number) => Tensor;

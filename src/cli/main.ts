@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// The llmfab command line. Each command is a thin layer over a library stage.
+import { existsSync } from "node:fs";
+import { cpus } from "node:os";
+import { join } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { native } from "../backend/native.ts";
+import { loadCorpus } from "../data/corpora.ts";
+import { evaluateLoss } from "../eval/loss.ts";
+import { loadModel } from "../model/directory.ts";
+import { generate } from "../model/generate.ts";
+import { resolvePrecision, setPrecision } from "../tensor/index.ts";
+import { loadTokenizer } from "../tokenizer/load.ts";
+import { readPretrainConfig } from "../train/config.ts";
+import { runPretrain } from "./pretrain.ts";
+
+function int(name: string, min = 0) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}`);
+    return n;
+  };
+}
+
+function num(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+    return n;
+  };
+}
+
+const program = new Command("llmfab")
+  .description("Make your own large language model, end to end.")
+  .addOption(new Option("--threads <n>", "compute threads (default: all cores)").argParser(int("--threads", 1)))
+  .addOption(new Option("--precision <p>", "matmul precision (auto: bf16 where the CPU has avx512_bf16)").choices(["auto", "fp32", "bf16"]))
+  .hook("preAction", (cmd) => {
+    const { threads, precision } = cmd.opts<{ threads?: number; precision?: "auto" | "fp32" | "bf16" }>();
+    native.setThreads(threads ?? cpus().length);
+    setPrecision(resolvePrecision(precision ?? "auto"));
+  });
+
+function threads(): number {
+  return native.getThreads();
+}
+
+program
+  .command("pretrain")
+  .description("pretrain a model on a text corpus (nanoGPT-style)")
+  .requiredOption("--config <file>", "YAML config (see configs/)")
+  .option("--data <path>", "corpus: a text file, or a built-in name (sotu, tinyshakespeare); overrides the config")
+  .option("--out <dir>", "run directory (checkpoints in <dir>/model, metrics in <dir>/metrics.jsonl)", "runs/pretrain")
+  .option("--resume", "continue the run in --out from its last checkpoint", false)
+  .option("--json", "print one JSON line with the results at the end", false)
+  .action(async (o: { config: string; data?: string; out: string; resume: boolean; json: boolean }) => {
+    const config = readPretrainConfig(o.config);
+    const precision = program.opts<{ precision?: "auto" | "fp32" | "bf16" }>().precision;
+    if (precision) config.train.precision = precision;
+    const r = await runPretrain({ config, data: o.data, out: o.out, resume: o.resume, quiet: false, threads: threads() });
+    if (o.json) {
+      const summary = {
+        val_loss: r.valLoss,
+        train_loss: r.trainLoss,
+        steps: r.steps,
+        tokens: r.tokens,
+        wall_s: r.wallSeconds,
+        tok_per_s: r.tokPerSec,
+        out: r.modelDir,
+      };
+      process.stdout.write(`${JSON.stringify(summary)}\n`);
+      return;
+    }
+    printPretrainResult(r);
+  });
+
+function printPretrainResult(r: Awaited<ReturnType<typeof runPretrain>>): void {
+  console.log(`\nval loss ${r.valLoss.toFixed(4)}, train loss ${r.trainLoss.toFixed(4)} after ${r.steps} steps`);
+  console.log(`${r.tokens.toLocaleString()} tokens in ${r.wallSeconds.toFixed(1)} s (${Math.round(r.tokPerSec)} tok/s)`);
+  r.samples.forEach((s, i) => {
+    console.log(`\n--- sample ${i + 1} ---\n${s}`);
+  });
+  console.log(`\nmodel directory: ${r.modelDir}`);
+}
+
+program
+  .command("eval")
+  .description("mean next-token loss of a model over a text file")
+  .requiredOption("--model <dir>", "model directory")
+  .requiredOption("--data <path>", "text file (or a built-in corpus name)")
+  .option("--json", "print {loss, tokens} as JSON", false)
+  .action(async (o: { model: string; data: string; json: boolean }) => {
+    const model = loadModel(o.model);
+    const tokens = loadTokenizer(o.model).encode(await loadCorpus(o.data), o.data);
+    const r = evaluateLoss(model, tokens);
+    if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
+    else console.log(`loss ${r.loss.toFixed(4)} over ${r.tokens.toLocaleString()} tokens`);
+  });
+
+program
+  .command("sample")
+  .description("generate text from a model")
+  .requiredOption("--model <dir>", "model directory")
+  .option("--prompt <text>", "text to continue", "\n")
+  .option("--max-tokens <n>", "tokens to generate", int("--max-tokens", 1), 200)
+  .option("--temperature <t>", "sampling temperature (0: greedy)", num("--temperature"), 0.8)
+  .option("--top-k <k>", "sample among the k most likely tokens (0: all)", int("--top-k"), 200)
+  .option("--seed <n>", "random seed", int("--seed"), 1337)
+  .action((o: { model: string; prompt: string; maxTokens: number; temperature: number; topK: number; seed: number }) => {
+    const model = loadModel(o.model);
+    const tokenizer = loadTokenizer(o.model);
+    const ids = generate(model, tokenizer.encode(o.prompt, "--prompt"), o);
+    process.stdout.write(`${o.prompt}${tokenizer.decode(ids)}\n`);
+  });
+
+program
+  .command("quickstart")
+  .description("pretrain a small model on the built-in corpus and print samples (npm start)")
+  .option("--out <dir>", "run directory", "runs/quickstart")
+  .action(async (o: { out: string }) => {
+    const configPath = new URL("../../configs/quickstart.yaml", import.meta.url);
+    const config = readPretrainConfig(configPath.pathname);
+    const resume = existsSync(join(o.out, "model", "trainer_state.json"));
+    if (resume) console.log(`continuing the quickstart run in ${o.out}`);
+    printPretrainResult(await runPretrain({ config, out: o.out, resume, quiet: false, threads: threads() }));
+    console.log(`try: npx llmfab sample --model ${join(o.out, "model")} --prompt "Fellow citizens"`);
+  });
+
+program.showHelpAfterError();
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`llmfab: ${e instanceof Error ? e.message : String(e)}\n`);
+  if (process.env.LLMFAB_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
+  process.exit(1);
+});
+

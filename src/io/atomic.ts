@@ -1,0 +1,39 @@
+// Atomic writes: a file or a whole directory appears complete or not at all, so a crash
+// mid-write never leaves a half-written checkpoint in place of a good one.
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+
+function writeSynced(path: string, content: Uint8Array | string): void {
+  const fd = openSync(path, "w");
+  try {
+    if (typeof content === "string") writeSync(fd, content);
+    else {
+      let off = 0;
+      while (off < content.length) off += writeSync(fd, content, off);
+    }
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function writeFileAtomic(path: string, content: Uint8Array | string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
+  writeSynced(tmp, content);
+  renameSync(tmp, path);
+}
+
+/** Replaces directory `dir` with one holding exactly `files`, atomically. */
+export function writeDirAtomic(dir: string, files: Record<string, Uint8Array | string>): void {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
+  const old = join(parent, `.${basename(dir)}.old-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  for (const [name, content] of Object.entries(files)) writeSynced(join(tmp, name), content);
+  if (existsSync(dir)) renameSync(dir, old);
+  renameSync(tmp, dir);
+  rmSync(old, { recursive: true, force: true });
+}

@@ -1,0 +1,112 @@
+// The safetensors format: an 8-byte little-endian header length, a JSON header naming
+// each tensor's dtype, shape and byte range, then the raw little-endian data.
+// We write float32; we read float32, float16 and bfloat16 (as Hugging Face models ship).
+import { readFileSync } from "node:fs";
+
+export interface NamedTensor {
+  shape: number[];
+  data: Float32Array;
+}
+
+const HEADER_LIMIT = 100 * 1024 * 1024;
+
+export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  for (const [name, t] of tensors) {
+    const bytes = t.data.length * 4;
+    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  let json = JSON.stringify(header);
+  json += " ".repeat((8 - ((8 + json.length) % 8)) % 8); // keep the data 8-byte aligned
+  const headerBytes = Buffer.from(json, "utf8");
+  const out = new Uint8Array(8 + headerBytes.length + offset);
+  new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
+  out.set(headerBytes, 8);
+  let pos = 8 + headerBytes.length;
+  for (const t of tensors.values()) {
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    pos += t.data.byteLength;
+  }
+  return out;
+}
+
+interface Entry {
+  dtype: string;
+  shape: number[];
+  data_offsets: [number, number];
+}
+
+const BYTES: Record<string, number> = { F32: 4, F16: 2, BF16: 2 };
+
+export function readSafetensors(path: string): { tensors: Map<string, NamedTensor>; metadata: Record<string, string> } {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as NodeJS.ErrnoException).code ?? e})`);
+  }
+  const bad = (why: string): Error => new Error(`${path}: not a valid safetensors file: ${why}`);
+  if (buf.length < 8) throw bad("shorter than its 8-byte header length");
+  const headerLen = Number(buf.readBigUInt64LE(0));
+  if (headerLen > HEADER_LIMIT || 8 + headerLen > buf.length) throw bad(`header length ${headerLen} exceeds the file`);
+  let header: Record<string, unknown>;
+  try {
+    header = JSON.parse(buf.subarray(8, 8 + headerLen).toString("utf8"));
+  } catch {
+    throw bad("header is not JSON");
+  }
+  const dataStart = 8 + headerLen;
+  const tensors = new Map<string, NamedTensor>();
+  let metadata: Record<string, string> = {};
+  for (const [name, value] of Object.entries(header)) {
+    if (name === "__metadata__") {
+      metadata = (value ?? {}) as Record<string, string>;
+      continue;
+    }
+    const e = value as Entry;
+    const width = BYTES[e?.dtype];
+    if (!width) throw bad(`tensor ${name} has unsupported dtype ${e?.dtype} (F32, F16 and BF16 are read)`);
+    const count = e.shape.reduce((a, b) => a * b, 1);
+    const [start, end] = e.data_offsets;
+    if (end - start !== count * width || dataStart + end > buf.length || start < 0) {
+      throw bad(`tensor ${name} has byte range [${start}, ${end}) that does not match its shape or the file size`);
+    }
+    tensors.set(name, { shape: e.shape, data: decode(buf.subarray(dataStart + start, dataStart + end), e.dtype, count) });
+  }
+  return { tensors, metadata };
+}
+
+function decode(bytes: Buffer, dtype: string, count: number): Float32Array {
+  const out = new Float32Array(count);
+  if (dtype === "F32") {
+    new Uint8Array(out.buffer).set(bytes);
+    return out;
+  }
+  const u32 = new Uint32Array(out.buffer);
+  for (let i = 0; i < count; i++) {
+    const h = bytes.readUInt16LE(2 * i);
+    u32[i] = dtype === "BF16" ? h << 16 : halfToFloatBits(h);
+  }
+  return out;
+}
+
+function halfToFloatBits(h: number): number {
+  const sign = (h & 0x8000) << 16;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) {
+    if (mant === 0) return sign >>> 0;
+    // subnormal: renormalise
+    let e = -1;
+    let m = mant;
+    do {
+      e++;
+      m <<= 1;
+    } while ((m & 0x400) === 0);
+    return (sign | ((127 - 15 - e) << 23) | ((m & 0x3ff) << 13)) >>> 0;
+  }
+  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
+  return (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
+}

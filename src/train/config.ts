@@ -1,0 +1,92 @@
+// The pretraining config file (YAML). Keys follow nanoGPT's names; unknown keys are
+// errors, so a typo never silently falls back to a default.
+import { readFileSync } from "node:fs";
+import { parse } from "yaml";
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+
+export const pretrainSchema = z
+  .object({
+    /** corpus: a built-in name (sotu, tinyshakespeare) or a path to a text file */
+    data: z.string().default("sotu"),
+    tokenizer: z.literal("char").default("char"),
+    /** the last fraction of the corpus is the validation split (nanoGPT: 0.1) */
+    val_fraction: z.number().gt(0).lt(1).default(0.1),
+    model: z
+      .object({
+        arch: z.enum(["gpt2", "llama"]).default("gpt2"),
+        n_layer: positiveInt,
+        n_head: positiveInt,
+        n_kv_head: positiveInt.optional(),
+        n_embd: positiveInt,
+        block_size: positiveInt,
+        intermediate_size: positiveInt.optional(),
+        bias: z.boolean().default(false),
+        dropout: z.number().min(0).lt(1).default(0),
+        rope_theta: z.number().positive().optional(),
+      })
+      .strict(),
+    train: z
+      .object({
+        batch_size: positiveInt,
+        grad_accum: positiveInt.default(1),
+        max_iters: positiveInt,
+        lr: z.number().positive().default(1e-3),
+        min_lr: z.number().min(0).optional(),
+        warmup_iters: z.number().int().min(0).default(100),
+        lr_decay_iters: positiveInt.optional(),
+        beta1: z.number().min(0).lt(1).default(0.9),
+        beta2: z.number().min(0).lt(1).default(0.99),
+        weight_decay: z.number().min(0).default(0.1),
+        grad_clip: z.number().min(0).default(1),
+        eval_interval: positiveInt.default(250),
+        eval_iters: positiveInt.default(20),
+        log_interval: positiveInt.default(10),
+        checkpoint_interval: positiveInt.default(250),
+        seed: z.number().int().min(0).default(1337),
+        precision: z.enum(["auto", "fp32", "bf16"]).default("auto"),
+      })
+      .strict(),
+    sample: z
+      .object({
+        count: z.number().int().min(0).default(2),
+        max_tokens: z.number().int().min(0).default(300),
+        temperature: z.number().min(0).default(0.8),
+        top_k: z.number().int().min(0).default(200),
+        prompt: z.string().default("\n"),
+      })
+      .strict()
+      .default({ count: 2, max_tokens: 300, temperature: 0.8, top_k: 200, prompt: "\n" }),
+  })
+  .strict();
+
+export type PretrainConfig = z.infer<typeof pretrainSchema>;
+
+export function parsePretrainConfig(value: unknown, where: string): PretrainConfig {
+  const r = pretrainSchema.safeParse(value ?? {});
+  if (!r.success) {
+    const issue = r.error.issues[0];
+    const path = issue?.path.join(".") || "(top level)";
+    const detail =
+      issue?.code === "unrecognized_keys" ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : issue?.message;
+    throw new Error(`${where}: ${path}: ${detail}`);
+  }
+  return r.data;
+}
+
+export function readPretrainConfig(path: string): PretrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    throw new Error(`${path}: cannot read the config file`);
+  }
+  let value: unknown;
+  try {
+    value = parse(text);
+  } catch (e) {
+    throw new Error(`${path}: invalid YAML (${(e as Error).message.split("\n")[0]})`);
+  }
+  return parsePretrainConfig(value, path);
+}

@@ -1,0 +1,220 @@
+// Pretraining: next-token prediction on a token stream, the way nanoGPT trains.
+// AdamW, warmup + cosine schedule, gradient accumulation and clipping, periodic
+// validation, JSONL metrics, atomic checkpoints and exact resume.
+import { createHash } from "node:crypto";
+import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { makeConfig, type ModelConfig } from "../model/config.ts";
+import { generate } from "../model/generate.ts";
+import { flopsPerToken, initModel, type Model } from "../model/model.ts";
+import { trainable } from "../nn/parameters.ts";
+import { Rng } from "../nn/random.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { clipScale, globalGradNorm } from "../optim/clip.ts";
+import { learningRate } from "../optim/schedule.ts";
+import { backward, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
+import { randomBatch } from "./batches.ts";
+import { loadCheckpoint, saveCheckpoint, STATE_JSON, type TrainerProgress } from "./checkpoint.ts";
+import type { PretrainConfig } from "./config.ts";
+import { createReporter } from "./progress.ts";
+import { peakFlops } from "./throughput.ts";
+
+export interface TextCodec {
+  vocabSize: number;
+  encode(text: string): Int32Array;
+  decode(ids: ArrayLike<number>): string;
+  /** files that save the tokenizer into a model directory */
+  files(): Record<string, string>;
+}
+
+export interface PretrainOptions {
+  config: PretrainConfig;
+  train: Int32Array;
+  val: Int32Array;
+  codec: TextCodec;
+  /** run directory: holds model/ (the latest checkpoint) and metrics.jsonl */
+  outDir: string;
+  resume: boolean;
+  threads: number;
+  /** no progress output on stderr */
+  quiet: boolean;
+}
+
+export interface PretrainResult {
+  valLoss: number;
+  trainLoss: number;
+  steps: number;
+  tokens: number;
+  wallSeconds: number;
+  tokPerSec: number;
+  modelDir: string;
+  samples: string[];
+}
+
+export function modelConfigOf(c: PretrainConfig, vocabSize: number): ModelConfig {
+  const m = c.model;
+  return makeConfig({
+    arch: m.arch,
+    vocabSize,
+    blockSize: m.block_size,
+    nLayer: m.n_layer,
+    nHead: m.n_head,
+    nKvHead: m.n_kv_head ?? m.n_head,
+    nEmbd: m.n_embd,
+    bias: m.arch === "gpt2" ? m.bias : false,
+    dropout: m.dropout,
+    ...(m.intermediate_size ? { intermediateSize: m.intermediate_size } : {}),
+    ...(m.rope_theta ? { ropeTheta: m.rope_theta } : {}),
+  });
+}
+
+/** What must not change between a run and its resumption. */
+function configDigest(c: PretrainConfig, vocabSize: number): string {
+  const { model, train, data, tokenizer, val_fraction } = c;
+  const fixed = { model, data, tokenizer, val_fraction, vocabSize, seed: train.seed, batch: train.batch_size, accum: train.grad_accum };
+  return createHash("sha256").update(JSON.stringify(fixed)).digest("hex").slice(0, 16);
+}
+
+export function pretrain(o: PretrainOptions): PretrainResult {
+  const { config: cfg, codec } = o;
+  const t = cfg.train;
+  const modelDir = join(o.outDir, "model");
+  const metricsPath = join(o.outDir, "metrics.jsonl");
+  const digest = configDigest(cfg, codec.vocabSize);
+  setPrecision(resolvePrecision(t.precision));
+
+  let model: Model;
+  let progress: TrainerProgress;
+  let optimizer: AdamW;
+  if (o.resume) {
+    const ckpt = loadCheckpoint(modelDir);
+    if (ckpt.progress.configDigest !== digest) {
+      throw new Error(`${modelDir}: the checkpoint was made with a different model, data or seed; cannot resume it with this config`);
+    }
+    model = ckpt.model;
+    progress = ckpt.progress;
+    optimizer = new AdamW(trainable(model.params), adamOptions(cfg));
+    optimizer.load(ckpt.optimizer, modelDir);
+    truncateMetrics(metricsPath, progress.step);
+  } else {
+    if (existsSync(join(modelDir, STATE_JSON)) || existsSync(join(modelDir, "config.json"))) {
+      throw new Error(`${o.outDir} already holds a run; pass --resume to continue it or choose another --out`);
+    }
+    mkdirSync(o.outDir, { recursive: true });
+    writeFileAtomic(metricsPath, "");
+    model = initModel(modelConfigOf(cfg, codec.vocabSize), t.seed);
+    progress = { step: 0, rng: new Rng(t.seed).state(), tokens: 0, wallSeconds: 0, configDigest: digest };
+    optimizer = new AdamW(trainable(model.params), adamOptions(cfg));
+  }
+
+  const params = trainable(model.params);
+  const rng = new Rng(progress.rng);
+  const B = t.batch_size;
+  const T = model.config.blockSize;
+  const tokensPerStep = B * T * t.grad_accum;
+  const flops = flopsPerToken(model, T);
+  const peak = peakFlops(o.threads);
+  const schedule = { lr: t.lr, minLr: t.min_lr ?? t.lr / 10, warmupIters: t.warmup_iters, decayIters: t.lr_decay_iters ?? t.max_iters };
+  const reporter = createReporter(t.max_iters, progress.step, t.log_interval, o.quiet);
+  const log = (record: object) => appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+  const evaluate = (step: number) => {
+    const trainLoss = estimateLoss(model, o.train, B, T, t.eval_iters, t.seed + 1);
+    const valLoss = estimateLoss(model, o.val, B, T, t.eval_iters, t.seed + 2);
+    log({ step, train_loss: trainLoss, val_loss: valLoss });
+    reporter.evaluation(step, trainLoss, valLoss);
+    return { trainLoss, valLoss };
+  };
+  const checkpoint = () => {
+    progress.rng = rng.state();
+    saveCheckpoint(modelDir, model, optimizer.state, progress, codec.files());
+  };
+
+  const runStart = performance.now();
+  const wallBefore = progress.wallSeconds;
+  try {
+    for (let step = progress.step; step < t.max_iters; step++) {
+      if (step % t.eval_interval === 0) evaluate(step);
+      const started = performance.now();
+      const lr = learningRate(step, schedule);
+      let lossSum = 0;
+      for (let micro = 0; micro < t.grad_accum; micro++) {
+        const { x, y } = randomBatch(o.train, B, T, rng);
+        const dropoutSeed = model.config.dropout > 0 ? (step * t.grad_accum + micro) * 1000 + t.seed : undefined;
+        const loss = crossEntropy(model.forward(x, B, T, { dropoutSeed }), y);
+        backward(loss, 1 / t.grad_accum);
+        lossSum += loss.item();
+      }
+      const gradNorm = globalGradNorm(params);
+      optimizer.step(lr, clipScale(gradNorm, t.grad_clip));
+      for (const [, p] of params) p.zeroGrad();
+
+      const ms = performance.now() - started;
+      const tokPerSec = (tokensPerStep / ms) * 1000;
+      const loss = lossSum / t.grad_accum;
+      progress.step = step + 1;
+      progress.tokens += tokensPerStep;
+      progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
+      const mfu = (flops * tokPerSec) / peak;
+      if (step % t.log_interval === 0) log({ step, loss, lr, grad_norm: gradNorm, ms, tok_per_s: tokPerSec, mfu });
+      reporter.step({ step, loss, lr, tokPerSec, mfu, ms });
+      if (progress.step % t.checkpoint_interval === 0 && progress.step < t.max_iters) checkpoint();
+    }
+    const final = evaluate(t.max_iters);
+    progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
+    checkpoint();
+    reporter.stop();
+    const samples = sampleTexts(model, codec, cfg, o.train.subarray(0, 1));
+    return {
+      ...final,
+      steps: progress.step,
+      tokens: progress.tokens,
+      wallSeconds: progress.wallSeconds,
+      tokPerSec: progress.tokens / progress.wallSeconds,
+      modelDir,
+      samples,
+    };
+  } finally {
+    reporter.stop();
+  }
+}
+
+function adamOptions(cfg: PretrainConfig) {
+  return { beta1: cfg.train.beta1, beta2: cfg.train.beta2, eps: 1e-8, weightDecay: cfg.train.weight_decay };
+}
+
+/** Mean loss over `iters` random batches drawn with a fixed seed, so every evaluation sees the same batches. */
+export function estimateLoss(model: Model, tokens: Int32Array, B: number, T: number, iters: number, seed: number): number {
+  const rng = new Rng(seed);
+  let sum = 0;
+  noGrad(() => {
+    for (let i = 0; i < iters; i++) {
+      const { x, y } = randomBatch(tokens, B, T, rng);
+      sum += crossEntropy(model.forward(x, B, T), y).item();
+    }
+  });
+  return sum / iters;
+}
+
+function sampleTexts(model: Model, codec: TextCodec, cfg: PretrainConfig, fallback: Int32Array): string[] {
+  const s = cfg.sample;
+  let prompt: Int32Array;
+  try {
+    prompt = codec.encode(s.prompt);
+  } catch {
+    prompt = fallback; // the prompt has characters outside the vocabulary
+  }
+  if (prompt.length === 0) prompt = fallback;
+  return Array.from({ length: s.count }, (_, i) =>
+    codec.decode(generate(model, prompt, { maxTokens: s.max_tokens, temperature: s.temperature, topK: s.top_k, seed: cfg.train.seed + i })),
+  );
+}
+
+/** Drops metric lines at or after `step`, so a resumed run does not log them twice. */
+function truncateMetrics(path: string, step: number): void {
+  if (!existsSync(path)) return;
+  const kept = readFileSync(path, "utf8")
+    .split("\n")
+    .filter((line) => line && (JSON.parse(line) as { step: number }).step < step);
+  writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
+}

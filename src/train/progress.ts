@@ -1,0 +1,59 @@
+// Live training progress: a progress bar on a terminal, plain log lines elsewhere.
+import cliProgress from "cli-progress";
+
+export interface StepReport {
+  step: number;
+  loss: number;
+  lr: number;
+  tokPerSec: number;
+  mfu: number;
+  ms: number;
+}
+
+export interface Reporter {
+  step(r: StepReport): void;
+  evaluation(step: number, trainLoss: number, valLoss: number): void;
+  stop(): void;
+}
+
+export function createReporter(total: number, done: number, logInterval: number, quiet: boolean): Reporter {
+  if (quiet) return { step() {}, evaluation() {}, stop() {} };
+  if (process.stderr.isTTY) return barReporter(total, done);
+  return {
+    step(r) {
+      if (r.step % logInterval === 0 || r.step === total - 1) process.stderr.write(`${formatStep(r)}\n`);
+    },
+    evaluation(step, train, val) {
+      process.stderr.write(`step ${step}: train loss ${train.toFixed(4)}, val loss ${val.toFixed(4)}\n`);
+    },
+    stop() {},
+  };
+}
+
+function formatStep(r: StepReport): string {
+  return `step ${r.step}: loss ${r.loss.toFixed(4)}, lr ${r.lr.toExponential(2)}, ${r.ms.toFixed(1)} ms, ${Math.round(r.tokPerSec)} tok/s, MFU ${(100 * r.mfu).toFixed(1)}%`;
+}
+
+function barReporter(total: number, done: number): Reporter {
+  const bar = new cliProgress.SingleBar(
+    {
+      format: "{bar} {value}/{total} | loss {loss} | val {val} | {tokps} tok/s | MFU {mfu}% | ETA {eta_formatted}",
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  bar.start(total, done, { loss: "-", val: "-", tokps: "-", mfu: "-" });
+  return {
+    step(r) {
+      bar.update(r.step + 1, { loss: r.loss.toFixed(4), tokps: Math.round(r.tokPerSec), mfu: (100 * r.mfu).toFixed(1) });
+    },
+    evaluation(_step, _train, val) {
+      bar.update({ val: val.toFixed(4) });
+    },
+    stop() {
+      bar.stop();
+    },
+  };
+}
