@@ -19,11 +19,12 @@ function checkModel(config: ModelConfig): void {
   const targets = Int32Array.from({ length: B * T }, (_, i) => (i === 3 ? -1 : Math.floor(r() * config.vocabSize)));
 
   const loss = crossEntropy(model.forward(idx, B, T), targets);
+  const lossValue = loss.item();
   backward(loss);
 
   const p: RefParams = new Map([...model.params].map(([n, t]) => [n, Float64Array.from(t.data)]));
   const expected = refLoss(config, p, idx, targets, B, T);
-  assert.ok(Math.abs(loss.item() - expected) / expected < 1e-5, `loss ${loss.item()} vs reference ${expected}`);
+  assert.ok(Math.abs(lossValue - expected) / expected < 1e-5, `loss ${lossValue} vs reference ${expected}`);
 
   const h = 1e-5;
   for (const [name, values] of p) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "vecmath.h"
 
 namespace llmfab {
 
@@ -13,41 +14,42 @@ int num_threads() { return omp_get_max_threads(); }
 void set_num_threads(int n) { omp_set_num_threads(n); }
 
 namespace {
+constexpr int64_t kParallelMin = 1 << 15;
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
 }
 
 void gelu_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
-    out[i] = 0.5f * v * (1.f + std::tanh(kGeluC * (v + 0.044715f * v * v * v)));
+    out[i] = 0.5f * v * (1.f + fast_tanh(kGeluC * (v + 0.044715f * v * v * v)));
   }
 }
 
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float v = x[i];
-    const float t = std::tanh(kGeluC * (v + 0.044715f * v * v * v));
+    const float t = fast_tanh(kGeluC * (v + 0.044715f * v * v * v));
     const float du = kGeluC * (1.f + 3.f * 0.044715f * v * v);
     dx[i] += dout[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du);
   }
 }
 
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float g = gate[i];
-    out[i] = g / (1.f + std::exp(-g)) * up[i];
+    out[i] = g * fast_sigmoid(g) * up[i];
   }
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) {
     const float g = gate[i];
-    const float s = 1.f / (1.f + std::exp(-g));
+    const float s = fast_sigmoid(g);
     dgate[i] += dout[i] * up[i] * s * (1.f + g * (1.f - s));
     dup[i] += dout[i] * g * s;
   }
@@ -91,17 +93,17 @@ void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, i
 }
 
 void add(float* out, const float* a, const float* b, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void accumulate(float* dst, const float* src, float scale, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) dst[i] += scale * src[i];
 }
 
 void scale_inplace(float* x, float s, int64_t n) {
-#pragma omp parallel for simd schedule(static)
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;
 }
 

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "kernels.h"
+#include "vecmath.h"
 
 namespace llmfab {
 
@@ -15,7 +16,7 @@ int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, co
     for (int64_t j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
     float s = 0.f;
 #pragma omp simd reduction(+ : s)
-    for (int64_t j = 0; j < V; j++) s += std::exp(z[j] - mx);
+    for (int64_t j = 0; j < V; j++) s += fast_exp(z[j] - mx);
     lse[r] = mx + std::log(s);
     losses[r] = targets[r] == ignoreIndex ? 0.f : lse[r] - z[targets[r]];
   }
@@ -34,7 +35,7 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     float* d = dlogits + r * V;
     const float l = lse[r];
 #pragma omp simd
-    for (int64_t j = 0; j < V; j++) d[j] += scale * std::exp(z[j] - l);
+    for (int64_t j = 0; j < V; j++) d[j] += scale * fast_exp(z[j] - l);
     d[targets[r]] -= scale;
   }
 }

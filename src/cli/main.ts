@@ -33,7 +33,13 @@ function num(name: string) {
 const program = new Command("llmfab")
   .description("Make your own large language model, end to end.")
   .addOption(new Option("--threads <n>", "compute threads (default: all cores)").argParser(int("--threads", 1)))
-  .addOption(new Option("--precision <p>", "matmul precision (auto: bf16 where the CPU has avx512_bf16)").choices(["auto", "fp32", "bf16"]))
+  .addOption(
+    new Option("--precision <p>", "matmul precision (auto: bf16 where the CPU has avx512_bf16)").choices([
+      "auto",
+      "fp32",
+      "bf16",
+    ]),
+  )
   .hook("preAction", (cmd) => {
     const { threads, precision } = cmd.opts<{ threads?: number; precision?: "auto" | "fp32" | "bf16" }>();
     native.setThreads(threads ?? cpus().length);
@@ -56,7 +62,14 @@ program
     const config = readPretrainConfig(o.config);
     const precision = program.opts<{ precision?: "auto" | "fp32" | "bf16" }>().precision;
     if (precision) config.train.precision = precision;
-    const r = await runPretrain({ config, data: o.data, out: o.out, resume: o.resume, quiet: false, threads: threads() });
+    const r = await runPretrain({
+      config,
+      data: o.data,
+      out: o.out,
+      resume: o.resume,
+      quiet: false,
+      threads: threads(),
+    });
     if (o.json) {
       const summary = {
         val_loss: r.valLoss,
@@ -75,7 +88,9 @@ program
 
 function printPretrainResult(r: Awaited<ReturnType<typeof runPretrain>>): void {
   console.log(`\nval loss ${r.valLoss.toFixed(4)}, train loss ${r.trainLoss.toFixed(4)} after ${r.steps} steps`);
-  console.log(`${r.tokens.toLocaleString()} tokens in ${r.wallSeconds.toFixed(1)} s (${Math.round(r.tokPerSec)} tok/s)`);
+  console.log(
+    `${r.tokens.toLocaleString()} tokens in ${r.wallSeconds.toFixed(1)} s (${Math.round(r.tokPerSec)} tok/s)`,
+  );
   r.samples.forEach((s, i) => {
     console.log(`\n--- sample ${i + 1} ---\n${s}`);
   });
@@ -105,12 +120,14 @@ program
   .option("--temperature <t>", "sampling temperature (0: greedy)", num("--temperature"), 0.8)
   .option("--top-k <k>", "sample among the k most likely tokens (0: all)", int("--top-k"), 200)
   .option("--seed <n>", "random seed", int("--seed"), 1337)
-  .action((o: { model: string; prompt: string; maxTokens: number; temperature: number; topK: number; seed: number }) => {
-    const model = loadModel(o.model);
-    const tokenizer = loadTokenizer(o.model);
-    const ids = generate(model, tokenizer.encode(o.prompt, "--prompt"), o);
-    process.stdout.write(`${o.prompt}${tokenizer.decode(ids)}\n`);
-  });
+  .action(
+    (o: { model: string; prompt: string; maxTokens: number; temperature: number; topK: number; seed: number }) => {
+      const model = loadModel(o.model);
+      const tokenizer = loadTokenizer(o.model);
+      const ids = generate(model, tokenizer.encode(o.prompt, "--prompt"), o);
+      process.stdout.write(`${o.prompt}${tokenizer.decode(ids)}\n`);
+    },
+  );
 
 program
   .command("quickstart")
@@ -131,4 +148,3 @@ program.parseAsync(process.argv).catch((e: unknown) => {
   if (process.env.LLMFAB_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
   process.exit(1);
 });
-

@@ -2,8 +2,7 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadCorpus } from "../data/corpora.ts";
-import { CharTokenizer } from "../tokenizer/char.ts";
-import { CHAR_TOKENIZER_FILE } from "../tokenizer/char.ts";
+import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
 import { loadTokenizer } from "../tokenizer/load.ts";
 import { splitTokens } from "../train/batches.ts";
 import { type PretrainConfig, readPretrainConfig } from "../train/config.ts";
@@ -24,7 +23,10 @@ export async function runPretrain(c: PretrainCommand): Promise<PretrainResult> {
   const text = await loadCorpus(config.data);
   const modelDir = join(c.out, "model");
   // A resumed run keeps the vocabulary it started with.
-  const tokenizer = c.resume && existsSync(join(modelDir, CHAR_TOKENIZER_FILE)) ? loadTokenizer(modelDir) : CharTokenizer.fromText(text);
+  const tokenizer =
+    c.resume && existsSync(join(modelDir, CHAR_TOKENIZER_FILE))
+      ? loadTokenizer(modelDir)
+      : CharTokenizer.fromText(text);
   const tokens = tokenizer.encode(text, config.data);
   const [train, val] = splitTokens(tokens, config.val_fraction, config.model.block_size, config.data);
   const codec: TextCodec = {

@@ -47,7 +47,8 @@ export async function tinyshakespeareText(): Promise<string> {
     );
   }
   const digest = sha256(body);
-  if (digest !== TINYSHAKESPEARE.sha256) throw new Error(`tinyshakespeare download has sha256 ${digest}, expected ${TINYSHAKESPEARE.sha256}`);
+  if (digest !== TINYSHAKESPEARE.sha256)
+    throw new Error(`tinyshakespeare download has sha256 ${digest}, expected ${TINYSHAKESPEARE.sha256}`);
   writeFileAtomic(path, body);
   return Buffer.from(body).toString("utf8");
 }
@@ -56,7 +57,8 @@ export async function tinyshakespeareText(): Promise<string> {
 export async function loadCorpus(source: string): Promise<string> {
   if (source === "sotu") return sotuText();
   if (source === "tinyshakespeare") return tinyshakespeareText();
-  if (!existsSync(source)) throw new Error(`${source}: no such file (and not a built-in corpus: ${BUILTIN_CORPORA.join(", ")})`);
+  if (!existsSync(source))
+    throw new Error(`${source}: no such file (and not a built-in corpus: ${BUILTIN_CORPORA.join(", ")})`);
   if (statSync(source).isDirectory()) throw new Error(`${source}: is a directory; pass a text file`);
   const bytes = readFileSync(source);
   if (bytes.length === 0) throw new Error(`${source}: the file is empty`);

@@ -10,7 +10,10 @@ export interface NamedTensor {
 
 const HEADER_LIMIT = 100 * 1024 * 1024;
 
-export function encodeSafetensors(tensors: Map<string, NamedTensor>, metadata: Record<string, string> = {}): Uint8Array {
+export function encodeSafetensors(
+  tensors: Map<string, NamedTensor>,
+  metadata: Record<string, string> = {},
+): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, t] of tensors) {
@@ -73,7 +76,10 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
     if (end - start !== count * width || dataStart + end > buf.length || start < 0) {
       throw bad(`tensor ${name} has byte range [${start}, ${end}) that does not match its shape or the file size`);
     }
-    tensors.set(name, { shape: e.shape, data: decode(buf.subarray(dataStart + start, dataStart + end), e.dtype, count) });
+    tensors.set(name, {
+      shape: e.shape,
+      data: decode(buf.subarray(dataStart + start, dataStart + end), e.dtype, count),
+    });
   }
   return { tensors, metadata };
 }

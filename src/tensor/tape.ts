@@ -6,6 +6,8 @@ type BackwardFn = () => void;
 
 let enabled = true;
 let tape: BackwardFn[] = [];
+/** Op outputs recorded on the tape: intermediates, recycled once backward() is done. */
+let outputs: Tensor[] = [];
 
 export function gradEnabled(): boolean {
   return enabled;
@@ -31,10 +33,13 @@ export function needsGrad(...inputs: (Tensor | null | undefined)[]): boolean {
 export function record(out: Tensor, backward: BackwardFn): void {
   out.requiresGrad = true;
   tape.push(backward);
+  outputs.push(out);
 }
 
 /**
- * Backpropagates from `out` and clears the tape. `seed` is d(objective)/d(out): 1 for a
+ * Backpropagates from `out` and clears the tape. Every intermediate tensor the tape
+ * recorded (each op's output, `out` included) is then recycled: read values you need
+ * (the loss) before calling backward(). `seed` is d(objective)/d(out): 1 for a
  * scalar loss, or a full array (a vector-Jacobian product, used by gradient checks).
  */
 export function backward(out: Tensor, seed: number | Float32Array = 1): void {
@@ -45,11 +50,15 @@ export function backward(out: Tensor, seed: number | Float32Array = 1): void {
     out.ensureGrad().set(seed);
   }
   const steps = tape;
+  const recorded = outputs;
   tape = [];
+  outputs = [];
   for (let i = steps.length - 1; i >= 0; i--) (steps[i] as BackwardFn)();
+  for (const t of recorded) t.recycle();
 }
 
 /** Forgets everything recorded (after an aborted forward pass). */
 export function clearTape(): void {
   tape = [];
+  outputs = [];
 }

@@ -1,5 +1,6 @@
 // Tensor: a shape over float32 storage shared with the native kernels. A tensor that
 // requires grad gets a gradient buffer of the same size, allocated on first use.
+import { give, take } from "./pool.ts";
 
 export type Shape = readonly number[];
 
@@ -11,32 +12,44 @@ export function sizeOf(shape: Shape): number {
 
 export class Tensor {
   readonly shape: Shape;
-  readonly data: Float32Array;
   requiresGrad: boolean;
   /** A view shares data and gradient with the tensor it was made from. */
   private readonly base: Tensor | null;
+  private storage: Float32Array | null;
   private gradBuffer: Float32Array | null = null;
 
   constructor(data: Float32Array, shape: Shape, requiresGrad = false, base: Tensor | null = null) {
     if (data.length !== sizeOf(shape)) {
       throw new Error(`tensor data has ${data.length} elements but shape [${shape.join(", ")}] needs ${sizeOf(shape)}`);
     }
-    this.data = data;
+    this.storage = data;
     this.shape = [...shape];
     this.requiresGrad = requiresGrad;
     this.base = base;
   }
 
   static zeros(shape: Shape, requiresGrad = false): Tensor {
-    return new Tensor(new Float32Array(sizeOf(shape)), shape, requiresGrad);
+    return new Tensor(take(sizeOf(shape), true), shape, requiresGrad);
+  }
+
+  /** A tensor whose contents the caller will overwrite entirely (an op's output). */
+  static empty(shape: Shape): Tensor {
+    return new Tensor(take(sizeOf(shape), false), shape);
   }
 
   static from(values: ArrayLike<number>, shape: Shape, requiresGrad = false): Tensor {
     return new Tensor(Float32Array.from(values), shape, requiresGrad);
   }
 
+  get data(): Float32Array {
+    if (this.base) return this.base.data;
+    if (!this.storage)
+      throw new Error("tensor used after backward() recycled it; read intermediate values before backward()");
+    return this.storage;
+  }
+
   get size(): number {
-    return this.data.length;
+    return sizeOf(this.shape);
   }
 
   /** The gradient, or null when none has been accumulated yet. */
@@ -47,7 +60,7 @@ export class Tensor {
   /** The gradient buffer, created zero-filled on first use; backward kernels add into it. */
   ensureGrad(): Float32Array {
     if (this.base) return this.base.ensureGrad();
-    if (!this.gradBuffer) this.gradBuffer = new Float32Array(this.data.length);
+    if (!this.gradBuffer) this.gradBuffer = take(this.size, true);
     return this.gradBuffer;
   }
 
@@ -61,14 +74,23 @@ export class Tensor {
     this.gradBuffer = null;
   }
 
+  /** Hands data and gradient back to the buffer pool; the tensor is unusable afterwards. */
+  recycle(): void {
+    if (this.base) return;
+    if (this.storage) give(this.storage);
+    if (this.gradBuffer) give(this.gradBuffer);
+    this.storage = null;
+    this.gradBuffer = null;
+  }
+
   /** The same storage seen with another shape of the same size; gradients flow through. */
   view(shape: Shape): Tensor {
+    if (sizeOf(shape) !== this.size) throw new Error(`cannot view [${this.shape.join(", ")}] as [${shape.join(", ")}]`);
     return new Tensor(this.data, shape, this.requiresGrad, this.base ?? this);
   }
 
   item(): number {
-    if (this.data.length !== 1)
-      throw new Error(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
+    if (this.size !== 1) throw new Error(`item() needs a one-element tensor, got shape [${this.shape.join(", ")}]`);
     return this.data[0] as number;
   }
 }

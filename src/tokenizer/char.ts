@@ -36,7 +36,8 @@ export class CharTokenizer {
     let n = 0;
     for (const ch of text) {
       const id = this.ids.get(ch);
-      if (id === undefined) throw new Error(`${where}: character ${JSON.stringify(ch)} is not in the tokenizer's vocabulary`);
+      if (id === undefined)
+        throw new Error(`${where}: character ${JSON.stringify(ch)} is not in the tokenizer's vocabulary`);
       out[n++] = id;
     }
     return out.subarray(0, n);

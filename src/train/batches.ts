@@ -18,7 +18,12 @@ export function randomBatch(tokens: Int32Array, B: number, T: number, rng: Rng):
 }
 
 /** Splits tokens into train (first part) and validation (last valFraction), checking both fit a block. */
-export function splitTokens(tokens: Int32Array, valFraction: number, blockSize: number, where: string): [Int32Array, Int32Array] {
+export function splitTokens(
+  tokens: Int32Array,
+  valFraction: number,
+  blockSize: number,
+  where: string,
+): [Int32Array, Int32Array] {
   const n = Math.floor(tokens.length * (1 - valFraction));
   const train = tokens.subarray(0, n);
   const val = tokens.subarray(n);

@@ -69,7 +69,9 @@ export function parsePretrainConfig(value: unknown, where: string): PretrainConf
     const issue = r.error.issues[0];
     const path = issue?.path.join(".") || "(top level)";
     const detail =
-      issue?.code === "unrecognized_keys" ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}` : issue?.message;
+      issue?.code === "unrecognized_keys"
+        ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`
+        : issue?.message;
     throw new Error(`${where}: ${path}: ${detail}`);
   }
   return r.data;

@@ -5,7 +5,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { makeConfig, type ModelConfig } from "../model/config.ts";
+import { type ModelConfig, makeConfig } from "../model/config.ts";
 import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
 import { trainable } from "../nn/parameters.ts";
@@ -15,7 +15,7 @@ import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { learningRate } from "../optim/schedule.ts";
 import { backward, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { randomBatch } from "./batches.ts";
-import { loadCheckpoint, saveCheckpoint, STATE_JSON, type TrainerProgress } from "./checkpoint.ts";
+import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
 import { createReporter } from "./progress.ts";
 import { peakFlops } from "./throughput.ts";
@@ -72,7 +72,16 @@ export function modelConfigOf(c: PretrainConfig, vocabSize: number): ModelConfig
 /** What must not change between a run and its resumption. */
 function configDigest(c: PretrainConfig, vocabSize: number): string {
   const { model, train, data, tokenizer, val_fraction } = c;
-  const fixed = { model, data, tokenizer, val_fraction, vocabSize, seed: train.seed, batch: train.batch_size, accum: train.grad_accum };
+  const fixed = {
+    model,
+    data,
+    tokenizer,
+    val_fraction,
+    vocabSize,
+    seed: train.seed,
+    batch: train.batch_size,
+    accum: train.grad_accum,
+  };
   return createHash("sha256").update(JSON.stringify(fixed)).digest("hex").slice(0, 16);
 }
 
@@ -90,7 +99,9 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   if (o.resume) {
     const ckpt = loadCheckpoint(modelDir);
     if (ckpt.progress.configDigest !== digest) {
-      throw new Error(`${modelDir}: the checkpoint was made with a different model, data or seed; cannot resume it with this config`);
+      throw new Error(
+        `${modelDir}: the checkpoint was made with a different model, data or seed; cannot resume it with this config`,
+      );
     }
     model = ckpt.model;
     progress = ckpt.progress;
@@ -115,7 +126,12 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const tokensPerStep = B * T * t.grad_accum;
   const flops = flopsPerToken(model, T);
   const peak = peakFlops(o.threads);
-  const schedule = { lr: t.lr, minLr: t.min_lr ?? t.lr / 10, warmupIters: t.warmup_iters, decayIters: t.lr_decay_iters ?? t.max_iters };
+  const schedule = {
+    lr: t.lr,
+    minLr: t.min_lr ?? t.lr / 10,
+    warmupIters: t.warmup_iters,
+    decayIters: t.lr_decay_iters ?? t.max_iters,
+  };
   const reporter = createReporter(t.max_iters, progress.step, t.log_interval, o.quiet);
   const log = (record: object) => appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
   const evaluate = (step: number) => {
@@ -142,8 +158,8 @@ export function pretrain(o: PretrainOptions): PretrainResult {
         const { x, y } = randomBatch(o.train, B, T, rng);
         const dropoutSeed = model.config.dropout > 0 ? (step * t.grad_accum + micro) * 1000 + t.seed : undefined;
         const loss = crossEntropy(model.forward(x, B, T, { dropoutSeed }), y);
-        backward(loss, 1 / t.grad_accum);
         lossSum += loss.item();
+        backward(loss, 1 / t.grad_accum);
       }
       const gradNorm = globalGradNorm(params);
       optimizer.step(lr, clipScale(gradNorm, t.grad_clip));
@@ -184,7 +200,14 @@ function adamOptions(cfg: PretrainConfig) {
 }
 
 /** Mean loss over `iters` random batches drawn with a fixed seed, so every evaluation sees the same batches. */
-export function estimateLoss(model: Model, tokens: Int32Array, B: number, T: number, iters: number, seed: number): number {
+export function estimateLoss(
+  model: Model,
+  tokens: Int32Array,
+  B: number,
+  T: number,
+  iters: number,
+  seed: number,
+): number {
   const rng = new Rng(seed);
   let sum = 0;
   noGrad(() => {
@@ -206,7 +229,14 @@ function sampleTexts(model: Model, codec: TextCodec, cfg: PretrainConfig, fallba
   }
   if (prompt.length === 0) prompt = fallback;
   return Array.from({ length: s.count }, (_, i) =>
-    codec.decode(generate(model, prompt, { maxTokens: s.max_tokens, temperature: s.temperature, topK: s.top_k, seed: cfg.train.seed + i })),
+    codec.decode(
+      generate(model, prompt, {
+        maxTokens: s.max_tokens,
+        temperature: s.temperature,
+        topK: s.top_k,
+        seed: cfg.train.seed + i,
+      }),
+    ),
   );
 }
 

@@ -47,7 +47,11 @@ function barReporter(total: number, done: number): Reporter {
   bar.start(total, done, { loss: "-", val: "-", tokps: "-", mfu: "-" });
   return {
     step(r) {
-      bar.update(r.step + 1, { loss: r.loss.toFixed(4), tokps: Math.round(r.tokPerSec), mfu: (100 * r.mfu).toFixed(1) });
+      bar.update(r.step + 1, {
+        loss: r.loss.toFixed(4),
+        tokps: Math.round(r.tokPerSec),
+        mfu: (100 * r.mfu).toFixed(1),
+      });
     },
     evaluation(_step, _train, val) {
       bar.update({ val: val.toFixed(4) });

@@ -25,7 +25,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
   if (Hq % Hkv !== 0) throw new Error(`attention: ${Hq} query heads do not divide into ${Hkv} key/value heads`);
   const view = (o: Operand, a: Float32Array) => a.subarray(o.offset);
   const scale = 1 / Math.sqrt(D);
-  const out = Tensor.zeros([B, T, Hq * D]);
+  const out = Tensor.empty([B, T, Hq * D]);
   const lse = new Float32Array(B * Hq * T);
   native.attentionForward(
     out.data,

@@ -9,7 +9,7 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 
 /** GELU, tanh approximation (GPT-2's "gelu_new"). */
 export function gelu(x: Tensor): Tensor {
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   native.geluForward(out.data, x.data, x.size);
   if (needsGrad(x)) {
     record(out, () => {
@@ -22,7 +22,7 @@ export function gelu(x: Tensor): Tensor {
 /** SwiGLU: silu(gate) * up (Llama's MLP). */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   sameShape("swiglu", gate, up);
-  const out = Tensor.zeros(gate.shape);
+  const out = Tensor.empty(gate.shape);
   native.swigluForward(out.data, gate.data, up.data, gate.size);
   if (needsGrad(gate, up)) {
     record(out, () => {
@@ -38,7 +38,7 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
 
 export function add(a: Tensor, b: Tensor): Tensor {
   sameShape("add", a, b);
-  const out = Tensor.zeros(a.shape);
+  const out = Tensor.empty(a.shape);
   native.add(out.data, a.data, b.data, a.size);
   if (needsGrad(a, b)) {
     record(out, () => {
@@ -66,7 +66,7 @@ export function scale(x: Tensor, s: number): Tensor {
 export function dropout(x: Tensor, p: number, seed: number): Tensor {
   if (p <= 0) return x;
   if (p >= 1) throw new Error(`dropout: probability must be below 1, got ${p}`);
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   native.dropout(out.data, x.data, x.size, p, seed, false);
   if (needsGrad(x)) {
     record(out, () => {
@@ -80,7 +80,7 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
 export function rope(x: Tensor, theta: number, pos0 = 0): Tensor {
   const [B, T, H, D] = x.shape as [number, number, number, number];
   if (D % 2 !== 0) throw new Error(`rope: head dimension ${D} must be even`);
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   native.rope(out.data, x.data, B, T, H, D, theta, pos0, false);
   if (needsGrad(x)) {
     record(out, () => {

@@ -11,7 +11,7 @@ export function embedding(idx: Int32Array, B: number, T: number, wte: Tensor, wp
   }
   for (const id of idx)
     if (id < 0 || id >= V) throw new Error(`embedding: token id ${id} outside the vocabulary of ${V}`);
-  const out = Tensor.zeros([B, T, C]);
+  const out = Tensor.empty([B, T, C]);
   native.embeddingForward(out.data, idx, wte.data, wpe?.data ?? null, B, T, C);
   if (needsGrad(wte, wpe)) {
     record(out, () => {

@@ -29,7 +29,7 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLay
     layout === "out-in" ? [w.shape[0] as number, w.shape[1] as number] : [w.shape[1] as number, w.shape[0] as number];
   if (wK !== K) throw new Error(`linear: input has ${K} features but the weight [${w.shape.join(", ")}] expects ${wK}`);
   const transW = layout === "out-in";
-  const out = Tensor.zeros([...x.shape.slice(0, -1), N]);
+  const out = Tensor.empty([...x.shape.slice(0, -1), N]);
   native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, K, false, transW, false, bf16(), false);
   if (needsGrad(x, w, b)) {
     record(out, () => {
@@ -64,7 +64,7 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
   if (K !== K2 || bb !== batch) {
     throw new Error(`matmul: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] do not multiply`);
   }
-  const out = Tensor.zeros(a.shape.length === 2 ? [M, N] : [batch, M, N]);
+  const out = Tensor.empty(a.shape.length === 2 ? [M, N] : [batch, M, N]);
   native.matmul(a.data, b.data, out.data, null, batch, M, N, K, transA, transB, false, bf16(), false);
   if (needsGrad(a, b)) {
     record(out, () => {

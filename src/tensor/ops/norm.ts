@@ -10,7 +10,7 @@ function rowsOf(x: Tensor): [number, number] {
 /** LayerNorm over the last dimension, with optional bias. */
 export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): Tensor {
   const [N, C] = rowsOf(x);
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   const mean = new Float32Array(N);
   const rstd = new Float32Array(N);
   native.layerNormForward(out.data, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
@@ -31,7 +31,7 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): T
 /** RMSNorm over the last dimension (Llama). */
 export function rmsNorm(x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   const [N, C] = rowsOf(x);
-  const out = Tensor.zeros(x.shape);
+  const out = Tensor.empty(x.shape);
   const rstd = new Float32Array(N);
   native.rmsNormForward(out.data, rstd, x.data, w.data, N, C, eps);
   if (needsGrad(x, w)) {

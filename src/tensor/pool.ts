@@ -1,0 +1,41 @@
+// Recycles large float buffers between training steps. Fresh large typed arrays cost a
+// page fault per 4 KiB on first touch plus zero-filling; a training step allocates the
+// same sizes every time, so handing buffers back after backward() removes that cost.
+
+const MIN_POOLED = 1 << 14; // smaller arrays are cheap to allocate
+const free = new Map<number, Float32Array[]>();
+let pooledFloats = 0;
+const MAX_POOLED_FLOATS = 2 ** 31 / 4; // at most 2 GiB held idle
+
+/** A buffer of n floats: zero-filled when `zero`, else with unspecified contents. */
+export function take(n: number, zero: boolean): Float32Array {
+  if (n >= MIN_POOLED) {
+    const buf = free.get(n)?.pop();
+    if (buf) {
+      pooledFloats -= n;
+      if (zero) buf.fill(0);
+      return buf;
+    }
+  }
+  return new Float32Array(n);
+}
+
+/** Returns a buffer for reuse; the caller must not touch it afterwards. */
+export function give(buf: Float32Array): void {
+  const n = buf.length;
+  if (n < MIN_POOLED || buf.byteOffset !== 0 || buf.buffer.byteLength !== n * 4) return;
+  if (pooledFloats + n > MAX_POOLED_FLOATS) return;
+  let list = free.get(n);
+  if (!list) {
+    list = [];
+    free.set(n, list);
+  }
+  list.push(buf);
+  pooledFloats += n;
+}
+
+/** Drops every idle buffer (after training, before a phase with different shapes). */
+export function clearPool(): void {
+  free.clear();
+  pooledFloats = 0;
+}
