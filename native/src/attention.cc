@@ -1,54 +1,52 @@
-// Causal self-attention, flash style: keys are visited in tiles with an online softmax,
-// so no B x H x T x T score tensor ever exists. The forward pass keeps only each query
-// row's log-sum-exp; the backward pass recomputes the probabilities from it.
+// Causal self-attention, flash style: 64 x 64 tiles of queries and keys with an online
+// softmax, so no B x H x T x T score tensor ever exists. The forward pass keeps only
+// each query row's log-sum-exp; the backward pass recomputes the probabilities from it
+// (FlashAttention-2's algorithm). Tile products run on the register-blocked tile_gemm.
 //
 // Layout: q is [B, T, Hq, D] with qStride floats between tokens, k and v are
 // [B, T, Hkv, D] with kvStride between tokens (so q, k, v can be views into one fused
 // qkv buffer). Grouped-query attention: query head h reads key/value head h / (Hq / Hkv).
-//
-// Each key tile is copied transposed ([D][TK]), so a query row's scores against the
-// whole tile are TK-wide vector operations instead of TK horizontal dot products.
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "kernels.h"
+#include "tile_gemm.h"
 #include "vecmath.h"
 
 namespace llmfab {
 
 namespace {
-constexpr int64_t TK = 32;  // keys per tile
+constexpr int64_t BT = 64;  // rows per query tile and per key tile
 
-// dst[d * TK + j] = src[(j0 + j) * stride + d], zero-padded past nk.
-void load_transposed(float* dst, const float* src, int64_t j0, int64_t nk, int64_t stride, int64_t D) {
-  std::fill(dst, dst + D * TK, 0.f);
-  for (int64_t j = 0; j < nk; j++)
-    for (int64_t d = 0; d < D; d++) dst[d * TK + j] = src[(j0 + j) * stride + d];
+// Copies n rows of width D (stride apart) into a dense [BT][D] tile, zero-padding the rest.
+void load_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
+  for (int64_t r = 0; r < n; r++) std::copy(src + r * stride, src + r * stride + D, dst + r * D);
+  std::fill(dst + n * D, dst + BT * D, 0.f);
 }
 
-// out[j] = sum_d row[d] * tile[d][j] for the TK keys of a transposed tile.
-inline void row_times_tile(float* out, const float* row, const float* tile, int64_t D) {
-  float acc[TK] = {0};
-  for (int64_t d = 0; d < D; d++) {
-    const float r = row[d];
-    const float* t = tile + d * TK;
+// Copies n rows transposed into a [D][BT] tile, zero-padding the missing columns.
+void load_transposed(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
+  std::fill(dst, dst + D * BT, 0.f);
+  for (int64_t r = 0; r < n; r++)
+    for (int64_t d = 0; d < D; d++) dst[d * BT + r] = src[r * stride + d];
+}
+
+// dst[j][i] = src[i][j] for BT x BT tiles.
+void transpose_tile(float* dst, const float* src) {
+  for (int64_t i = 0; i < BT; i++)
+    for (int64_t j = 0; j < BT; j++) dst[j * BT + i] = src[i * BT + j];
+}
+
+void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
+  for (int64_t r = 0; r < n; r++)
 #pragma omp simd
-    for (int64_t j = 0; j < TK; j++) acc[j] += r * t[j];
-  }
-  for (int64_t j = 0; j < TK; j++) out[j] = acc[j];
+    for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
 }
 
-inline void axpy(float* y, float a, const float* x, int64_t D) {
-#pragma omp simd
-  for (int64_t d = 0; d < D; d++) y[d] += a * x[d];
-}
-
-inline float dot(const float* a, const float* b, int64_t D) {
-  float s = 0.f;
-#pragma omp simd reduction(+ : s)
-  for (int64_t d = 0; d < D; d++) s += a[d] * b[d];
-  return s;
+// Number of keys j0 + j that query i0 + i may see within a key tile of nk keys.
+inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
+  return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
 }
 }  // namespace
 
@@ -58,8 +56,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
   const int64_t group = Hq / Hkv;
 #pragma omp parallel
   {
-    std::vector<float> kt(D * TK), m(T), l(T);
-    float s[TK];
+    std::vector<float> qt(BT * D), kt(D * BT), vt(BT * D), s(BT * BT), o(BT * D), m(BT), l(BT);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t h = 0; h < Hq; h++) {
@@ -67,41 +64,43 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         const float* qb = q + b * T * qStride + h * D;
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
-        float* ob = out + b * T * Hq * D + h * D;
-        std::fill(m.begin(), m.end(), -INFINITY);
-        std::fill(l.begin(), l.end(), 0.f);
-        for (int64_t i = 0; i < T; i++) std::fill(ob + i * Hq * D, ob + i * Hq * D + D, 0.f);
-        for (int64_t j0 = 0; j0 < T; j0 += TK) {
-          const int64_t nk = std::min(TK, T - j0);
-          load_transposed(kt.data(), kb, j0, nk, kvStride, D);
-          for (int64_t i = j0; i < T; i++) {
-            const int64_t jmax = std::min(nk, i - j0 + 1);  // causal: keys j <= i
-            row_times_tile(s, qb + i * qStride, kt.data(), D);
-            float rowMax = m[i];
-            for (int64_t j = 0; j < jmax; j++) {
-              s[j] *= scale;
-              rowMax = std::max(rowMax, s[j]);
-            }
-            float sum = 0.f;
+        for (int64_t i0 = 0; i0 < T; i0 += BT) {
+          const int64_t nq = std::min(BT, T - i0);
+          load_rows(qt.data(), qb + i0 * qStride, nq, qStride, D);
+          std::fill(o.begin(), o.end(), 0.f);
+          std::fill(m.begin(), m.end(), -INFINITY);
+          std::fill(l.begin(), l.end(), 0.f);
+          for (int64_t j0 = 0; j0 < i0 + nq; j0 += BT) {
+            const int64_t nk = std::min(BT, T - j0);
+            load_transposed(kt.data(), kb + j0 * kvStride, nk, kvStride, D);
+            load_rows(vt.data(), vb + j0 * kvStride, nk, kvStride, D);
+            std::fill(s.begin(), s.end(), 0.f);
+            tile_gemm(s.data(), qt.data(), kt.data(), nq, BT, D, D, BT, BT);
+            for (int64_t i = 0; i < nq; i++) {
+              float* srow = &s[i * BT];
+              const int64_t n = visible(i0, i, j0, nk);
+              float rowMax = m[i];
+              for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
+              float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
-            for (int64_t j = 0; j < TK; j++) {
-              s[j] = j < jmax ? fast_exp(s[j] - rowMax) : 0.f;
-              sum += s[j];
+              for (int64_t j = 0; j < BT; j++) {
+                srow[j] = j < n ? fast_exp(srow[j] * scale - rowMax) : 0.f;
+                sum += srow[j];
+              }
+              const float corr = fast_exp(m[i] - rowMax);
+#pragma omp simd
+              for (int64_t d = 0; d < D; d++) o[i * D + d] *= corr;
+              l[i] = l[i] * corr + sum;
+              m[i] = rowMax;
             }
-            const float corr = fast_exp(m[i] - rowMax);
-            float* orow = ob + i * Hq * D;
-            if (corr != 1.f)
-              for (int64_t d = 0; d < D; d++) orow[d] *= corr;
-            for (int64_t j = 0; j < jmax; j++) axpy(orow, s[j], vb + (j0 + j) * kvStride, D);
-            l[i] = l[i] * corr + sum;
-            m[i] = rowMax;
+            tile_gemm(o.data(), s.data(), vt.data(), nq, D, BT, BT, D, D);
           }
-        }
-        for (int64_t i = 0; i < T; i++) {
-          const float inv = 1.f / l[i];
-          float* orow = ob + i * Hq * D;
-          for (int64_t d = 0; d < D; d++) orow[d] *= inv;
-          lse[(b * Hq + h) * T + i] = m[i] + std::log(l[i]);
+          for (int64_t i = 0; i < nq; i++) {
+            float* orow = out + ((b * T + i0 + i) * Hq + h) * D;
+            const float inv = 1.f / l[i];
+            for (int64_t d = 0; d < D; d++) orow[d] = o[i * D + d] * inv;
+            lse[(b * Hq + h) * T + i0 + i] = m[i] + std::log(l[i]);
+          }
         }
       }
     }
@@ -113,56 +112,71 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
                         int64_t kvStride, float scale) {
   const int64_t group = Hq / Hkv;
+  const int64_t rowStride = Hq * D;  // between tokens of out and dout
   // One work item per (batch, kv head): the query heads of its group all add into the
   // same dk/dv rows, so they run inside the item and no two threads write one row.
 #pragma omp parallel
   {
-    std::vector<float> Drow(T), kt(D * TK), vt(D * TK), dkt(TK * D), dvt(TK * D);
-    float p[TK], ds[TK];
+    std::vector<float> Drow(T), dqAcc(T * D), kt(D * BT), vt(D * BT), krows(BT * D), qt(BT * D),
+        dot_(BT * D), s(BT * BT), dp(BT * BT), tr(BT * BT), dkt(BT * D), dvt(BT * D);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
-        float* dkb = dk + b * T * kvStride + kh * D;
-        float* dvb = dv + b * T * kvStride + kh * D;
         for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
           const float* qb = q + b * T * qStride + h * D;
-          float* dqb = dq + b * T * qStride + h * D;
+          const float* dob = dout + b * T * rowStride + h * D;
+          const float* ob = out + b * T * rowStride + h * D;
           const float* L = lse + (b * Hq + h) * T;
-          const float* dob = dout + b * T * Hq * D + h * D;
-          const float* obase = out + b * T * Hq * D + h * D;
-          for (int64_t i = 0; i < T; i++) Drow[i] = dot(dob + i * Hq * D, obase + i * Hq * D, D);
-          for (int64_t j0 = 0; j0 < T; j0 += TK) {
-            const int64_t nk = std::min(TK, T - j0);
-            load_transposed(kt.data(), kb, j0, nk, kvStride, D);
-            load_transposed(vt.data(), vb, j0, nk, kvStride, D);
+          for (int64_t i = 0; i < T; i++) {
+            float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t d = 0; d < D; d++) acc += dob[i * rowStride + d] * ob[i * rowStride + d];
+            Drow[i] = acc;
+          }
+          std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
+          for (int64_t j0 = 0; j0 < T; j0 += BT) {
+            const int64_t nk = std::min(BT, T - j0);
+            load_transposed(kt.data(), kb + j0 * kvStride, nk, kvStride, D);
+            load_transposed(vt.data(), vb + j0 * kvStride, nk, kvStride, D);
+            load_rows(krows.data(), kb + j0 * kvStride, nk, kvStride, D);
             std::fill(dkt.begin(), dkt.end(), 0.f);
             std::fill(dvt.begin(), dvt.end(), 0.f);
-            for (int64_t i = j0; i < T; i++) {
-              const float* qrow = qb + i * qStride;
-              const float* dorow = dob + i * Hq * D;
-              const int64_t jmax = std::min(nk, i - j0 + 1);
-              row_times_tile(p, qrow, kt.data(), D);
-              row_times_tile(ds, dorow, vt.data(), D);
-              const float Li = L[i], Di = Drow[i];
+            for (int64_t i0 = j0; i0 < T; i0 += BT) {  // earlier queries cannot see these keys
+              const int64_t nq = std::min(BT, T - i0);
+              load_rows(qt.data(), qb + i0 * qStride, nq, qStride, D);
+              load_rows(dot_.data(), dob + i0 * rowStride, nq, rowStride, D);
+              std::fill(s.begin(), s.end(), 0.f);
+              std::fill(dp.begin(), dp.end(), 0.f);
+              tile_gemm(s.data(), qt.data(), kt.data(), nq, BT, D, D, BT, BT);     // S = Q K^T
+              tile_gemm(dp.data(), dot_.data(), vt.data(), nq, BT, D, D, BT, BT);  // dP = dO V^T
+              for (int64_t i = 0; i < nq; i++) {
+                const int64_t n = visible(i0, i, j0, nk);
+                const float Li = L[i0 + i], Di = Drow[i0 + i];
+                float* srow = &s[i * BT];
+                float* dprow = &dp[i * BT];
 #pragma omp simd
-              for (int64_t j = 0; j < TK; j++) {
-                p[j] = j < jmax ? fast_exp(p[j] * scale - Li) : 0.f;
-                ds[j] = p[j] * (ds[j] - Di) * scale;
+                for (int64_t j = 0; j < BT; j++) {
+                  const float p = j < n ? fast_exp(srow[j] * scale - Li) : 0.f;
+                  srow[j] = p;                             // P
+                  dprow[j] = p * (dprow[j] - Di) * scale;  // dS
+                }
               }
-              float* dqrow = dqb + i * qStride;
-              for (int64_t j = 0; j < jmax; j++) {
-                axpy(&dvt[j * D], p[j], dorow, D);
-                axpy(&dkt[j * D], ds[j], qrow, D);
-                axpy(dqrow, ds[j], kb + (j0 + j) * kvStride, D);
+              for (int64_t i = nq; i < BT; i++) {  // rows past the end must not contribute
+                std::fill(&s[i * BT], &s[i * BT] + BT, 0.f);
+                std::fill(&dp[i * BT], &dp[i * BT] + BT, 0.f);
               }
+              transpose_tile(tr.data(), s.data());
+              tile_gemm(dvt.data(), tr.data(), dot_.data(), BT, D, nq, BT, D, D);  // dV += P^T dO
+              transpose_tile(tr.data(), dp.data());
+              tile_gemm(dkt.data(), tr.data(), qt.data(), BT, D, nq, BT, D, D);  // dK += dS^T Q
+              tile_gemm(&dqAcc[i0 * D], dp.data(), krows.data(), nq, D, BT, BT, D, D);  // dQ += dS K
             }
-            for (int64_t j = 0; j < nk; j++) {
-              axpy(dkb + (j0 + j) * kvStride, 1.f, &dkt[j * D], D);
-              axpy(dvb + (j0 + j) * kvStride, 1.f, &dvt[j * D], D);
-            }
+            add_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D);
+            add_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D);
           }
+          add_rows(dq + b * T * qStride + h * D, dqAcc.data(), T, qStride, D);
         }
       }
     }
