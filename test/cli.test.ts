@@ -1,0 +1,170 @@
+// The command line on bad input: one-line errors that name the problem, and nothing on
+// disk overwritten or lost.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+
+const root = new URL("..", import.meta.url).pathname;
+const corpus = readFileSync(join(root, "../shared/data/tinyshakespeare.txt"), "utf8").slice(0, 20_000);
+
+function llmfab(args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(root, "bin/llmfab.js"), "--threads", "1", ...args], { encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+function setup(config: string): { dir: string; config: string; data: string } {
+  const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+  writeFileSync(join(dir, "corpus.txt"), corpus);
+  writeFileSync(join(dir, "config.yaml"), config);
+  return { dir, config: join(dir, "config.yaml"), data: join(dir, "corpus.txt") };
+}
+
+const tiny = (model = "n_layer: 1\n  n_head: 2\n  n_embd: 16\n  block_size: 16", train = "") => `
+model:
+  ${model}
+train:
+  batch_size: 2
+  max_iters: 4
+  eval_interval: 4
+  eval_iters: 1
+  checkpoint_interval: 2
+  precision: fp32
+  ${train}
+sample:
+  count: 0
+`;
+
+function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
+  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
+  const lines = r.stderr.trim().split("\n");
+  assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
+  assert.match(lines[0] as string, pattern);
+}
+
+describe("llmfab pretrain on bad input", () => {
+  test("an unknown config key", () => {
+    const s = setup(tiny(undefined, "learning_rate: 0.1"));
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o")]),
+      /train: unknown key "learning_rate"/,
+    );
+  });
+
+  test("n_embd not divisible by n_head", () => {
+    const s = setup(tiny("n_layer: 1\n  n_head: 3\n  n_embd: 16\n  block_size: 16"));
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o")]),
+      /n_embd 16 is not divisible by n_head 3/,
+    );
+  });
+
+  test("an empty data file", () => {
+    const s = setup(tiny());
+    writeFileSync(s.data, "");
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o")]),
+      /corpus\.txt: the file is empty/,
+    );
+  });
+
+  test("a block size longer than the data", () => {
+    const s = setup(tiny("n_layer: 1\n  n_head: 2\n  n_embd: 16\n  block_size: 4096"));
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o")]),
+      /validation split has \d+ tokens, but block_size 4096/,
+    );
+  });
+
+  test("--resume without a checkpoint", () => {
+    const s = setup(tiny());
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o"), "--resume"]),
+      /no checkpoint to resume \(trainer_state\.json is missing\)/,
+    );
+  });
+
+  test("a corrupt checkpoint is named and left as it was", () => {
+    const s = setup(tiny());
+    const out = join(s.dir, "o");
+    assert.equal(llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", out]).code, 0);
+    const weights = join(out, "model", "model.safetensors");
+    writeFileSync(weights, "garbage");
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", out, "--resume"]),
+      /model\.safetensors: not a valid safetensors file/,
+    );
+    assert.equal(readFileSync(weights, "utf8"), "garbage");
+  });
+
+  test("an existing run is not overwritten without --resume", () => {
+    const s = setup(tiny());
+    const out = join(s.dir, "o");
+    assert.equal(llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", out]).code, 0);
+    const before = readFileSync(join(out, "model", "model.safetensors"));
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8");
+    assertOneLineError(
+      llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", out]),
+      /already holds a run; pass --resume/,
+    );
+    assert.deepEqual(readFileSync(join(out, "model", "model.safetensors")), before);
+    assert.equal(readFileSync(join(out, "metrics.jsonl"), "utf8"), metrics);
+    assert.deepEqual(readdirSync(out).sort(), ["metrics.jsonl", "model"]);
+  });
+
+  test("--json prints one line with the results", () => {
+    const s = setup(tiny());
+    const r = llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", join(s.dir, "o"), "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim());
+    assert.deepEqual(Object.keys(summary).sort(), [
+      "out",
+      "steps",
+      "tok_per_s",
+      "tokens",
+      "train_loss",
+      "val_loss",
+      "wall_s",
+    ]);
+    assert.equal(summary.steps, 4);
+  });
+});
+
+describe("llmfab eval and sample", () => {
+  test("eval prints {loss, tokens}; sample continues a prompt", () => {
+    const s = setup(tiny());
+    const out = join(s.dir, "o");
+    assert.equal(llmfab(["pretrain", "--config", s.config, "--data", s.data, "--out", out]).code, 0);
+    const val = join(s.dir, "val.txt");
+    writeFileSync(val, corpus.slice(0, 1000));
+    const r = llmfab(["eval", "--model", join(out, "model"), "--data", val, "--json"]);
+    assert.equal(r.code, 0, r.stderr);
+    const e = JSON.parse(r.stdout);
+    assert.equal(e.tokens, 999);
+    assert.ok(e.loss > 0 && e.loss < 10);
+    const g = llmfab([
+      "sample",
+      "--model",
+      join(out, "model"),
+      "--prompt",
+      "ROMEO:",
+      "--max-tokens",
+      "10",
+      "--seed",
+      "1",
+    ]);
+    assert.equal(g.code, 0, g.stderr);
+    assert.ok(g.stdout.startsWith("ROMEO:") && g.stdout.length >= 16);
+  });
+
+  test("a missing model directory is a one-line error", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    mkdirSync(join(dir, "empty"));
+    assertOneLineError(
+      llmfab(["eval", "--model", join(dir, "empty"), "--data", "sotu"]),
+      /not a model directory \(config\.json is missing\)/,
+    );
+  });
+});
