@@ -1,0 +1,89 @@
+// `npm run bench -- <name> [--json] [options]`: speed, side by side with a reference
+// measured in the same run, as a ratio (> 1 means we are better).
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { cpuHasBf16 } from "../src/tensor/index.ts";
+import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
+import { torchAvailable, torchBest } from "./torch-ref.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    json: { type: "boolean", default: false },
+    config: { type: "string", multiple: true },
+    threads: { type: "string", multiple: true },
+    precision: { type: "string", multiple: true },
+    steps: { type: "string" },
+  },
+});
+
+const benches: Record<string, () => void> = { train: trainBench };
+const which = positionals.length ? positionals : Object.keys(benches);
+for (const name of which) {
+  const run = benches[name];
+  if (!run) {
+    console.error(`bench: unknown benchmark ${name} (available: ${Object.keys(benches).join(", ")})`);
+    process.exit(1);
+  }
+  run();
+}
+
+function emit(row: Record<string, unknown>, text: string): void {
+  console.log(values.json ? JSON.stringify(row) : text);
+}
+
+function trainBench(): void {
+  const configs = (values.config ?? ["A", "B", "C"]) as BenchConfigName[];
+  const threadList = (values.threads ?? ["1", "2"]).map(Number);
+  const precisions = values.precision ?? ["fp32", "bf16"];
+  const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
+  const haveTorch = torchAvailable();
+  if (!values.json) {
+    console.log(`train bench: ms/step (median), tok/s, GFLOP/s, peak RSS; bf16 ${cpuHasBf16() ? "native" : "emulated (no avx512_bf16)"}`);
+    console.log(haveTorch ? "reference: PyTorch (torch_gpt_bench.py) at its best setting" : "reference: none (python3-torch not installed)");
+  }
+  for (const config of configs) {
+    if (!(config in BENCH_CONFIGS)) throw new Error(`unknown config ${config}`);
+    const steps = values.steps ?? (config === "A" ? "30" : "8");
+    for (const threads of threadList) {
+      const ref = haveTorch ? torchBest(["--config", config, "--steps", steps, "--warmup", "3"], threads) : null;
+      for (const precision of precisions) {
+        const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, String(threads), precision, steps, "3"], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`bench worker failed: ${r.stderr}`);
+        const ours = JSON.parse(r.stdout) as { ms_per_step: number; tok_per_s: number; gflops: number; peak_rss_mb: number };
+        const ratio = ref ? ours.tok_per_s / ref.tok_per_s : null;
+        const row = {
+          bench: "train",
+          metric: "tok_per_s",
+          config,
+          threads,
+          precision: precision === "bf16" && !cpuHasBf16() ? "bf16-emulated" : precision,
+          ms_per_step: round(ours.ms_per_step),
+          tok_per_s: round(ours.tok_per_s),
+          gflops: round(ours.gflops),
+          peak_rss_mb: round(ours.peak_rss_mb),
+          ours: round(ours.tok_per_s),
+          ref: ref ? round(ref.tok_per_s) : null,
+          ref_tok_per_s: ref ? round(ref.tok_per_s) : null,
+          ref_ms_per_step: ref ? round(ref.ms_per_step) : null,
+          ref_peak_rss_mb: ref ? round(ref.peak_rss_mb) : null,
+          ref_setting: ref?.setting ?? null,
+          ratio: ratio === null ? null : round(ratio, 3),
+        };
+        const refText = ref
+          ? ` | torch ${round(ref.ms_per_step)} ms ${round(ref.tok_per_s)} tok/s ${round(ref.peak_rss_mb)} MB (${ref.setting}) | ratio ${ratio?.toFixed(2)}x`
+          : "";
+        emit(
+          row,
+          `${config} ${threads}t ${row.precision.padEnd(13)} ${row.ms_per_step} ms ${row.tok_per_s} tok/s ${row.gflops} GFLOP/s ${row.peak_rss_mb} MB${refText}`,
+        );
+      }
+    }
+  }
+}
+
+function round(x: number, digits = 1): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,54 @@
+// Runs the PyTorch reference (../shared/bench/torch_gpt_bench.py) where python3-torch is
+// installed, at its best settings per ../shared/bench/README.md: OPENBLAS_CORETYPE unset
+// for its command only, and for 2 threads the better of OMP_WAIT_POLICY=PASSIVE and one
+// torch thread with OPENBLAS_NUM_THREADS=2.
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const script = fileURLToPath(new URL("../../shared/bench/torch_gpt_bench.py", import.meta.url));
+const python = "/usr/bin/python3";
+
+export interface TorchResult {
+  ms_per_step: number;
+  tok_per_s: number;
+  peak_rss_mb: number;
+  setting: string;
+}
+
+export function torchAvailable(): boolean {
+  if (!existsSync(script) || !existsSync(python)) return false;
+  return spawnSync(python, ["-c", "import torch"], { encoding: "utf8" }).status === 0;
+}
+
+/** Runs the script in-process under runpy so that the peak RSS can be read at the end. */
+function runOnce(args: string[], env: Record<string, string>, setting: string): TorchResult | null {
+  const code = [
+    "import runpy, sys, resource",
+    `sys.argv = ${JSON.stringify([script, ...args])}`,
+    "runpy.run_path(sys.argv[0], run_name='__main__')",
+    "print('RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+  ].join("\n");
+  const base = { ...process.env };
+  delete base.OPENBLAS_CORETYPE;
+  delete base.OPENBLAS_L2_SIZE;
+  const r = spawnSync(python, ["-c", code], { encoding: "utf8", env: { ...base, ...env } });
+  if (r.status !== 0) return null;
+  const lines = r.stdout.trim().split("\n");
+  const json = JSON.parse(lines.find((l) => l.startsWith("{")) ?? "{}") as { step_ms_median?: number; tok_per_s?: number; tok_per_s_median?: number };
+  const rss = Number(lines.find((l) => l.startsWith("RSS_KB"))?.split(" ")[1] ?? 0) / 1024;
+  const tokPerS = json.tok_per_s ?? json.tok_per_s_median ?? 0;
+  return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting };
+}
+
+export function torchBest(extraArgs: string[], threads: number): TorchResult | null {
+  const runs =
+    threads === 1
+      ? [runOnce([...extraArgs, "--threads", "1"], { OPENBLAS_NUM_THREADS: "1" }, "1 thread")]
+      : [
+          runOnce([...extraArgs, "--threads", String(threads)], { OMP_WAIT_POLICY: "PASSIVE" }, `${threads} threads, OMP_WAIT_POLICY=PASSIVE`),
+          runOnce([...extraArgs, "--threads", "1"], { OPENBLAS_NUM_THREADS: String(threads) }, `1 torch thread, OPENBLAS_NUM_THREADS=${threads}`),
+        ];
+  const ok = runs.filter((r): r is TorchResult => r !== null);
+  return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;
+}
