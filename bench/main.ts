@@ -40,8 +40,14 @@ function trainBench(): void {
   const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
   const haveTorch = torchAvailable();
   if (!values.json) {
-    console.log(`train bench: ms/step (median), tok/s, GFLOP/s, peak RSS; bf16 ${cpuHasBf16() ? "native" : "emulated (no avx512_bf16)"}`);
-    console.log(haveTorch ? "reference: PyTorch (torch_gpt_bench.py) at its best setting" : "reference: none (python3-torch not installed)");
+    console.log(
+      `train bench: ms/step (median), tok/s, GFLOP/s, peak RSS; bf16 ${cpuHasBf16() ? "native" : "emulated (no avx512_bf16)"}`,
+    );
+    console.log(
+      haveTorch
+        ? "reference: PyTorch (torch_gpt_bench.py) at its best setting"
+        : "reference: none (python3-torch not installed)",
+    );
   }
   for (const config of configs) {
     if (!(config in BENCH_CONFIGS)) throw new Error(`unknown config ${config}`);
@@ -49,9 +55,18 @@ function trainBench(): void {
     for (const threads of threadList) {
       const ref = haveTorch ? torchBest(["--config", config, "--steps", steps, "--warmup", "3"], threads) : null;
       for (const precision of precisions) {
-        const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, String(threads), precision, steps, "3"], { encoding: "utf8" });
+        const r = spawnSync(
+          process.execPath,
+          ["--import", "tsx", worker, config, String(threads), precision, steps, "3"],
+          { encoding: "utf8" },
+        );
         if (r.status !== 0) throw new Error(`bench worker failed: ${r.stderr}`);
-        const ours = JSON.parse(r.stdout) as { ms_per_step: number; tok_per_s: number; gflops: number; peak_rss_mb: number };
+        const ours = JSON.parse(r.stdout) as {
+          ms_per_step: number;
+          tok_per_s: number;
+          gflops: number;
+          peak_rss_mb: number;
+        };
         const ratio = ref ? ours.tok_per_s / ref.tok_per_s : null;
         const row = {
           bench: "train",

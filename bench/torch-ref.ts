@@ -35,7 +35,11 @@ function runOnce(args: string[], env: Record<string, string>, setting: string): 
   const r = spawnSync(python, ["-c", code], { encoding: "utf8", env: { ...base, ...env } });
   if (r.status !== 0) return null;
   const lines = r.stdout.trim().split("\n");
-  const json = JSON.parse(lines.find((l) => l.startsWith("{")) ?? "{}") as { step_ms_median?: number; tok_per_s?: number; tok_per_s_median?: number };
+  const json = JSON.parse(lines.find((l) => l.startsWith("{")) ?? "{}") as {
+    step_ms_median?: number;
+    tok_per_s?: number;
+    tok_per_s_median?: number;
+  };
   const rss = Number(lines.find((l) => l.startsWith("RSS_KB"))?.split(" ")[1] ?? 0) / 1024;
   const tokPerS = json.tok_per_s ?? json.tok_per_s_median ?? 0;
   return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting };
@@ -46,8 +50,16 @@ export function torchBest(extraArgs: string[], threads: number): TorchResult | n
     threads === 1
       ? [runOnce([...extraArgs, "--threads", "1"], { OPENBLAS_NUM_THREADS: "1" }, "1 thread")]
       : [
-          runOnce([...extraArgs, "--threads", String(threads)], { OMP_WAIT_POLICY: "PASSIVE" }, `${threads} threads, OMP_WAIT_POLICY=PASSIVE`),
-          runOnce([...extraArgs, "--threads", "1"], { OPENBLAS_NUM_THREADS: String(threads) }, `1 torch thread, OPENBLAS_NUM_THREADS=${threads}`),
+          runOnce(
+            [...extraArgs, "--threads", String(threads)],
+            { OMP_WAIT_POLICY: "PASSIVE" },
+            `${threads} threads, OMP_WAIT_POLICY=PASSIVE`,
+          ),
+          runOnce(
+            [...extraArgs, "--threads", "1"],
+            { OPENBLAS_NUM_THREADS: String(threads) },
+            `1 torch thread, OPENBLAS_NUM_THREADS=${threads}`,
+          ),
         ];
   const ok = runs.filter((r): r is TorchResult => r !== null);
   return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;

@@ -10,7 +10,13 @@ import { clipScale, globalGradNorm } from "../src/optim/clip.ts";
 import { backward, crossEntropy, type Precision, setPrecision } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName, median } from "./configs.ts";
 
-const [name, threads, precision, steps, warmup] = process.argv.slice(2) as [BenchConfigName, string, Precision, string, string];
+const [name, threads, precision, steps, warmup] = process.argv.slice(2) as [
+  BenchConfigName,
+  string,
+  Precision,
+  string,
+  string,
+];
 const c = BENCH_CONFIGS[name];
 native.setThreads(Number(threads));
 setPrecision(precision);

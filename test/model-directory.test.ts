@@ -1,0 +1,240 @@
+// Model directories in Hugging Face's format: our own round trip, directories laid out
+// as Hugging Face's save_pretrained writes them (half-precision weights, extra config
+// fields, mask buffers), and the errors for broken ones.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { writeDirAtomic } from "../src/io/atomic.ts";
+import { makeConfig } from "../src/model/config.ts";
+import { loadModel, modelFiles } from "../src/model/directory.ts";
+import { initModel, type Model } from "../src/model/model.ts";
+import { readSafetensors } from "../src/model/safetensors.ts";
+import { noGrad } from "../src/tensor/index.ts";
+
+const gptConfig = makeConfig({
+  arch: "gpt2",
+  vocabSize: 37,
+  blockSize: 16,
+  nLayer: 2,
+  nHead: 2,
+  nEmbd: 16,
+  bias: false,
+});
+const llamaConfig = makeConfig({
+  arch: "llama",
+  vocabSize: 37,
+  blockSize: 16,
+  nLayer: 2,
+  nHead: 4,
+  nKvHead: 2,
+  nEmbd: 16,
+  intermediateSize: 32,
+});
+const idx = Int32Array.from({ length: 16 }, (_, i) => (i * 7) % 37);
+
+function logits(model: Model): Float32Array {
+  return noGrad(() => Float32Array.from(model.forward(idx, 2, 8).data));
+}
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), "llmfab-dir-"));
+}
+
+/** A safetensors file with tensors in a given dtype (F32, F16 or BF16), as HF writes them. */
+function safetensorsBytes(tensors: [string, number[], Float32Array][], dtype: "F32" | "F16" | "BF16"): Buffer {
+  const width = dtype === "F32" ? 4 : 2;
+  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
+  let offset = 0;
+  for (const [name, shape, data] of tensors) {
+    header[name] = { dtype, shape, data_offsets: [offset, offset + data.length * width] };
+    offset += data.length * width;
+  }
+  const json = Buffer.from(JSON.stringify(header));
+  const out = Buffer.alloc(8 + json.length + offset);
+  out.writeBigUInt64LE(BigInt(json.length), 0);
+  json.copy(out, 8);
+  let pos = 8 + json.length;
+  for (const [, , data] of tensors) {
+    for (const v of data) {
+      if (dtype === "F32") out.writeFloatLE(v, pos);
+      else out.writeUInt16LE(dtype === "BF16" ? bf16Bits(v) : f16Bits(v), pos);
+      pos += width;
+    }
+  }
+  return out;
+}
+
+function bf16Bits(v: number): number {
+  const u = new Uint32Array(Float32Array.of(v).buffer)[0] as number;
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
+}
+
+function f16Bits(v: number): number {
+  // Round to nearest; test weights stay far below the fp16 maximum.
+  const u = new Uint32Array(Float32Array.of(v).buffer)[0] as number;
+  const sign = (u >>> 16) & 0x8000;
+  const a = Math.abs(v);
+  if (a < 2 ** -14) return sign | Math.round(a / 2 ** -24); // zero or subnormal
+  const exp = ((u >>> 23) & 0xff) - 127 + 15;
+  if (exp >= 31) throw new Error(`f16Bits: ${v} overflows fp16`);
+  return sign | ((exp << 10) + Math.round((u & 0x7fffff) / 8192)); // a mantissa carry bumps the exponent
+}
+
+function decodeBack(values: Float32Array, dtype: "F16" | "BF16"): Float32Array {
+  const dir = tmp();
+  const path = join(dir, "x.safetensors");
+  writeFileSync(path, safetensorsBytes([["x", [values.length], values]], dtype));
+  return readSafetensors(path).tensors.get("x")?.data as Float32Array;
+}
+
+describe("model directories", () => {
+  for (const config of [gptConfig, llamaConfig])
+    test(`${config.arch}: save and load give identical logits, with HF names and layouts`, () => {
+      const model = initModel(config, 3);
+      const dir = join(tmp(), "m");
+      writeDirAtomic(dir, modelFiles(model));
+      const loaded = loadModel(dir);
+      assert.deepEqual(logits(loaded), logits(model));
+      const { tensors } = readSafetensors(join(dir, "model.safetensors"));
+      if (config.arch === "gpt2") {
+        assert.deepEqual(tensors.get("transformer.h.0.attn.c_attn.weight")?.shape, [16, 48]); // Conv1D [in, out]
+        assert.deepEqual(tensors.get("transformer.h.1.mlp.c_proj.bias")?.data, new Float32Array(16)); // explicit zero bias
+        const hf = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+        assert.equal(hf.architectures[0], "GPT2LMHeadModel");
+        assert.equal(hf.n_positions, 16);
+      } else {
+        assert.deepEqual(tensors.get("model.layers.0.self_attn.k_proj.weight")?.shape, [8, 16]);
+        assert.ok(tensors.has("lm_head.weight"));
+        const hf = JSON.parse(readFileSync(join(dir, "config.json"), "utf8"));
+        assert.equal(hf.num_key_value_heads, 2);
+      }
+    });
+
+  test("a GPT-2 directory as Hugging Face writes it (fp16 weights, mask buffers, tied lm_head saved)", () => {
+    const config = { ...gptConfig, bias: true };
+    const model = initModel(config, 5);
+    const tensors: [string, number[], Float32Array][] = [...model.params].map(([n, t]) => [n, [...t.shape], t.data]);
+    tensors.push(["transformer.h.0.attn.bias", [1, 1, 16, 16], new Float32Array(256).fill(1)]);
+    tensors.push(["lm_head.weight", [37, 16], model.params.get("transformer.wte.weight")?.data as Float32Array]);
+    const dir = tmp();
+    writeFileSync(join(dir, "model.safetensors"), safetensorsBytes(tensors, "F16"));
+    writeFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        _name_or_path: "gpt2",
+        activation_function: "gelu_new",
+        architectures: ["GPT2LMHeadModel"],
+        attn_pdrop: 0.1,
+        bos_token_id: 36,
+        embd_pdrop: 0.1,
+        eos_token_id: 36,
+        initializer_range: 0.02,
+        layer_norm_epsilon: 1e-5,
+        model_type: "gpt2",
+        n_ctx: 16,
+        n_embd: 16,
+        n_head: 2,
+        n_inner: null,
+        n_layer: 2,
+        n_positions: 16,
+        reorder_and_upcast_attn: false,
+        resid_pdrop: 0.1,
+        scale_attn_by_inverse_layer_idx: false,
+        scale_attn_weights: true,
+        summary_activation: null,
+        summary_first_dropout: 0.1,
+        summary_proj_to_labels: true,
+        summary_type: "cls_index",
+        summary_use_proj: true,
+        torch_dtype: "float16",
+        transformers_version: "4.46.0",
+        use_cache: true,
+        vocab_size: 37,
+      }),
+    );
+    const loaded = loadModel(dir);
+    assert.equal(loaded.config.bias, true);
+    // The same weights rounded to fp16 by hand give the same logits.
+    for (const t of model.params.values()) t.data.set(decodeBack(t.data, "F16"));
+    assert.deepEqual(logits(loaded), logits(model));
+  });
+
+  test("a Llama directory as Hugging Face writes it (bf16 weights)", () => {
+    const model = initModel(llamaConfig, 6);
+    const dir = tmp();
+    const tensors: [string, number[], Float32Array][] = [...model.params].map(([n, t]) => [n, [...t.shape], t.data]);
+    writeFileSync(join(dir, "model.safetensors"), safetensorsBytes(tensors, "BF16"));
+    writeFileSync(
+      join(dir, "config.json"),
+      JSON.stringify({
+        architectures: ["LlamaForCausalLM"],
+        attention_bias: false,
+        attention_dropout: 0.0,
+        bos_token_id: 1,
+        eos_token_id: 2,
+        hidden_act: "silu",
+        hidden_size: 16,
+        initializer_range: 0.02,
+        intermediate_size: 32,
+        max_position_embeddings: 16,
+        mlp_bias: false,
+        model_type: "llama",
+        num_attention_heads: 4,
+        num_hidden_layers: 2,
+        num_key_value_heads: 2,
+        pretraining_tp: 1,
+        rms_norm_eps: 1e-6,
+        rope_scaling: null,
+        rope_theta: 10000.0,
+        tie_word_embeddings: false,
+        torch_dtype: "bfloat16",
+        transformers_version: "4.46.0",
+        use_cache: true,
+        vocab_size: 37,
+      }),
+    );
+    const loaded = loadModel(dir);
+    for (const t of model.params.values()) t.data.set(decodeBack(t.data, "BF16"));
+    assert.deepEqual(logits(loaded), logits(model));
+  });
+
+  test("half-precision decoding: normals, subnormals, signs, infinity", () => {
+    const dir = tmp();
+    const path = join(dir, "h.safetensors");
+    const header = Buffer.from(JSON.stringify({ h: { dtype: "F16", shape: [6], data_offsets: [0, 12] } }));
+    const buf = Buffer.alloc(8 + header.length + 12);
+    buf.writeBigUInt64LE(BigInt(header.length));
+    header.copy(buf, 8);
+    [0x3c00, 0xc000, 0x3800, 0x0001, 0x7c00, 0x8000].forEach((h, i) => {
+      buf.writeUInt16LE(h, 8 + header.length + 2 * i);
+    });
+    writeFileSync(path, buf);
+    const data = readSafetensors(path).tensors.get("h")?.data as Float32Array;
+    assert.deepEqual([...data], [1, -2, 0.5, 2 ** -24, Infinity, -0]);
+  });
+
+  test("broken directories give errors naming the file and the problem", () => {
+    const model = initModel(gptConfig, 1);
+    const dir = join(tmp(), "m");
+    writeDirAtomic(dir, modelFiles(model));
+    const path = join(dir, "model.safetensors");
+    const good = readFileSync(path);
+
+    writeFileSync(path, good.subarray(0, good.length - 10));
+    assert.throws(() => loadModel(dir), /model\.safetensors: not a valid safetensors file: tensor .* byte range/);
+
+    const tensors: [string, number[], Float32Array][] = [...model.params]
+      .filter(([n]) => n !== "transformer.ln_f.weight")
+      .map(([n, t]) => [n, [...t.shape], t.data]);
+    writeFileSync(path, safetensorsBytes(tensors, "F32"));
+    assert.throws(() => loadModel(dir), /tensor transformer\.ln_f\.weight is missing/);
+
+    writeFileSync(join(dir, "config.json"), JSON.stringify({ model_type: "bert", vocab_size: 3 }));
+    assert.throws(() => loadModel(dir), /config\.json: model_type "bert" is not supported/);
+
+    writeFileSync(join(dir, "config.json"), "{not json");
+    assert.throws(() => loadModel(dir), /config\.json: invalid JSON/);
+  });
+});
