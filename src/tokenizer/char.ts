@@ -7,7 +7,9 @@ export class CharTokenizer {
   private readonly ids = new Map<string, number>();
 
   constructor(readonly chars: string[]) {
-    chars.forEach((c, i) => this.ids.set(c, i));
+    chars.forEach((c, i) => {
+      this.ids.set(c, i);
+    });
   }
 
   static fromText(text: string): CharTokenizer {
