@@ -228,16 +228,9 @@ function sampleTexts(model: Model, codec: TextCodec, cfg: PretrainConfig, fallba
     prompt = fallback; // the prompt has characters outside the vocabulary
   }
   if (prompt.length === 0) prompt = fallback;
-  return Array.from({ length: s.count }, (_, i) =>
-    codec.decode(
-      generate(model, prompt, {
-        maxTokens: s.max_tokens,
-        temperature: s.temperature,
-        topK: s.top_k,
-        seed: cfg.train.seed + i,
-      }),
-    ),
-  );
+  const opts = { maxTokens: s.max_tokens, temperature: s.temperature, topK: s.top_k };
+  const text = (seed: number) => codec.decode(prompt) + codec.decode(generate(model, prompt, { ...opts, seed }));
+  return Array.from({ length: s.count }, (_, i) => text(cfg.train.seed + i));
 }
 
 /** Drops metric lines at or after `step`, so a resumed run does not log them twice. */
