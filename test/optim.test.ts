@@ -30,7 +30,9 @@ describe("AdamW", () => {
         m[i] = 0.9 * (m[i] as number) + 0.1 * gi;
         v[i] = 0.99 * (v[i] as number) + 0.01 * gi * gi;
         w[i] = (w[i] as number) * (1 - lr * 0.1);
-        w[i] = (w[i] as number) - (lr * ((m[i] as number) / (1 - 0.9 ** t))) / (Math.sqrt((v[i] as number) / (1 - 0.99 ** t)) + 1e-8);
+        w[i] =
+          (w[i] as number) -
+          (lr * ((m[i] as number) / (1 - 0.9 ** t))) / (Math.sqrt((v[i] as number) / (1 - 0.99 ** t)) + 1e-8);
       }
     });
     assertClose(p.data, w, 1e-5, "AdamW");
@@ -82,6 +84,10 @@ test("frozen parameters get no gradient, no optimizer state, and do not change",
   for (const [name, t] of model.params) {
     const trained = name.startsWith("transformer.h.2.") || name.startsWith("transformer.ln_f");
     assert.equal(t.grad !== null, trained, `${name} gradient`);
-    assert.equal(t.data.every((x, i) => x === before.get(name)?.[i]), !trained, `${name} changed: ${trained}`);
+    assert.equal(
+      t.data.every((x, i) => x === before.get(name)?.[i]),
+      !trained,
+      `${name} changed: ${trained}`,
+    );
   }
 });
