@@ -53,7 +53,11 @@ export function backward(out: Tensor, seed: number | Float32Array = 1): void {
   const recorded = outputs;
   tape = [];
   outputs = [];
-  for (let i = steps.length - 1; i >= 0; i--) (steps[i] as BackwardFn)();
+  for (let i = steps.length - 1; i >= 0; i--) {
+    (steps[i] as BackwardFn)();
+    // Every consumer of this output ran its backward earlier: its gradient is spent.
+    (recorded[i] as Tensor).recycleGrad();
+  }
   for (const t of recorded) t.recycle();
 }
 

@@ -74,6 +74,13 @@ export class Tensor {
     this.gradBuffer = null;
   }
 
+  /** Hands the gradient buffer back to the buffer pool. */
+  recycleGrad(): void {
+    if (this.base || !this.gradBuffer) return;
+    give(this.gradBuffer);
+    this.gradBuffer = null;
+  }
+
   /** Hands data and gradient back to the buffer pool; the tensor is unusable afterwards. */
   recycle(): void {
     if (this.base) return;
