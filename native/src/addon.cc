@@ -1,6 +1,12 @@
 // N-API bindings. Every tensor argument is a JavaScript Float32Array (or Int32Array for
 // indices) whose memory the kernel reads and writes in place: nothing is copied.
+#include <fcntl.h>
 #include <napi.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
 
 #include "kernels.h"
 
@@ -161,6 +167,28 @@ Napi::Value AdamwStep(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 
+// mapFile(path): the file's bytes as a read-only ArrayBuffer backed by mmap, unmapped
+// when the buffer is garbage-collected. Token shards are read this way, so a corpus
+// larger than memory costs only the pages a batch touches.
+Napi::Value MapFile(const Napi::CallbackInfo& info) {
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const int fd = open(path.c_str(), O_RDONLY);
+  if (fd < 0) throw Napi::Error::New(info.Env(), path + ": cannot open (" + std::strerror(errno) + ")");
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_size == 0) {
+    close(fd);
+    throw Napi::Error::New(info.Env(), path + ": cannot map an empty or unreadable file");
+  }
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* data = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+  close(fd);
+  if (data == MAP_FAILED) throw Napi::Error::New(info.Env(), path + ": mmap failed (" + std::strerror(errno) + ")");
+  return Napi::ArrayBuffer::New(info.Env(), data, size, [](Napi::Env, void* p, size_t* n) {
+    munmap(p, *n);
+    delete n;
+  }, new size_t(size));
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   const std::pair<const char*, Napi::Function::Callback> fns[] = {
       {"setThreads", SetThreads},
@@ -189,6 +217,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"crossEntropyBackward", CrossEntropyBackward},
       {"sumSquares", SumSquares},
       {"adamwStep", AdamwStep},
+      {"mapFile", MapFile},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;

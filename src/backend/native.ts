@@ -136,6 +136,8 @@ export interface NativeAddon {
     scale: number,
   ): void;
   sumSquares(x: F32, n: number): number;
+  /** A read-only, memory-mapped view of a whole file. */
+  mapFile(path: string): ArrayBuffer;
   adamwStep(
     param: F32,
     grad: F32,

@@ -10,9 +10,10 @@ import { evaluateLoss } from "../eval/loss.ts";
 import { loadModel } from "../model/directory.ts";
 import { generate } from "../model/generate.ts";
 import { resolvePrecision, setPrecision } from "../tensor/index.ts";
-import { loadTokenizer } from "../tokenizer/load.ts";
 import { readPretrainConfig } from "../train/config.ts";
+import { loadModelCodec } from "./codec.ts";
 import { runPretrain } from "./pretrain.ts";
+import { registerTokenizerCommands } from "./tokenizer.ts";
 
 function int(name: string, min = 0) {
   return (v: string): number => {
@@ -105,7 +106,7 @@ program
   .option("--json", "print {loss, tokens} as JSON", false)
   .action(async (o: { model: string; data: string; json: boolean }) => {
     const model = loadModel(o.model);
-    const tokens = loadTokenizer(o.model).encode(await loadCorpus(o.data), o.data);
+    const tokens = loadModelCodec(o.model).encode(await loadCorpus(o.data));
     const r = evaluateLoss(model, tokens);
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else console.log(`loss ${r.loss.toFixed(4)} over ${r.tokens.toLocaleString()} tokens`);
@@ -123,9 +124,9 @@ program
   .action(
     (o: { model: string; prompt: string; maxTokens: number; temperature: number; topK: number; seed: number }) => {
       const model = loadModel(o.model);
-      const tokenizer = loadTokenizer(o.model);
-      const ids = generate(model, tokenizer.encode(o.prompt, "--prompt"), o);
-      process.stdout.write(`${o.prompt}${tokenizer.decode(ids)}\n`);
+      const codec = loadModelCodec(o.model);
+      const ids = generate(model, codec.encode(o.prompt), o);
+      process.stdout.write(`${o.prompt}${codec.decode(ids)}\n`);
     },
   );
 
@@ -141,6 +142,8 @@ program
     printPretrainResult(await runPretrain({ config, out: o.out, resume, quiet: false, threads: threads() }));
     console.log(`try: npx llmfab sample --model ${join(o.out, "model")} --prompt "Fellow citizens"`);
   });
+
+registerTokenizerCommands(program, threads);
 
 program.showHelpAfterError();
 program.parseAsync(process.argv).catch((e: unknown) => {

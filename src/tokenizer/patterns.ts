@@ -1,0 +1,40 @@
+// Pre-tokenization: text is split into chunks by a regex before byte-pair encoding, so
+// merges never cross a word, number or whitespace boundary. The two patterns are GPT-2's
+// and GPT-4's (tiktoken's cl100k_base), written for JavaScript: `\s` becomes
+// \p{White_Space} (Rust's `\s`, which tiktoken uses) and GPT-4's (?i:...) group is
+// spelled out, since Node 20 has no inline flags.
+
+export const PATTERN_NAMES = ["gpt2", "gpt4"] as const;
+export type PatternName = (typeof PATTERN_NAMES)[number];
+
+/** The patterns as tiktoken and Hugging Face tokenizer.json files write them. */
+export const PATTERN_SOURCES: Record<PatternName, string> = {
+  gpt2: String.raw`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`,
+  gpt4: String.raw`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`,
+};
+
+/** Rewrites a tiktoken/Rust pattern into an equivalent JavaScript regex source. */
+export function toJsPattern(source: string): string {
+  return source
+    .replace(
+      /\(\?i:([^)]*)\)/g,
+      (_, body: string) => `(?:${body.replace(/[a-zA-Z]/g, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`)})`,
+    )
+    .replace(/\\s/g, "\\p{White_Space}")
+    .replace(/\\S/g, "\\P{White_Space}");
+}
+
+export function patternSource(name: string): string {
+  if (!(PATTERN_NAMES as readonly string[]).includes(name)) {
+    throw new Error(`unknown pattern ${JSON.stringify(name)} (known: ${PATTERN_NAMES.join(", ")})`);
+  }
+  return PATTERN_SOURCES[name as PatternName];
+}
+
+export function compilePattern(source: string): RegExp {
+  try {
+    return new RegExp(toJsPattern(source), "gu");
+  } catch (e) {
+    throw new Error(`invalid pre-tokenization pattern ${JSON.stringify(source)}: ${(e as Error).message}`);
+  }
+}
