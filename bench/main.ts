@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cpuHasBf16 } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
+import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
 
 const { values, positionals } = parseArgs({
@@ -18,7 +19,7 @@ const { values, positionals } = parseArgs({
   },
 });
 
-const benches: Record<string, () => void> = { train: trainBench };
+const benches: Record<string, () => void> = { train: trainBench, tokenizer: () => tokenizerBench(emit) };
 const which = positionals.length ? positionals : Object.keys(benches);
 for (const name of which) {
   const run = benches[name];

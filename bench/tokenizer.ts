@@ -1,0 +1,107 @@
+// `npm run bench -- tokenizer`: BPE training time and peak RSS against sentencepiece's
+// spm_train, and encoding throughput against the tiktoken package, in the same run.
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { get_encoding } from "tiktoken";
+import { sotuText } from "../src/data/corpora.ts";
+import { loadBuiltinEncoding } from "../src/tokenizer/tiktoken.ts";
+import { hasCommand, measureProcess } from "./measure.ts";
+
+export interface BenchRow {
+  bench: string;
+  metric: string;
+  ours: number;
+  ref: number | null;
+  ratio: number | null;
+  [key: string]: unknown;
+}
+
+const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+export function tokenizerBench(emit: (row: BenchRow, text: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), "llmfab-bench-"));
+  const corpus = join(dir, "sotu.txt");
+  const text = sotuText();
+  // One sentence per line: spm_train reads lines as sentences (and skips any over 4192 bytes).
+  writeFileSync(corpus, text.replace(/(?<=[.!?]) +/g, "\n"));
+  const mb = Buffer.byteLength(text) / 1e6;
+
+  // Training: whole processes, ours including Node.js start-up.
+  const cli = fileURLToPath(new URL("../bin/llmfab.js", import.meta.url));
+  const ours = measureProcess(process.execPath, [
+    cli,
+    "tokenizer",
+    "train",
+    "--data",
+    corpus,
+    "--vocab-size",
+    "4096",
+    "--pattern",
+    "gpt2",
+    "--out",
+    join(dir, "ours"),
+  ]);
+  const spm = hasCommand("spm_train")
+    ? measureProcess("spm_train", [
+        `--input=${corpus}`,
+        `--model_prefix=${join(dir, "spm")}`,
+        "--vocab_size=4096",
+        "--model_type=bpe",
+        "--minloglevel=2",
+      ])
+    : null;
+  const trainRatio = spm ? spm.wallSeconds / ours.wallSeconds : null;
+  emit(
+    {
+      bench: "tokenizer",
+      metric: "train_s",
+      ours: round(ours.wallSeconds),
+      ref: spm ? round(spm.wallSeconds) : null,
+      ratio: trainRatio && round(trainRatio),
+      vocab: 4096,
+      corpus_mb: round(mb, 1),
+    },
+    `BPE training, vocab 4096, SOTU ${mb.toFixed(1)} MB: ours ${ours.wallSeconds.toFixed(2)} s wall (whole process)${spm ? ` | spm_train ${spm.wallSeconds.toFixed(2)} s | ratio ${trainRatio?.toFixed(2)}x` : " | spm_train not installed (apt-get install sentencepiece)"}`,
+  );
+  const rssRatio = spm ? spm.peakRssMb / ours.peakRssMb : null;
+  emit(
+    {
+      bench: "tokenizer",
+      metric: "train_peak_rss_mb",
+      ours: round(ours.peakRssMb, 1),
+      ref: spm ? round(spm.peakRssMb, 1) : null,
+      ratio: rssRatio && round(rssRatio),
+    },
+    `BPE training peak RSS: ours ${ours.peakRssMb.toFixed(0)} MB${spm ? ` | spm_train ${spm.peakRssMb.toFixed(0)} MB | ratio ${rssRatio?.toFixed(2)}x` : ""}`,
+  );
+
+  // Encoding: in this process, best of three, one thread each.
+  for (const name of ["gpt2", "cl100k_base"] as const) {
+    const tok = loadBuiltinEncoding(name);
+    const ref = get_encoding(name);
+    const best = (f: () => unknown) => {
+      let t = Infinity;
+      for (let i = 0; i < 3; i++) {
+        const s = performance.now();
+        f();
+        t = Math.min(t, performance.now() - s);
+      }
+      return mb / (t / 1000);
+    };
+    const oursMbps = best(() => tok.encodeOrdinary(text));
+    const refMbps = best(() => ref.encode_ordinary(text));
+    ref.free();
+    emit(
+      {
+        bench: "tokenizer",
+        metric: `encode_mb_per_s_${name}`,
+        ours: round(oursMbps, 2),
+        ref: round(refMbps, 2),
+        ratio: round(oursMbps / refMbps),
+      },
+      `encode ${name}, SOTU: ours ${oursMbps.toFixed(1)} MB/s | tiktoken ${refMbps.toFixed(1)} MB/s | ratio ${(oursMbps / refMbps).toFixed(2)}x`,
+    );
+  }
+}
