@@ -168,3 +168,39 @@ describe("llmfab eval and sample", () => {
     );
   });
 });
+
+describe("llmfab tokenizer and tokenize", () => {
+  test("train, encode with ids, decode, and shards from the built-in corpus", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const tok = join(dir, "tok");
+    const t = llmfab(["tokenizer", "train", "--data", "sotu", "--vocab-size", "600", "--out", tok]);
+    assert.equal(t.code, 0, t.stderr);
+    assert.match(t.stdout, /trained 600 tokens on 10\.\d MB/);
+    const e = llmfab(["tokenizer", "encode", "--tokenizer", tok, "--text", "Fellow citizens", "--ids"]);
+    const ids = JSON.parse(e.stdout) as number[];
+    const d = llmfab(["tokenizer", "decode", "--tokenizer", tok, "--text", JSON.stringify(ids)]);
+    assert.equal(d.stdout, "Fellow citizens\n");
+    const s = llmfab(["tokenize", "--tokenizer", tok, "--data", "sotu", "--out", join(dir, "shards")]);
+    assert.equal(s.code, 0, s.stderr);
+    assert.match(s.stdout, /\d+ \+ \d+ documents -> [\d,]+ train \+ [\d,]+ val tokens \(uint16\)/);
+    assert.match(s.stdout, /bytes per token/);
+  });
+
+  test("bad input: unknown pattern, tiny vocabulary, corrupt tokenizer.json", () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    writeFileSync(join(dir, "a.txt"), "some text");
+    assertOneLineError(
+      llmfab(["tokenizer", "train", "--data", join(dir, "a.txt"), "--vocab-size", "300", "--pattern", "bert"]),
+      /unknown pattern "bert"/,
+    );
+    assertOneLineError(
+      llmfab(["tokenizer", "train", "--data", join(dir, "a.txt"), "--vocab-size", "100"]),
+      /--vocab-size 100 is too small/,
+    );
+    writeFileSync(join(dir, "tokenizer.json"), "{broken");
+    assertOneLineError(
+      llmfab(["tokenizer", "encode", "--tokenizer", dir, "--text", "x"]),
+      /tokenizer\.json: invalid JSON/,
+    );
+  });
+});

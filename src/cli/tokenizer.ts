@@ -1,5 +1,5 @@
 // `llmfab tokenizer train|encode|decode` and `llmfab tokenize`.
-import { existsSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { sotuText } from "../data/corpora.ts";
