@@ -39,12 +39,13 @@ export function registerTokenizerCommands(program: Command, threads: () => numbe
     .option("--out <dir>", "directory for tokenizer.json, tokenizer_config.json, tokenizer.tiktoken", "runs/tokenizer")
     .action(async (o: { data: string[]; vocabSize: number; pattern: string; out: string }) => {
       const started = performance.now();
-      const r = await trainTokenizer({
-        files: trainingFiles(o.data),
-        vocabSize: o.vocabSize,
-        pattern: o.pattern,
-        threads: threads(),
-      });
+      const files = trainingFiles(o.data);
+      const temporary = files.filter((f) => !o.data.includes(f));
+      const r = await trainTokenizer({ files, vocabSize: o.vocabSize, pattern: o.pattern, threads: threads() }).finally(
+        () => {
+          for (const f of temporary) rmSync(f, { force: true });
+        },
+      );
       saveTokenizer(o.out, r.tokenizer);
       const s = (performance.now() - started) / 1000;
       console.log(
