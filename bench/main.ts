@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cpuHasBf16 } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
+import { inferBench } from "./infer.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
 
@@ -19,7 +20,12 @@ const { values, positionals } = parseArgs({
   },
 });
 
-const benches: Record<string, () => void> = { train: trainBench, tokenizer: () => tokenizerBench(emit) };
+const benches: Record<string, () => void> = {
+  train: trainBench,
+  tokenizer: () => tokenizerBench(emit),
+  infer: () =>
+    inferBench(emit, (values.config ?? ["B", "C"]) as BenchConfigName[], (values.threads ?? ["1", "2"]).map(Number)),
+};
 const which = positionals.length ? positionals : Object.keys(benches);
 for (const name of which) {
   const run = benches[name];

@@ -146,6 +146,23 @@ Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 
+// attentionCached(out, q, kcache, vcache, B, Tn, Hq, Hkv, D, slots, pos, capacity, scale)
+Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
+  attention_cached(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
+                   N(info, 7), N(info, 8), I(info, 9), I(info, 10), N(info, 11), R(info, 12));
+  return Undefined(info);
+}
+// embeddingForwardAt(out, idx, positions, wte, wpe, N, C)
+Napi::Value EmbeddingForwardAt(const Napi::CallbackInfo& info) {
+  embedding_forward_at(F(info, 0), I(info, 1), I(info, 2), F(info, 3), F(info, 4), N(info, 5), N(info, 6));
+  return Undefined(info);
+}
+// ropeAt(out, x, positions, N, H, D, theta)
+Napi::Value RopeAt(const Napi::CallbackInfo& info) {
+  rope_at(F(info, 0), F(info, 1), I(info, 2), N(info, 3), N(info, 4), N(info, 5), R(info, 6));
+  return Undefined(info);
+}
+
 Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   const int64_t count = cross_entropy_forward(F(info, 0), F(info, 1), F(info, 2), I(info, 3),
                                               N(info, 4), N(info, 5), static_cast<int32_t>(N(info, 6)));
@@ -218,6 +235,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"sumSquares", SumSquares},
       {"adamwStep", AdamwStep},
       {"mapFile", MapFile},
+      {"attentionCached", AttentionCached},
+      {"embeddingForwardAt", EmbeddingForwardAt},
+      {"ropeAt", RopeAt},
   };
   for (const auto& [name, fn] : fns) exports.Set(name, Napi::Function::New(env, fn, name));
   return exports;

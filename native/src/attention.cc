@@ -184,3 +184,54 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
 }
 
 }  // namespace llmfab
+
+namespace llmfab {
+
+// Attention for inference against a key/value cache. The cache holds `capacity` token
+// rows per slot ([slots, capacity, Hkv, D]); sequence b lives in slot slots[b] and its
+// Tn new queries sit at positions pos[b] .. pos[b] + Tn - 1, whose keys and values are
+// already in the cache. Query t of sequence b attends to cache rows 0 .. pos[b] + t.
+void attention_cached(float* out, const float* q, const float* kcache, const float* vcache,
+                      int64_t B, int64_t Tn, int64_t Hq, int64_t Hkv, int64_t D,
+                      const int32_t* slots, const int32_t* pos, int64_t capacity, float scale) {
+  const int64_t group = Hq / Hkv;
+  const int64_t rowStride = Hkv * D;
+#pragma omp parallel
+  {
+    std::vector<float> s(capacity);
+#pragma omp for collapse(3) schedule(static)
+    for (int64_t b = 0; b < B; b++)
+      for (int64_t t = 0; t < Tn; t++)
+        for (int64_t h = 0; h < Hq; h++) {
+          const int64_t kh = h / group;
+          const float* qrow = q + ((b * Tn + t) * Hq + h) * D;
+          const float* kb = kcache + static_cast<int64_t>(slots[b]) * capacity * rowStride + kh * D;
+          const float* vb = vcache + static_cast<int64_t>(slots[b]) * capacity * rowStride + kh * D;
+          const int64_t n = pos[b] + t + 1;
+          float mx = -INFINITY;
+          for (int64_t j = 0; j < n; j++) {
+            float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t d = 0; d < D; d++) acc += qrow[d] * kb[j * rowStride + d];
+            s[j] = acc * scale;
+            mx = std::max(mx, s[j]);
+          }
+          float sum = 0.f;
+          for (int64_t j = 0; j < n; j++) {
+            s[j] = fast_exp(s[j] - mx);
+            sum += s[j];
+          }
+          float* orow = out + ((b * Tn + t) * Hq + h) * D;
+          std::fill(orow, orow + D, 0.f);
+          const float inv = 1.f / sum;
+          for (int64_t j = 0; j < n; j++) {
+            const float p = s[j] * inv;
+            const float* vrow = vb + j * rowStride;
+#pragma omp simd
+            for (int64_t d = 0; d < D; d++) orow[d] += p * vrow[d];
+          }
+        }
+  }
+}
+
+}  // namespace llmfab

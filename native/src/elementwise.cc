@@ -92,6 +92,27 @@ void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, i
     }
 }
 
+void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, int64_t H, int64_t D,
+             float theta) {
+  const int64_t half = D / 2;
+  std::vector<double> freq(half);
+  for (int64_t i = 0; i < half; i++) freq[i] = std::pow(static_cast<double>(theta), -2.0 * i / D);
+#pragma omp parallel for schedule(static) if (N > 64)
+  for (int64_t r = 0; r < N; r++) {
+    for (int64_t i = 0; i < half; i++) {
+      const double a = static_cast<double>(positions[r]) * freq[i];
+      const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
+      for (int64_t h = 0; h < H; h++) {
+        const float* xr = x + (r * H + h) * D;
+        float* o = out + (r * H + h) * D;
+        const float x1 = xr[i], x2 = xr[i + half];
+        o[i] = x1 * c - x2 * s;
+        o[i + half] = x2 * c + x1 * s;
+      }
+    }
+  }
+}
+
 void add(float* out, const float* a, const float* b, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];

@@ -23,6 +23,22 @@ void embedding_forward(float* out, const int32_t* idx, const float* wte, const f
   }
 }
 
+void embedding_forward_at(float* out, const int32_t* idx, const int32_t* positions, const float* wte,
+                          const float* wpe, int64_t N, int64_t C) {
+#pragma omp parallel for schedule(static) if (N * C > (1 << 15))
+  for (int64_t i = 0; i < N; i++) {
+    const float* e = wte + static_cast<int64_t>(idx[i]) * C;
+    float* o = out + i * C;
+    if (wpe) {
+      const float* p = wpe + static_cast<int64_t>(positions[i]) * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) o[c] = e[c] + p[c];
+    } else {
+      std::copy(e, e + C, o);
+    }
+  }
+}
+
 // Each thread owns a slice of channels and walks every token in order, so the scatter
 // into shared rows of dwte needs no atomics and sums in the same order on every run.
 void embedding_backward(const float* dout, const int32_t* idx, float* dwte, float* dwpe, int64_t B,

@@ -21,6 +21,9 @@ void round_to_bf16(const float* src, float* dst, int64_t n);
 // ---- embedding ----
 void embedding_forward(float* out, const int32_t* idx, const float* wte, const float* wpe,
                        int64_t B, int64_t T, int64_t C);
+// Inference variant: token i takes position row positions[i] (sequences at any offset).
+void embedding_forward_at(float* out, const int32_t* idx, const int32_t* positions, const float* wte,
+                          const float* wpe, int64_t N, int64_t C);
 void embedding_backward(const float* dout, const int32_t* idx, float* dwte, float* dwpe, int64_t B,
                         int64_t T, int64_t C);
 
@@ -42,6 +45,9 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
                      const float* up, int64_t n);
 void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,
                   float theta, int64_t pos0, bool inverse);
+// Inference variant of RoPE on [N, H, D] rows, row i at position positions[i].
+void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, int64_t H, int64_t D,
+             float theta);
 void add(float* out, const float* a, const float* b, int64_t n);
 void accumulate(float* dst, const float* src, float scale, int64_t n);
 void scale_inplace(float* x, float s, int64_t n);
@@ -55,6 +61,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         const float* lse, const float* q, const float* k, const float* v, int64_t B,
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
                         int64_t kvStride, float scale);
+
+void attention_cached(float* out, const float* q, const float* kcache, const float* vcache,
+                      int64_t B, int64_t Tn, int64_t Hq, int64_t Hkv, int64_t D,
+                      const int32_t* slots, const int32_t* pos, int64_t capacity, float scale);
 
 // ---- loss ----
 // Returns the number of rows whose target is not ignoreIndex; losses[r] is 0 for ignored rows.

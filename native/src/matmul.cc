@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <cstring>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -25,8 +26,10 @@ dnnl::engine& cpu_engine() {
   return eng;
 }
 
+// Streams, cached primitives and scratch buffers are per thread: the addon may run on
+// the main thread and on worker threads (the inference server) at the same time.
 dnnl::stream& cpu_stream() {
-  static dnnl::stream s(cpu_engine());
+  thread_local dnnl::stream s(cpu_engine());
   return s;
 }
 
@@ -38,7 +41,7 @@ struct Cached {
 };
 
 std::map<Key, Cached>& cache() {
-  static std::map<Key, Cached> c;
+  thread_local std::map<Key, Cached> c;
   return c;
 }
 
@@ -74,9 +77,9 @@ Cached make(int64_t batch, int64_t M, int64_t N, int64_t K, bool transA, bool tr
   return c;
 }
 
-// Scratch buffers for bf16 operands, reused between calls (the addon runs on one thread).
-std::vector<uint16_t> scratchA, scratchB;
-std::vector<float> roundA, roundB;
+// Scratch buffers for bf16 operands, reused between calls.
+thread_local std::vector<uint16_t> scratchA, scratchB;
+thread_local std::vector<float> roundA, roundB;
 
 inline uint16_t f32_to_bf16(float f) {
   uint32_t u;
@@ -93,7 +96,7 @@ void to_bf16(const float* src, uint16_t* dst, int64_t n) {
 
 int bf16_mode() {
   // 1: oneDNN runs bf16 natively; 0: emulate by rounding operands to bf16 and running fp32.
-  static int mode = -1;
+  static std::atomic<int> mode{-1};
   if (mode < 0) {
     try {
       make(1, 16, 16, 16, false, false, false, false, false, dt::bf16);

@@ -136,6 +136,31 @@ export interface NativeAddon {
     scale: number,
   ): void;
   sumSquares(x: F32, n: number): number;
+  attentionCached(
+    out: F32,
+    q: F32,
+    kcache: F32,
+    vcache: F32,
+    b: number,
+    tn: number,
+    hq: number,
+    hkv: number,
+    d: number,
+    slots: Int32Array,
+    pos: Int32Array,
+    capacity: number,
+    scale: number,
+  ): void;
+  embeddingForwardAt(
+    out: F32,
+    idx: Int32Array,
+    positions: Int32Array,
+    wte: F32,
+    wpe: F32OrNull,
+    n: number,
+    c: number,
+  ): void;
+  ropeAt(out: F32, x: F32, positions: Int32Array, n: number, h: number, d: number, theta: number): void;
   /** A read-only, memory-mapped view of a whole file. */
   mapFile(path: string): ArrayBuffer;
   adamwStep(

@@ -9,9 +9,12 @@ import { loadCorpus } from "../data/corpora.ts";
 import { evaluateLoss } from "../eval/loss.ts";
 import { loadModel } from "../model/directory.ts";
 import { generate } from "../model/generate.ts";
+import { loadModelCodec } from "../pipeline/codec.ts";
+import { startServer } from "../server/serve.ts";
 import { resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { readPretrainConfig } from "../train/config.ts";
-import { loadModelCodec } from "./codec.ts";
+import { registerWeb } from "../web/routes.ts";
+import { runChat } from "./chat.ts";
 import { runPretrain } from "./pretrain.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
 
@@ -144,6 +147,55 @@ program
   });
 
 registerTokenizerCommands(program, threads);
+
+program
+  .command("chat")
+  .description("chat with a model in the terminal")
+  .requiredOption("--model <dir>", "model directory")
+  .option("--temperature <t>", "sampling temperature (0: greedy)", num("--temperature"), 0.7)
+  .option("--top-p <p>", "nucleus sampling", num("--top-p"), 0.95)
+  .option("--max-tokens <n>", "longest answer in tokens", int("--max-tokens", 1), 256)
+  .option("--seed <n>", "random seed", int("--seed"), 0)
+  .action(async (o: { model: string; temperature: number; topP: number; maxTokens: number; seed: number }) => {
+    await runChat(o.model, { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed });
+  });
+
+program
+  .command("serve")
+  .description("serve a model: OpenAI-compatible API, chat page and training dashboard")
+  .requiredOption("--model <dir>", "model directory")
+  .option("--host <host>", "address to bind", "127.0.0.1")
+  .option("--port <n>", "port", int("--port"), 8080)
+  .option("--api-key <key>", "require Authorization: Bearer <key> on /v1 routes")
+  .option("--slots <n>", "sequences generated at once", int("--slots", 1), 4)
+  .option("--max-queue <n>", "requests waiting beyond the slots before 429", int("--max-queue"), 16)
+  .option("--runs <dir>", "run directories for the training dashboard", "runs")
+  .action(
+    async (o: {
+      model: string;
+      host: string;
+      port: number;
+      apiKey?: string;
+      slots: number;
+      maxQueue: number;
+      runs: string;
+    }) => {
+      const server = await startServer({
+        ...o,
+        threads: threads(),
+        register: (app) => registerWeb(app, { runsDir: o.runs }),
+      });
+      console.log(
+        `llmfab serving ${o.model} at ${server.url} (chat page: ${server.url}/, dashboard: ${server.url}/dashboard)`,
+      );
+      const shutdown = () => {
+        console.log("shutting down: finishing in-flight requests");
+        server.close().then(() => process.exit(0));
+      };
+      process.once("SIGINT", shutdown);
+      process.once("SIGTERM", shutdown);
+    },
+  );
 
 program.showHelpAfterError();
 program.parseAsync(process.argv).catch((e: unknown) => {

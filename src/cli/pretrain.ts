@@ -5,13 +5,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCorpus } from "../data/corpora.ts";
 import { readShard } from "../io/shards.ts";
+import { bpeCodec, charCodec, loadModelCodec } from "../pipeline/codec.ts";
 import { SHARDS_META, type ShardsMeta } from "../pipeline/tokenize.ts";
 import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
 import { loadBpeTokenizer } from "../tokenizer/files.ts";
 import { checkSplit, type Split, splitTokens } from "../train/batches.ts";
 import { type PretrainConfig, readPretrainConfig } from "../train/config.ts";
 import { type PretrainResult, pretrain, type TextCodec } from "../train/pretrain.ts";
-import { bpeCodec, charCodec, loadModelCodec } from "./codec.ts";
 
 export interface PretrainCommand {
   config: string | PretrainConfig;

@@ -2,8 +2,21 @@
 // embedding and head. Tensor names and layouts are Hugging Face's GPT2LMHeadModel
 // (linear weights in its Conv1D [in, out] layout).
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
-import { add, attentionQkv, dropout, embedding, gelu, layerNorm, linear, type Tensor } from "../tensor/index.ts";
+import {
+  add,
+  attentionQkv,
+  cachedAttention,
+  dropout,
+  embedding,
+  embeddingAt,
+  gelu,
+  lastRows,
+  layerNorm,
+  linear,
+  type Tensor,
+} from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
+import { cacheArgs } from "./kv-cache.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function gptParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -47,18 +60,25 @@ export function gptForward(
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
 
-  let x = drop(embedding(idx, B, T, w("transformer.wte.weight"), w("transformer.wpe.weight")));
+  const kv = opts.kv;
+  const [wte, wpe] = [w("transformer.wte.weight"), w("transformer.wpe.weight")];
+  let x = kv ? embeddingAt(idx, kv.positions, wte, wpe) : drop(embedding(idx, B, T, wte, wpe));
+  const C = c.nEmbd;
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
     const ln1 = layerNorm(x, w(`${h}.ln_1.weight`), b(`${h}.ln_1.bias`), c.normEps);
     const qkv = linear(ln1, w(`${h}.attn.c_attn.weight`), b(`${h}.attn.c_attn.bias`), "in-out");
-    const att = attentionQkv(qkv, B, T, c.nHead);
+    const rows = (offset: number) => ({ data: qkv.data, offset, stride: 3 * C });
+    const att = kv
+      ? cachedAttention(rows(0), rows(C), rows(2 * C), cacheArgs(c, kv, i, B, T))
+      : attentionQkv(qkv, B, T, c.nHead);
     x = add(x, drop(linear(att, w(`${h}.attn.c_proj.weight`), b(`${h}.attn.c_proj.bias`), "in-out")));
     const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
     const fc = gelu(linear(ln2, w(`${h}.mlp.c_fc.weight`), b(`${h}.mlp.c_fc.bias`), "in-out"));
     x = add(x, drop(linear(fc, w(`${h}.mlp.c_proj.weight`), b(`${h}.mlp.c_proj.bias`), "in-out")));
   }
   x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
-  const head = c.tieEmbeddings ? w("transformer.wte.weight") : w("lm_head.weight");
-  return linear(x, head, null, "out-in").view([B * T, c.vocabSize]);
+  if (opts.lastOnly) x = lastRows(x, B, T);
+  const head = c.tieEmbeddings ? wte : w("lm_head.weight");
+  return linear(x, head, null, "out-in").view([opts.lastOnly ? B : B * T, c.vocabSize]);
 }

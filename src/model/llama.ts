@@ -1,8 +1,23 @@
 // Llama: RMSNorm, rotary positions, SwiGLU MLP, grouped-query attention, untied head.
 // Tensor names and layouts are Hugging Face's LlamaForCausalLM (nn.Linear [out, in]).
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
-import { add, attention, dropout, embedding, linear, rmsNorm, rope, swiglu, type Tensor } from "../tensor/index.ts";
+import {
+  add,
+  attention,
+  cachedAttention,
+  dropout,
+  embedding,
+  embeddingAt,
+  lastRows,
+  linear,
+  rmsNorm,
+  rope,
+  ropeAt,
+  swiglu,
+  type Tensor,
+} from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
+import { cacheArgs } from "./kv-cache.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -42,14 +57,27 @@ export function llamaForward(
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
   const shape = { B, T, Hq: c.nHead, Hkv: c.nKvHead, D };
 
-  let x = drop(embedding(idx, B, T, w("model.embed_tokens.weight"), null));
+  const kv = opts.kv;
+  const wte = w("model.embed_tokens.weight");
+  let x = kv ? embeddingAt(idx, kv.positions, wte, null) : drop(embedding(idx, B, T, wte, null));
+  // RoPE by absolute position: from the cache step when there is one.
+  const rotate = (t: Tensor, H: number) =>
+    kv ? ropeAt(t, kv.positions, H, c.ropeTheta) : rope(t.view([B, T, H, D]), c.ropeTheta);
+  const rows = (t: Tensor) => ({ data: t.data, offset: 0, stride: t.shape[t.shape.length - 1] as number });
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     const h = rmsNorm(x, w(`${l}.input_layernorm.weight`), c.normEps);
-    const q = rope(linear(h, w(`${l}.self_attn.q_proj.weight`), null).view([B, T, c.nHead, D]), c.ropeTheta);
-    const k = rope(linear(h, w(`${l}.self_attn.k_proj.weight`), null).view([B, T, c.nKvHead, D]), c.ropeTheta);
+    const q = rotate(linear(h, w(`${l}.self_attn.q_proj.weight`), null), c.nHead);
+    const k = rotate(linear(h, w(`${l}.self_attn.k_proj.weight`), null), c.nKvHead);
     const v = linear(h, w(`${l}.self_attn.v_proj.weight`), null);
-    const att = attention(q, k, v, shape);
+    const att = kv
+      ? cachedAttention(
+          rows(q.view([B * T, c.nHead * D])),
+          rows(k.view([B * T, c.nKvHead * D])),
+          rows(v),
+          cacheArgs(c, kv, i, B, T),
+        )
+      : attention(q, k, v, shape);
     x = add(x, drop(linear(att, w(`${l}.self_attn.o_proj.weight`), null)));
     const h2 = rmsNorm(x, w(`${l}.post_attention_layernorm.weight`), c.normEps);
     const mlp = swiglu(
@@ -59,6 +87,7 @@ export function llamaForward(
     x = add(x, drop(linear(mlp, w(`${l}.mlp.down_proj.weight`), null)));
   }
   x = rmsNorm(x, w("model.norm.weight"), c.normEps);
-  const head = c.tieEmbeddings ? w("model.embed_tokens.weight") : w("lm_head.weight");
-  return linear(x, head, null).view([B * T, c.vocabSize]);
+  if (opts.lastOnly) x = lastRows(x, B, T);
+  const head = c.tieEmbeddings ? wte : w("lm_head.weight");
+  return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
 }

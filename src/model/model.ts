@@ -5,17 +5,22 @@ import { Rng } from "../nn/random.ts";
 import { Tensor } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { gptForward, gptParameters } from "./gpt.ts";
+import type { CacheStep } from "./kv-cache.ts";
 import { llamaForward, llamaParameters } from "./llama.ts";
 
 export interface ForwardOptions {
   /** seed for dropout masks; dropout is off when absent (evaluation, inference) */
   dropoutSeed?: number;
+  /** inference with a key/value cache: the tokens extend the sequences of this step */
+  kv?: CacheStep;
+  /** logits of each sequence's last token only ([B, vocab]) */
+  lastOnly?: boolean;
 }
 
 export interface Model {
   readonly config: ModelConfig;
   readonly params: Parameters;
-  /** Logits [B * T, vocab] for token ids [B * T]. */
+  /** Logits [B * T, vocab] (or [B, vocab] with lastOnly) for token ids [B * T]. */
   forward(idx: Int32Array, B: number, T: number, opts?: ForwardOptions): Tensor;
 }
 

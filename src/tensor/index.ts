@@ -1,6 +1,7 @@
 export { type AttentionShape, attention, attentionQkv } from "./ops/attention.ts";
 export { add, dropout, gelu, rope, scale, swiglu } from "./ops/elementwise.ts";
 export { embedding } from "./ops/embedding.ts";
+export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "./ops/inference.ts";
 export { linear, matmul, type WeightLayout } from "./ops/linear.ts";
 export { crossEntropy, IGNORE_INDEX } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";

@@ -163,6 +163,18 @@ export function parseTokenizerJson(text: string, where: string): Tokenizer {
   }
 }
 
+/**
+ * The chat template of llmfab's tokenizers (their chat special tokens), in Jinja as
+ * Hugging Face's apply_chat_template expects it.
+ */
+export const CHAT_TEMPLATE =
+  "<|bos|>{% for m in messages %}" +
+  "{% if m.role == 'system' %}<|system_start|>{{ m.content }}<|system_end|>" +
+  "{% elif m.role == 'user' %}<|user_start|>{{ m.content }}<|user_end|>" +
+  "{% elif m.role == 'assistant' %}<|assistant_start|>{{ m.content }}<|assistant_end|>" +
+  "{% elif m.role == 'tool' %}<|tool_result_start|>{{ m.content }}<|tool_result_end|>" +
+  "{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant_start|>{% endif %}";
+
 /** tokenizer_config.json: tells transformers' AutoTokenizer how to wrap tokenizer.json. */
 export function toTokenizerConfigJson(tok: Tokenizer, modelMaxLength?: number): string {
   const has = (t: string) => tok.specialTokens.has(t);
@@ -174,6 +186,7 @@ export function toTokenizerConfigJson(tok: Tokenizer, modelMaxLength?: number): 
     unk_token: null,
     clean_up_tokenization_spaces: false,
     model_max_length: modelMaxLength ?? 1_000_000_000,
+    ...(has("<|user_start|>") && has("<|assistant_start|>") ? { chat_template: CHAT_TEMPLATE } : {}),
   };
   return `${JSON.stringify(config, null, 2)}\n`;
 }

@@ -123,7 +123,8 @@ export class Tokenizer {
     return out;
   }
 
-  decodeBytes(ids: ArrayLike<number>): Uint8Array {
+  /** The bytes of the tokens; special tokens as their text, or nothing with skipSpecial. */
+  decodeBytes(ids: ArrayLike<number>, skipSpecial = false): Uint8Array {
     let bin = "";
     const specials = new Map([...this.specialTokens].map(([t, id]) => [id, t]));
     for (let i = 0; i < ids.length; i++) {
@@ -133,22 +134,22 @@ export class Tokenizer {
       else {
         const special = specials.get(id);
         if (special === undefined) throw new Error(`token id ${id} is not in the vocabulary`);
-        bin += Buffer.from(special, "utf8").toString("latin1");
+        if (!skipSpecial) bin += Buffer.from(special, "utf8").toString("latin1");
       }
     }
     return binaryToBytes(bin);
   }
 
   /** Decodes to text; bytes that are not valid UTF-8 become U+FFFD. */
-  decode(ids: ArrayLike<number>): string {
-    return new TextDecoder().decode(this.decodeBytes(ids));
+  decode(ids: ArrayLike<number>, skipSpecial = false): string {
+    return new TextDecoder().decode(this.decodeBytes(ids, skipSpecial));
   }
 
   /** A decoder for a stream of ids that never splits a multi-byte character. */
-  streamDecoder(): { push(ids: ArrayLike<number>): string; flush(): string } {
+  streamDecoder(skipSpecial = false): { push(ids: ArrayLike<number>): string; flush(): string } {
     const decoder = new TextDecoder();
     return {
-      push: (ids) => decoder.decode(this.decodeBytes(ids), { stream: true }),
+      push: (ids) => decoder.decode(this.decodeBytes(ids, skipSpecial), { stream: true }),
       flush: () => decoder.decode(),
     };
   }

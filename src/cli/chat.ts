@@ -1,0 +1,58 @@
+// `llmfab chat`: a terminal conversation with streamed answers. The engine keeps the
+// conversation in its cache, so each turn only prefills the new messages.
+import { createInterface } from "node:readline/promises";
+import { type ChatMessage, renderChat } from "../infer/chat.ts";
+import { Engine, type GenerationOptions } from "../infer/engine.ts";
+import { loadModel } from "../model/directory.ts";
+import { loadChatCodec } from "../pipeline/codec.ts";
+
+const HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit";
+
+export async function runChat(modelDir: string, options: Partial<GenerationOptions>): Promise<void> {
+  const codec = loadChatCodec(modelDir);
+  const engine = new Engine(loadModel(modelDir), codec, 1);
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
+  let system = "";
+  let history: ChatMessage[] = [];
+  console.log(`chatting with ${modelDir} (${HELP})`);
+  try {
+    for (;;) {
+      let line: string;
+      try {
+        line = (await rl.question("> ")).trim();
+      } catch {
+        break; // input closed
+      }
+      if (!line) continue;
+      if (line === "/exit" || line === "/quit") break;
+      if (line === "/reset") {
+        history = [];
+        console.log("(conversation cleared)");
+        continue;
+      }
+      if (line.startsWith("/system")) {
+        system = line.slice("/system".length).trim();
+        history = [];
+        console.log(system ? "(system prompt set; conversation cleared)" : "(system prompt removed)");
+        continue;
+      }
+      if (line.startsWith("/")) {
+        console.log(HELP);
+        continue;
+      }
+      history.push({ role: "user", content: line });
+      const messages: ChatMessage[] = system ? [{ role: "system", content: system }, ...history] : history;
+      let prompt = codec.encode(renderChat(codec.chatTemplate, messages), true);
+      const room = engine.contextLength - 1;
+      if (prompt.length > room) {
+        prompt = prompt.slice(prompt.length - room); // keep the most recent context
+        console.log("(the conversation is longer than the context; older turns are cut)");
+      }
+      const r = engine.generate(prompt, options, (e) => process.stdout.write(e.text));
+      process.stdout.write("\n");
+      history.push({ role: "assistant", content: r.text });
+    }
+  } finally {
+    rl.close();
+  }
+}

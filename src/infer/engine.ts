@@ -1,0 +1,283 @@
+// The inference engine: a key/value cache with a slot per sequence, prefill then one
+// token per step, and continuous batching: each step decodes every active sequence
+// together, and new requests join as slots free up. A slot keeps its tokens after a
+// request ends, so the next turn of a chat only prefills what is new.
+import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model/kv-cache.ts";
+import type { Model } from "../model/model.ts";
+import { Rng } from "../nn/random.ts";
+import { noGrad } from "../tensor/index.ts";
+import { DEFAULT_SAMPLING, type SamplingParams, sampleNext } from "./sampling.ts";
+
+export interface EngineTokenizer {
+  streamDecoder(): { push(ids: number[]): string; flush(): string };
+  /** token ids that end a generation (end of text, end of the assistant's turn) */
+  stopIds: ReadonlySet<number>;
+}
+
+export interface GenerationOptions extends SamplingParams {
+  maxTokens: number;
+  seed: number;
+  /** strings that end the generation; they are not part of the output */
+  stop: string[];
+}
+
+export type FinishReason = "stop" | "length" | "cancelled";
+
+export interface TokenEvent {
+  id: number;
+  /** text this token completes (may be empty while a character or a stop string is incomplete) */
+  text: string;
+  logprob: number;
+}
+
+export interface GenerationResult {
+  ids: number[];
+  text: string;
+  logprobs: number[];
+  finishReason: FinishReason;
+  promptTokens: number;
+  /** prompt tokens served from the cache instead of prefilled */
+  cachedTokens: number;
+}
+
+export interface Request {
+  prompt: number[];
+  options: Partial<GenerationOptions>;
+  onToken?: (e: TokenEvent) => void;
+  onDone: (r: GenerationResult) => void;
+}
+
+interface Sequence {
+  id: number;
+  req: Request;
+  opts: GenerationOptions;
+  slot: number;
+  /** tokens in the cache, in order */
+  tokens: number[];
+  /** the sampled token not yet in the cache */
+  next: number;
+  out: number[];
+  logprobs: number[];
+  counts: Map<number, number>;
+  rng: Rng;
+  decoder: { push(ids: number[]): string; flush(): string };
+  text: string;
+  /** output held back because it could be the start of a stop string */
+  held: string;
+  cachedTokens: number;
+}
+
+export const DEFAULT_GENERATION: GenerationOptions = { ...DEFAULT_SAMPLING, maxTokens: 256, seed: 0, stop: [] };
+
+export class Engine {
+  readonly cache: KVCache;
+  private readonly slotTokens: number[][];
+  private readonly busy: boolean[];
+  private readonly waiting: { id: number; req: Request }[] = [];
+  private readonly active: Sequence[] = [];
+  private nextId = 1;
+
+  constructor(
+    readonly model: Model,
+    private readonly tokenizer: EngineTokenizer,
+    slots = 4,
+  ) {
+    this.cache = createKVCache(model.config, slots);
+    this.slotTokens = Array.from({ length: slots }, () => []);
+    this.busy = new Array<boolean>(slots).fill(false);
+  }
+
+  get contextLength(): number {
+    return this.cache.capacity;
+  }
+
+  /** Queues a request; returns its id (for cancel). Work happens in step(). */
+  submit(req: Request): number {
+    if (req.prompt.length === 0) throw new Error("the prompt is empty");
+    if (req.prompt.length >= this.cache.capacity) {
+      throw new Error(`the prompt has ${req.prompt.length} tokens; the context holds ${this.cache.capacity}`);
+    }
+    const id = this.nextId++;
+    this.waiting.push({ id, req });
+    return id;
+  }
+
+  cancel(id: number): void {
+    const w = this.waiting.findIndex((x) => x.id === id);
+    if (w >= 0) this.waiting.splice(w, 1);
+    const seq = this.active.find((s) => s.id === id);
+    if (seq) this.finish(seq, "cancelled");
+  }
+
+  get idle(): boolean {
+    return this.waiting.length === 0 && this.active.length === 0;
+  }
+
+  /** Admits waiting requests into free slots (prefilling them), then decodes one token for every active sequence. */
+  step(): void {
+    noGrad(() => {
+      while (this.waiting.length > 0 && this.busy.includes(false)) {
+        const { id, req } = this.waiting.shift() as { id: number; req: Request };
+        this.prefill(id, req);
+      }
+      if (this.active.length > 0) this.decode();
+    });
+  }
+
+  /** Steps until every request has finished. */
+  runToCompletion(): void {
+    while (!this.idle) this.step();
+  }
+
+  /** One request, start to finish. */
+  generate(
+    prompt: number[],
+    options: Partial<GenerationOptions> = {},
+    onToken?: (e: TokenEvent) => void,
+  ): GenerationResult {
+    let result: GenerationResult | null = null;
+    this.submit({
+      prompt,
+      options,
+      onToken,
+      onDone: (r) => {
+        result = r;
+      },
+    });
+    this.runToCompletion();
+    return result as unknown as GenerationResult;
+  }
+
+  /** The free slot whose cached tokens share the longest prefix with the prompt. */
+  private pickSlot(prompt: number[]): [number, number] {
+    let best = -1;
+    let bestShared = -1;
+    this.busy.forEach((busy, slot) => {
+      if (busy) return;
+      const cached = this.slotTokens[slot] as number[];
+      let n = 0;
+      while (n < cached.length && n < prompt.length && cached[n] === prompt[n]) n++;
+      if (n > bestShared) {
+        best = slot;
+        bestShared = n;
+      }
+    });
+    // The last prompt token is always run again: its logits pick the first new token.
+    return [best, Math.min(bestShared, prompt.length - 1)];
+  }
+
+  private prefill(id: number, req: Request): void {
+    const opts: GenerationOptions = { ...DEFAULT_GENERATION, ...req.options };
+    const [slot, shared] = this.pickSlot(req.prompt);
+    this.busy[slot] = true;
+    const tokens = req.prompt.slice(0, shared);
+    this.slotTokens[slot] = tokens;
+    const fresh = req.prompt.slice(shared);
+    const logits = this.forward(Int32Array.from(fresh), cacheStep(this.cache, [slot], [shared], fresh.length));
+    tokens.push(...fresh);
+    const counts = new Map<number, number>();
+    for (const t of req.prompt) counts.set(t, (counts.get(t) ?? 0) + 1);
+    const seq: Sequence = {
+      id,
+      req,
+      opts,
+      slot,
+      tokens,
+      next: -1,
+      out: [],
+      logprobs: [],
+      counts,
+      rng: new Rng(opts.seed),
+      decoder: this.tokenizer.streamDecoder(),
+      text: "",
+      held: "",
+      cachedTokens: shared,
+    };
+    this.active.push(seq);
+    this.accept(seq, logits);
+  }
+
+  private decode(): void {
+    const seqs = [...this.active];
+    const step = cacheStep(
+      this.cache,
+      seqs.map((s) => s.slot),
+      seqs.map((s) => s.tokens.length),
+      1,
+    );
+    const logits = this.forward(Int32Array.from(seqs.map((s) => s.next)), step);
+    const V = this.model.config.vocabSize;
+    seqs.forEach((s, b) => {
+      s.tokens.push(s.next);
+      this.accept(s, logits.subarray(b * V, (b + 1) * V));
+    });
+  }
+
+  private forward(ids: Int32Array, kv: CacheStep): Float32Array {
+    const B = kv.slots.length;
+    return this.model.forward(ids, B, ids.length / B, { kv, lastOnly: true }).data;
+  }
+
+  /** Samples the sequence's next token from its logits and emits or finishes. */
+  private accept(s: Sequence, logits: Float32Array): void {
+    const choice = sampleNext(logits, s.opts, s.counts, s.rng);
+    if (this.tokenizer.stopIds.has(choice.id)) {
+      this.finish(s, "stop");
+      return;
+    }
+    s.out.push(choice.id);
+    s.logprobs.push(choice.logprob);
+    s.counts.set(choice.id, (s.counts.get(choice.id) ?? 0) + 1);
+    s.next = choice.id;
+    const stopped = this.emit(s, choice.id, choice.logprob, s.decoder.push([choice.id]));
+    if (stopped) this.finish(s, "stop");
+    else if (s.out.length >= s.opts.maxTokens || s.tokens.length + 1 >= this.cache.capacity) this.finish(s, "length");
+  }
+
+  /** Emits new text, holding back what may begin a stop string; true when a stop string completed. */
+  private emit(s: Sequence, id: number, logprob: number, piece: string): boolean {
+    const pending = s.held + piece;
+    for (const stop of s.opts.stop) {
+      const at = pending.indexOf(stop);
+      if (stop && at >= 0) {
+        this.send(s, id, logprob, pending.slice(0, at));
+        s.held = "";
+        return true;
+      }
+    }
+    let keep = 0;
+    for (const stop of s.opts.stop) {
+      for (let n = Math.min(stop.length - 1, pending.length); n > keep; n--) {
+        if (pending.endsWith(stop.slice(0, n))) {
+          keep = n;
+          break;
+        }
+      }
+    }
+    s.held = pending.slice(pending.length - keep);
+    this.send(s, id, logprob, pending.slice(0, pending.length - keep));
+    return false;
+  }
+
+  private send(s: Sequence, id: number, logprob: number, text: string): void {
+    s.text += text;
+    s.req.onToken?.({ id, text, logprob });
+  }
+
+  private finish(s: Sequence, reason: FinishReason): void {
+    const i = this.active.indexOf(s);
+    if (i < 0) return;
+    this.active.splice(i, 1);
+    this.busy[s.slot] = false;
+    this.slotTokens[s.slot] = s.tokens;
+    if (reason !== "stop" || s.held) s.text += s.held + s.decoder.flush();
+    s.req.onDone({
+      ids: s.out,
+      text: s.text,
+      logprobs: s.logprobs,
+      finishReason: reason,
+      promptTokens: s.req.prompt.length,
+      cachedTokens: s.cachedTokens,
+    });
+  }
+}

@@ -1,0 +1,292 @@
+// The OpenAI-compatible HTTP API on Fastify: models, completions, chat completions
+// (with streaming as server-sent events), health. Requests are validated, errors come
+// back as OpenAI error JSON, and generation runs on the engine worker.
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { renderChat } from "../infer/chat.ts";
+import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
+import type { ChatCodec } from "../pipeline/codec.ts";
+import { type Generator, QueueFullError } from "./generator.ts";
+import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
+
+export interface ServerOptions {
+  modelName: string;
+  codec: ChatCodec;
+  generator: Generator;
+  contextLength: number;
+  apiKey?: string;
+  /** bytes */
+  bodyLimit?: number;
+  /** extra routes (the web UI) */
+  register?: (app: FastifyInstance) => void;
+}
+
+class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly type = "invalid_request_error",
+    readonly param: string | null = null,
+    readonly code: string | null = null,
+  ) {
+    super(message);
+  }
+}
+
+function errorBody(e: ApiError) {
+  return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
+}
+
+export function buildServer(o: ServerOptions): FastifyInstance {
+  const app = Fastify({ bodyLimit: o.bodyLimit ?? 1 << 20, logger: false });
+  const created = Math.floor(Date.now() / 1000);
+
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
+    if (err instanceof ApiError) return reply.status(err.status).send(errorBody(err));
+    if (err instanceof QueueFullError)
+      return reply.status(429).send(errorBody(new ApiError(429, err.message, "rate_limit_error")));
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const message =
+      err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError
+        ? `malformed JSON body: ${err.message}`
+        : err.message;
+    return reply
+      .status(status)
+      .send(errorBody(new ApiError(status, message, status === 500 ? "server_error" : "invalid_request_error")));
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send(errorBody(new ApiError(404, `no route ${req.method} ${req.url}`))),
+  );
+
+  app.addHook("onRequest", async (req) => {
+    if (!o.apiKey || !req.url.startsWith("/v1/")) return;
+    if (req.headers.authorization !== `Bearer ${o.apiKey}`) {
+      throw new ApiError(
+        401,
+        "invalid or missing API key (Authorization: Bearer <key>)",
+        "invalid_request_error",
+        null,
+        "invalid_api_key",
+      );
+    }
+  });
+
+  app.get("/health", async () => ({ status: "ok", in_flight: o.generator.inFlight }));
+
+  app.get("/v1/models", async () => ({
+    object: "list",
+    data: [{ id: o.modelName, object: "model", created, owned_by: "llmfab" }],
+  }));
+
+  app.post("/v1/chat/completions", async (req, reply) => {
+    const body = parse(chatRequest, req.body);
+    const messages = body.messages.map((m) => ({
+      role: m.role === "developer" ? ("system" as const) : m.role,
+      content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
+    }));
+    const prompt = o.codec.encode(renderChat(o.codec.chatTemplate, messages), true);
+    const options = generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length);
+    const id = `chatcmpl-${randomUUID()}`;
+    const n = body.n ?? 1;
+    if (body.stream) {
+      return stream(reply, n, prompt, options, (index, delta, finish) => ({
+        id,
+        object: "chat.completion.chunk",
+        created: now(),
+        model: o.modelName,
+        choices: [
+          {
+            index,
+            delta: finish ? {} : delta === null ? { role: "assistant", content: "" } : { content: delta },
+            logprobs: null,
+            finish_reason: finish,
+          },
+        ],
+      }));
+    }
+    const results = await runAll(n, prompt, options, reply);
+    return {
+      id,
+      object: "chat.completion",
+      created: now(),
+      model: o.modelName,
+      choices: results.map((r, index) => ({
+        index,
+        message: { role: "assistant", content: r.text },
+        logprobs: body.logprobs ? { content: tokenLogprobs(r) } : null,
+        finish_reason: finishReason(r),
+      })),
+      usage: usage(prompt.length, results),
+    };
+  });
+
+  app.post("/v1/completions", async (req, reply) => {
+    const body = parse(completionRequest, req.body);
+    const text = typeof body.prompt === "string" ? body.prompt : (body.prompt[0] as string);
+    const prompt = o.codec.encode(text, false);
+    if (prompt.length === 0) throw new ApiError(400, "prompt: must not be empty", "invalid_request_error", "prompt");
+    const options = generationOptions(body, body.max_tokens ?? 16, prompt.length);
+    const id = `cmpl-${randomUUID()}`;
+    const n = body.n ?? 1;
+    if (body.stream) {
+      return stream(reply, n, prompt, options, (index, delta, finish) => ({
+        id,
+        object: "text_completion",
+        created: now(),
+        model: o.modelName,
+        choices: [{ index, text: delta ?? "", logprobs: null, finish_reason: finish }],
+      }));
+    }
+    const results = await runAll(n, prompt, options, reply);
+    return {
+      id,
+      object: "text_completion",
+      created: now(),
+      model: o.modelName,
+      choices: results.map((r, index) => ({
+        index,
+        text: (body.echo ? text : "") + r.text,
+        logprobs: body.logprobs ? completionLogprobs(r) : null,
+        finish_reason: finishReason(r),
+      })),
+      usage: usage(prompt.length, results),
+    };
+  });
+
+  o.register?.(app);
+
+  function tokenLogprobs(r: GenerationResult) {
+    return r.ids.map((id, i) => {
+      const token = o.codec.decode([id]);
+      return { token, logprob: r.logprobs[i] as number, bytes: [...Buffer.from(token, "utf8")], top_logprobs: [] };
+    });
+  }
+
+  function completionLogprobs(r: GenerationResult) {
+    const tokens = r.ids.map((id) => o.codec.decode([id]));
+    let offset = 0;
+    const textOffset = tokens.map((t) => {
+      const at = offset;
+      offset += t.length;
+      return at;
+    });
+    return { tokens, token_logprobs: r.logprobs, top_logprobs: null, text_offset: textOffset };
+  }
+
+  function generationOptions(
+    body: ChatRequest | CompletionRequest,
+    maxTokens: number | null | undefined,
+    promptTokens: number,
+  ): Partial<GenerationOptions> {
+    if (promptTokens >= o.contextLength) {
+      throw new ApiError(
+        400,
+        `the prompt has ${promptTokens} tokens but the model's context is ${o.contextLength}`,
+        "invalid_request_error",
+        "messages",
+        "context_length_exceeded",
+      );
+    }
+    const stops = body.stop == null ? [] : typeof body.stop === "string" ? [body.stop] : body.stop;
+    return {
+      maxTokens: Math.min(maxTokens ?? o.contextLength, o.contextLength - promptTokens),
+      temperature: body.temperature ?? 1,
+      topP: body.top_p ?? 1,
+      seed: body.seed ?? Math.floor(Math.random() * 2 ** 31),
+      stop: stops,
+      frequencyPenalty: body.frequency_penalty ?? 0,
+      presencePenalty: body.presence_penalty ?? 0,
+    };
+  }
+
+  function runAll(
+    n: number,
+    prompt: number[],
+    options: Partial<GenerationOptions>,
+    reply: FastifyReply,
+  ): Promise<GenerationResult[]> {
+    const abort = abortOnClose(reply);
+    return Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        o.generator.generate(prompt, { ...options, seed: (options.seed ?? 0) + i }, undefined, abort.signal),
+      ),
+    );
+  }
+
+  /** Server-sent events: a first chunk per choice, one per text delta, a final one, then [DONE]. */
+  async function stream(
+    reply: FastifyReply,
+    n: number,
+    prompt: number[],
+    options: Partial<GenerationOptions>,
+    chunk: (index: number, delta: string | null, finish: string | null) => object,
+  ): Promise<void> {
+    if (o.generator.inFlight + n > o.generator.maxInFlight)
+      throw new QueueFullError("the server is busy; try again shortly");
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+    const send = (data: object | string) =>
+      res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
+    const abort = abortOnClose(reply);
+    try {
+      for (let i = 0; i < n; i++) send(chunk(i, null, null));
+      await Promise.all(
+        Array.from({ length: n }, async (_, index) => {
+          const r = await o.generator.generate(
+            prompt,
+            { ...options, seed: (options.seed ?? 0) + index },
+            (text) => {
+              if (text) send(chunk(index, text, null));
+            },
+            abort.signal,
+          );
+          send(chunk(index, null, finishReason(r)));
+        }),
+      );
+      send("[DONE]");
+    } catch (e) {
+      send({ error: { message: (e as Error).message, type: "server_error", param: null, code: null } });
+    } finally {
+      res.end();
+    }
+  }
+
+  return app;
+}
+
+function parse<T>(
+  schema: { safeParse(v: unknown): { success: true; data: T } | { success: false; error: import("zod").ZodError } },
+  body: unknown,
+): T {
+  if (body === undefined || body === null || typeof body !== "object")
+    throw new ApiError(400, "the request body must be a JSON object");
+  const r = schema.safeParse(body);
+  if (!r.success) {
+    const { message, param } = describeIssue(r.error);
+    throw new ApiError(400, message, "invalid_request_error", param);
+  }
+  return r.data;
+}
+
+/** Aborts when the response closes: a client that goes away cancels its generation. */
+function abortOnClose(reply: FastifyReply): AbortController {
+  const abort = new AbortController();
+  reply.raw.on("close", () => {
+    if (!reply.raw.writableFinished) abort.abort();
+  });
+  return abort;
+}
+
+function finishReason(r: GenerationResult): string {
+  return r.finishReason === "length" ? "length" : "stop";
+}
+
+function usage(promptTokens: number, results: GenerationResult[]) {
+  const completion = results.reduce((a, r) => a + r.ids.length, 0);
+  return { prompt_tokens: promptTokens, completion_tokens: completion, total_tokens: promptTokens + completion };
+}
+
+function now(): number {
+  return Math.floor(Date.now() / 1000);
+}

@@ -1,0 +1,87 @@
+// The web pages in a real browser: playwright-core driving Debian's Chromium, headless.
+// Skipped where /usr/bin/chromium is absent (.ci/run installs it).
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import { type Browser, chromium } from "playwright-core";
+import { type RunningServer, startServer } from "../src/server/serve.ts";
+import { registerWeb } from "../src/web/routes.ts";
+import { tinyChatModel } from "./chat-model.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed";
+const shots = join(tmpdir(), "llmfab-screenshots");
+
+let server: RunningServer;
+let browser: Browser;
+
+describe("web pages", { skip }, () => {
+  before(async () => {
+    const runs = mkdtempSync(join(tmpdir(), "llmfab-runs-"));
+    mkdirSync(join(runs, "demo"));
+    const lines = Array.from({ length: 40 }, (_, step) =>
+      JSON.stringify({ step, loss: 4 - step * 0.05, lr: 1e-3, tok_per_s: 9000 + step }),
+    );
+    lines.push(JSON.stringify({ step: 39, train_loss: 2.1, val_loss: 2.3 }));
+    writeFileSync(join(runs, "demo", "metrics.jsonl"), `${lines.join("\n")}\n`);
+    server = await startServer({
+      model: await tinyChatModel(),
+      host: "127.0.0.1",
+      port: 0,
+      slots: 2,
+      maxQueue: 4,
+      threads: 1,
+      register: (app) => registerWeb(app, { runsDir: runs }),
+    });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+    mkdirSync(shots, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  test("the chat page streams an answer", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.fill("#seed", "1");
+    await page.fill("#input", "Hello there");
+    await page.click("#send");
+    await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
+    assert.equal((await page.locator(".msg.user").textContent())?.trim(), "Hello there");
+    assert.ok(((await page.locator(".msg.assistant").textContent()) ?? "").trim().length > 0, "the answer has text");
+    await page.screenshot({ path: join(shots, "chat.png") });
+  });
+
+  test("the dashboard plots a run's loss curve", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/dashboard?run=demo`);
+    await page.waitForFunction(() => document.body.dataset.points === "40", undefined, { timeout: 30_000 });
+    assert.match((await page.locator("#status").textContent()) ?? "", /step 39, loss 2\.0500, val 2\.3000/);
+    // The canvas has ink on it: the curve was drawn.
+    const drawn = await page.evaluate(() => {
+      const c = document.getElementById("loss") as HTMLCanvasElement;
+      const data = c.getContext("2d")?.getImageData(0, 0, c.width, c.height).data ?? [];
+      let ink = 0;
+      for (let i = 3; i < data.length; i += 4) if ((data[i] as number) > 0) ink++;
+      return ink;
+    });
+    assert.ok(drawn > 500, `${drawn} pixels drawn`);
+    await page.screenshot({ path: join(shots, "dashboard.png") });
+  });
+});

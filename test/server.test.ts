@@ -1,0 +1,181 @@
+// The OpenAI-compatible server, driven by the official `openai` client, plus bad input
+// and load.
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import { type RunningServer, startServer } from "../src/server/serve.ts";
+import { tinyChatModel } from "./chat-model.ts";
+
+const API_KEY = "test-key";
+
+let server: RunningServer;
+let client: OpenAI;
+
+before(async () => {
+  server = await startServer({
+    model: await tinyChatModel(),
+    host: "127.0.0.1",
+    port: 0,
+    apiKey: API_KEY,
+    slots: 2,
+    maxQueue: 8,
+    threads: 1,
+  });
+  client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: API_KEY, maxRetries: 0 });
+});
+
+after(async () => {
+  await server.close();
+});
+
+describe("with the official openai client", () => {
+  test("lists the model", async () => {
+    const models = await client.models.list();
+    assert.equal(models.data.length, 1);
+    assert.equal(models.data[0]?.object, "model");
+  });
+
+  test("a chat completion, with usage and logprobs", async () => {
+    const r = await client.chat.completions.create({
+      model: "model",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hello there" },
+      ],
+      max_tokens: 8,
+      temperature: 0,
+      logprobs: true,
+    });
+    assert.equal(r.object, "chat.completion");
+    assert.equal(r.choices[0]?.message.role, "assistant");
+    assert.equal(typeof r.choices[0]?.message.content, "string");
+    assert.ok(["stop", "length"].includes(r.choices[0]?.finish_reason as string));
+    assert.ok((r.usage?.prompt_tokens ?? 0) > 0);
+    assert.equal(r.choices[0]?.logprobs?.content?.length, r.usage?.completion_tokens);
+  });
+
+  test("a streamed chat completion equals the same request unstreamed", async () => {
+    const request = {
+      model: "model",
+      messages: [{ role: "user" as const, content: "how are you" }],
+      max_tokens: 12,
+      temperature: 0.9,
+      seed: 7,
+    };
+    const whole = await client.chat.completions.create(request);
+    const stream = await client.chat.completions.create({ ...request, stream: true });
+    let text = "";
+    let chunks = 0;
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      chunks++;
+      text += chunk.choices[0]?.delta?.content ?? "";
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.ok(chunks >= 2);
+    assert.equal(text, whole.choices[0]?.message.content);
+    assert.equal(finish, whole.choices[0]?.finish_reason);
+  });
+
+  test("a completion, with n and stop", async () => {
+    const r = await client.completions.create({
+      model: "model",
+      prompt: "Hello",
+      max_tokens: 6,
+      n: 2,
+      temperature: 1,
+      seed: 3,
+      stop: ["zzz"],
+    });
+    assert.equal(r.object, "text_completion");
+    assert.equal(r.choices.length, 2);
+    assert.ok(r.choices.every((c) => typeof c.text === "string"));
+  });
+});
+
+describe("bad requests get a 4xx with a message", () => {
+  const post = (path: string, body: string, key = API_KEY) =>
+    fetch(`${server.url}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+      body,
+    });
+
+  for (const [what, path, body, status, pattern] of [
+    ["malformed JSON", "/v1/chat/completions", "{not json", 400, /malformed JSON/],
+    ["wrong types", "/v1/chat/completions", JSON.stringify({ messages: "hi" }), 400, /messages/],
+    [
+      "an unknown role",
+      "/v1/chat/completions",
+      JSON.stringify({ messages: [{ role: "robot", content: "x" }] }),
+      400,
+      /messages\.0\.role/,
+    ],
+    ["negative max_tokens", "/v1/completions", JSON.stringify({ prompt: "hi", max_tokens: -5 }), 400, /max_tokens/],
+    [
+      "a prompt longer than the context",
+      "/v1/completions",
+      JSON.stringify({ prompt: "Hello there, how are you today? ".repeat(60) }),
+      400,
+      /context is 96/,
+    ],
+  ] as const)
+    test(what, async () => {
+      const res = await post(path, body);
+      assert.equal(res.status, status);
+      const json = (await res.json()) as { error: { message: string } };
+      assert.match(json.error.message, pattern);
+    });
+
+  test("a wrong API key", async () => {
+    const res = await post("/v1/completions", JSON.stringify({ prompt: "hi" }), "nope");
+    assert.equal(res.status, 401);
+    assert.match(((await res.json()) as { error: { message: string } }).error.message, /API key/);
+    const bad = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "nope", maxRetries: 0 });
+    await assert.rejects(bad.models.list(), (e: Error & { status?: number }) => e.status === 401);
+  });
+});
+
+describe("under load", () => {
+  test("50 concurrent chats all complete or get 429, and /health answers throughout", async () => {
+    let healthChecks = 0;
+    let healthy = true;
+    let done = false;
+    const started = Date.now();
+    const probe = (async () => {
+      while (Date.now() - started < 60_000) {
+        const res = await fetch(`${server.url}/health`);
+        healthy &&= res.ok;
+        healthChecks++;
+        if (done) return;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const results = await Promise.allSettled(
+      Array.from({ length: 50 }, (_, i) =>
+        client.chat.completions.create({
+          model: "model",
+          messages: [{ role: "user", content: `hello ${i}` }],
+          max_tokens: 6,
+          temperature: 0.5,
+          seed: i,
+        }),
+      ),
+    );
+    done = true;
+    await probe;
+    const ok = results.filter((r) => r.status === "fulfilled").length;
+    const limited = results.filter(
+      (r) => r.status === "rejected" && (r.reason as { status?: number }).status === 429,
+    ).length;
+    assert.equal(ok + limited, 50, "every request completed or was told to retry");
+    assert.ok(ok >= 10, `${ok} completed`);
+    assert.ok(healthy && healthChecks > 0);
+    const after = await client.chat.completions.create({
+      model: "model",
+      messages: [{ role: "user", content: "still there?" }],
+      max_tokens: 3,
+    });
+    assert.equal(after.object, "chat.completion");
+  });
+});
