@@ -1,6 +1,6 @@
 // `llmfab chat`: a terminal conversation with streamed answers. The engine keeps the
 // conversation in its cache, so each turn only prefills the new messages.
-import { createInterface } from "node:readline/promises";
+import { createInterface } from "node:readline";
 import { type ChatMessage, renderChat } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadModel } from "../model/directory.ts";
@@ -15,42 +15,46 @@ export async function runChat(modelDir: string, options: Partial<GenerationOptio
   let system = "";
   let history: ChatMessage[] = [];
   console.log(`chatting with ${modelDir} (${HELP})`);
+
+  /** A slash command's reply (null: not a command; "exit": leave). */
+  const handle = (line: string): string | null => {
+    if (line === "/exit" || line === "/quit") return "exit";
+    if (line === "/reset") {
+      history = [];
+      return "(conversation cleared)";
+    }
+    if (line.startsWith("/system")) {
+      system = line.slice("/system".length).trim();
+      history = [];
+      return system ? "(system prompt set; conversation cleared)" : "(system prompt removed)";
+    }
+    return line.startsWith("/") ? HELP : null;
+  };
+
+  const answer = (line: string) => {
+    history.push({ role: "user", content: line });
+    const messages: ChatMessage[] = system ? [{ role: "system", content: system }, ...history] : history;
+    let prompt = codec.encode(renderChat(codec.chatTemplate, messages), true);
+    const room = engine.contextLength - 1;
+    if (prompt.length > room) {
+      prompt = prompt.slice(prompt.length - room); // keep the most recent context
+      console.log("(the conversation is longer than the context; older turns are cut)");
+    }
+    const r = engine.generate(prompt, options, (e) => process.stdout.write(e.text));
+    process.stdout.write("\n");
+    history.push({ role: "assistant", content: r.text });
+  };
   try {
-    for (;;) {
-      let line: string;
-      try {
-        line = (await rl.question("> ")).trim();
-      } catch {
-        break; // input closed
-      }
-      if (!line) continue;
-      if (line === "/exit" || line === "/quit") break;
-      if (line === "/reset") {
-        history = [];
-        console.log("(conversation cleared)");
-        continue;
-      }
-      if (line.startsWith("/system")) {
-        system = line.slice("/system".length).trim();
-        history = [];
-        console.log(system ? "(system prompt set; conversation cleared)" : "(system prompt removed)");
-        continue;
-      }
-      if (line.startsWith("/")) {
-        console.log(HELP);
-        continue;
-      }
-      history.push({ role: "user", content: line });
-      const messages: ChatMessage[] = system ? [{ role: "system", content: system }, ...history] : history;
-      let prompt = codec.encode(renderChat(codec.chatTemplate, messages), true);
-      const room = engine.contextLength - 1;
-      if (prompt.length > room) {
-        prompt = prompt.slice(prompt.length - room); // keep the most recent context
-        console.log("(the conversation is longer than the context; older turns are cut)");
-      }
-      const r = engine.generate(prompt, options, (e) => process.stdout.write(e.text));
-      process.stdout.write("\n");
-      history.push({ role: "assistant", content: r.text });
+    rl.setPrompt("> ");
+    rl.prompt();
+    // Lines are buffered while an answer is generated, so piped input works too.
+    for await (const raw of rl) {
+      const line = raw.trim();
+      const reply = handle(line);
+      if (reply === "exit") break;
+      if (reply !== null) console.log(reply);
+      else if (line) answer(line);
+      rl.prompt();
     }
   } finally {
     rl.close();
