@@ -3,14 +3,14 @@
 import { createInterface } from "node:readline";
 import { type ChatMessage, renderChat } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
-import { loadModel } from "../model/directory.ts";
+import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 
 const HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit";
 
 export async function runChat(modelDir: string, options: Partial<GenerationOptions>): Promise<void> {
   const codec = loadChatCodec(modelDir);
-  const engine = new Engine(loadModel(modelDir), codec, 1);
+  const engine = new Engine(loadAnyModel(modelDir), codec, 1);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   let system = "";
   let history: ChatMessage[] = [];

@@ -7,14 +7,17 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { native } from "../backend/native.ts";
 import { loadCorpus } from "../data/corpora.ts";
 import { evaluateLoss } from "../eval/loss.ts";
-import { loadModel } from "../model/directory.ts";
 import { generate } from "../model/generate.ts";
-import { loadModelCodec } from "../pipeline/codec.ts";
+import { loadAnyModel } from "../model/peft.ts";
+import { evaluateChatTasks } from "../pipeline/chat-eval.ts";
+import { loadChatCodec, loadModelCodec } from "../pipeline/codec.ts";
+import { readConversations } from "../posttrain/data.ts";
 import { startServer } from "../server/serve.ts";
 import { resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { readPretrainConfig } from "../train/config.ts";
 import { registerWeb } from "../web/routes.ts";
 import { runChat } from "./chat.ts";
+import { registerPosttrainCommands } from "./posttrain.ts";
 import { runPretrain } from "./pretrain.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
 
@@ -103,13 +106,23 @@ function printPretrainResult(r: Awaited<ReturnType<typeof runPretrain>>): void {
 
 program
   .command("eval")
-  .description("mean next-token loss of a model over a text file")
-  .requiredOption("--model <dir>", "model directory")
-  .requiredOption("--data <path>", "text file (or a built-in corpus name)")
-  .option("--json", "print {loss, tokens} as JSON", false)
-  .action(async (o: { model: string; data: string; json: boolean }) => {
-    const model = loadModel(o.model);
-    const tokens = loadModelCodec(o.model).encode(await loadCorpus(o.data));
+  .description("mean next-token loss over a text file, or exact-match accuracy on held-out chat tasks")
+  .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)")
+  .option("--data <path>", "text file (or a built-in corpus name): report the loss")
+  .option("--tasks <file>", "chat JSONL (e.g. from llmfab synth): accuracy of the last assistant turn")
+  .option("--json", "print the result as JSON", false)
+  .action(async (o: { model: string; data?: string; tasks?: string; json: boolean }) => {
+    if (!o.data === !o.tasks) throw new Error("give exactly one of --data (loss) or --tasks (chat accuracy)");
+    const model = loadAnyModel(o.model);
+    if (o.tasks) {
+      const scores = evaluateChatTasks(model, loadChatCodec(o.model), readConversations([o.tasks]));
+      if (o.json) process.stdout.write(`${JSON.stringify(scores)}\n`);
+      else
+        for (const s of scores)
+          console.log(`${s.task.padEnd(12)} ${(100 * s.accuracy).toFixed(1).padStart(5)}%  (${s.correct}/${s.total})`);
+      return;
+    }
+    const tokens = loadModelCodec(o.model).encode(await loadCorpus(o.data as string));
     const r = evaluateLoss(model, tokens);
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else console.log(`loss ${r.loss.toFixed(4)} over ${r.tokens.toLocaleString()} tokens`);
@@ -126,7 +139,7 @@ program
   .option("--seed <n>", "random seed", int("--seed"), 1337)
   .action(
     (o: { model: string; prompt: string; maxTokens: number; temperature: number; topK: number; seed: number }) => {
-      const model = loadModel(o.model);
+      const model = loadAnyModel(o.model);
       const codec = loadModelCodec(o.model);
       const ids = generate(model, codec.encode(o.prompt), o);
       process.stdout.write(`${o.prompt}${codec.decode(ids)}\n`);
@@ -147,6 +160,7 @@ program
   });
 
 registerTokenizerCommands(program, threads);
+registerPosttrainCommands(program);
 
 program
   .command("chat")

@@ -17,6 +17,7 @@ import {
 } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { cacheArgs } from "./kv-cache.ts";
+import { type Adapters, project } from "./lora.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function gptParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -54,9 +55,21 @@ export function gptForward(
   B: number,
   T: number,
   opts: ForwardOptions,
+  adapters: Adapters,
 ): Tensor {
   const w = (name: string) => param(p, name);
   const b = (name: string) => p.get(name) ?? null;
+  let loraSeed = (opts.dropoutSeed ?? 0) * 7919 + 1;
+  // A Conv1D layer by name (weight + optional bias), with its LoRA adapter if any.
+  const conv = (x: Tensor, name: string) =>
+    project(
+      x,
+      w(`${name}.weight`),
+      b(`${name}.bias`),
+      "in-out",
+      adapters.get(`${name}.weight`),
+      opts.dropoutSeed === undefined ? undefined : loraSeed++,
+    );
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
 
@@ -67,15 +80,15 @@ export function gptForward(
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
     const ln1 = layerNorm(x, w(`${h}.ln_1.weight`), b(`${h}.ln_1.bias`), c.normEps);
-    const qkv = linear(ln1, w(`${h}.attn.c_attn.weight`), b(`${h}.attn.c_attn.bias`), "in-out");
+    const qkv = conv(ln1, `${h}.attn.c_attn`);
     const rows = (offset: number) => ({ data: qkv.data, offset, stride: 3 * C });
     const att = kv
       ? cachedAttention(rows(0), rows(C), rows(2 * C), cacheArgs(c, kv, i, B, T))
       : attentionQkv(qkv, B, T, c.nHead);
-    x = add(x, drop(linear(att, w(`${h}.attn.c_proj.weight`), b(`${h}.attn.c_proj.bias`), "in-out")));
+    x = add(x, drop(conv(att, `${h}.attn.c_proj`)));
     const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
-    const fc = gelu(linear(ln2, w(`${h}.mlp.c_fc.weight`), b(`${h}.mlp.c_fc.bias`), "in-out"));
-    x = add(x, drop(linear(fc, w(`${h}.mlp.c_proj.weight`), b(`${h}.mlp.c_proj.bias`), "in-out")));
+    const fc = gelu(conv(ln2, `${h}.mlp.c_fc`));
+    x = add(x, drop(conv(fc, `${h}.mlp.c_proj`)));
   }
   x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);

@@ -18,6 +18,7 @@ import {
 } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { cacheArgs } from "./kv-cache.ts";
+import { type Adapters, project } from "./lora.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -50,8 +51,20 @@ export function llamaForward(
   B: number,
   T: number,
   opts: ForwardOptions,
+  adapters: Adapters,
 ): Tensor {
   const w = (name: string) => param(p, name);
+  let loraSeed = (opts.dropoutSeed ?? 0) * 7919 + 1;
+  // An nn.Linear layer by name, with its LoRA adapter if any.
+  const lin = (x: Tensor, name: string) =>
+    project(
+      x,
+      w(`${name}.weight`),
+      null,
+      "out-in",
+      adapters.get(`${name}.weight`),
+      opts.dropoutSeed === undefined ? undefined : loraSeed++,
+    );
   const D = c.nEmbd / c.nHead;
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
@@ -67,9 +80,9 @@ export function llamaForward(
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     const h = rmsNorm(x, w(`${l}.input_layernorm.weight`), c.normEps);
-    const q = rotate(linear(h, w(`${l}.self_attn.q_proj.weight`), null), c.nHead);
-    const k = rotate(linear(h, w(`${l}.self_attn.k_proj.weight`), null), c.nKvHead);
-    const v = linear(h, w(`${l}.self_attn.v_proj.weight`), null);
+    const q = rotate(lin(h, `${l}.self_attn.q_proj`), c.nHead);
+    const k = rotate(lin(h, `${l}.self_attn.k_proj`), c.nKvHead);
+    const v = lin(h, `${l}.self_attn.v_proj`);
     const att = kv
       ? cachedAttention(
           rows(q.view([B * T, c.nHead * D])),
@@ -78,13 +91,10 @@ export function llamaForward(
           cacheArgs(c, kv, i, B, T),
         )
       : attention(q, k, v, shape);
-    x = add(x, drop(linear(att, w(`${l}.self_attn.o_proj.weight`), null)));
+    x = add(x, drop(lin(att, `${l}.self_attn.o_proj`)));
     const h2 = rmsNorm(x, w(`${l}.post_attention_layernorm.weight`), c.normEps);
-    const mlp = swiglu(
-      linear(h2, w(`${l}.mlp.gate_proj.weight`), null),
-      linear(h2, w(`${l}.mlp.up_proj.weight`), null),
-    );
-    x = add(x, drop(linear(mlp, w(`${l}.mlp.down_proj.weight`), null)));
+    const mlp = swiglu(lin(h2, `${l}.mlp.gate_proj`), lin(h2, `${l}.mlp.up_proj`));
+    x = add(x, drop(lin(mlp, `${l}.mlp.down_proj`)));
   }
   x = rmsNorm(x, w("model.norm.weight"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);

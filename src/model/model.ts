@@ -7,6 +7,7 @@ import type { ModelConfig } from "./config.ts";
 import { gptForward, gptParameters } from "./gpt.ts";
 import type { CacheStep } from "./kv-cache.ts";
 import { llamaForward, llamaParameters } from "./llama.ts";
+import type { Adapters } from "./lora.ts";
 
 export interface ForwardOptions {
   /** seed for dropout masks; dropout is off when absent (evaluation, inference) */
@@ -20,13 +21,20 @@ export interface ForwardOptions {
 export interface Model {
   readonly config: ModelConfig;
   readonly params: Parameters;
+  /** LoRA adapters by the weight they adapt (empty unless fine-tuning with LoRA) */
+  readonly adapters: Adapters;
   /** Logits [B * T, vocab] (or [B, vocab] with lastOnly) for token ids [B * T]. */
   forward(idx: Int32Array, B: number, T: number, opts?: ForwardOptions): Tensor;
 }
 
-export function buildModel(config: ModelConfig, params: Parameters): Model {
+export function buildModel(config: ModelConfig, params: Parameters, adapters: Adapters = new Map()): Model {
   const forward = config.arch === "gpt2" ? gptForward : llamaForward;
-  return { config, params, forward: (idx, B, T, opts = {}) => forward(config, params, idx, B, T, opts) };
+  return {
+    config,
+    params,
+    adapters,
+    forward: (idx, B, T, opts = {}) => forward(config, params, idx, B, T, opts, adapters),
+  };
 }
 
 /** A freshly initialised model (nanoGPT's scheme: N(0, 0.02), residual projections scaled by 1/sqrt(2 * n_layer)). */

@@ -3,7 +3,7 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { native } from "../backend/native.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
-import { loadModel } from "../model/directory.ts";
+import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 
 export type WorkerRequest =
@@ -17,7 +17,7 @@ export type WorkerEvent =
 
 const { modelDir, slots, threads } = workerData as { modelDir: string; slots: number; threads: number };
 native.setThreads(threads);
-const engine = new Engine(loadModel(modelDir), loadChatCodec(modelDir), slots);
+const engine = new Engine(loadAnyModel(modelDir), loadChatCodec(modelDir), slots);
 const engineIds = new Map<number, number>();
 let running = false;
 

@@ -1,0 +1,146 @@
+// `llmfab sft`, `llmfab merge` and `llmfab synth`.
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { Command } from "commander";
+import { sotuText } from "../data/corpora.ts";
+import { renderChat } from "../infer/chat.ts";
+import { writeDirAtomic } from "../io/atomic.ts";
+import { modelFiles } from "../model/directory.ts";
+import { mergeAdapter } from "../model/lora.ts";
+import { adapterFiles, loadAnyModel, loadWithAdapter } from "../model/peft.ts";
+import { loadChatCodec } from "../pipeline/codec.ts";
+import { readConversations } from "../posttrain/data.ts";
+import { encodeConversation } from "../posttrain/encode.ts";
+import { defaultLoraTargets, runSft, type SftMode } from "../posttrain/sft.ts";
+import { synthesize } from "../posttrain/synth.ts";
+
+const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "tokenizer.tiktoken", "char_tokenizer.json"];
+
+/** The tokenizer files of a model directory, to carry into a derived one. */
+function tokenizerFilesOf(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    TOKENIZER_FILES.filter((f) => existsSync(join(dir, f))).map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+  );
+}
+
+function refuseExisting(out: string): void {
+  if (existsSync(out) && readdirSync(out).length > 0) throw new Error(`${out} already exists; choose another --out`);
+}
+
+export interface SftCommand {
+  model: string;
+  data: string[];
+  mode: SftMode;
+  trainableLayers: number;
+  trainHead: boolean;
+  loraRank: number;
+  loraAlpha: number;
+  loraDropout: number;
+  loraTargets?: string[];
+  loraFa: boolean;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  out: string;
+  quiet?: boolean;
+}
+
+export function runSftCommand(o: SftCommand): {
+  out: string;
+  steps: number;
+  finalLoss: number;
+  trainableParams: number;
+} {
+  refuseExisting(o.out);
+  const model = loadAnyModel(o.model);
+  const codec = loadChatCodec(o.model);
+  const render = (messages: Parameters<typeof renderChat>[1], addGenerationPrompt: boolean) =>
+    codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt), true);
+  const data = readConversations(o.data).map((c) => encodeConversation(c, render, model.config.blockSize));
+  const lora = {
+    r: o.loraRank,
+    alpha: o.loraAlpha,
+    dropout: o.loraDropout,
+    targets: o.loraTargets ?? defaultLoraTargets(model.config.arch),
+    fa: o.loraFa,
+  };
+  const every = Math.max(1, Math.floor((Math.ceil(data.length / o.batchSize) * o.epochs) / 20));
+  const r = runSft(model, data, { ...o, lora, warmupIters: 20, weightDecay: 0, gradClip: 1 }, (s) => {
+    if (!o.quiet && (s.step % every === 0 || s.step === s.total - 1)) {
+      process.stderr.write(
+        `sft step ${s.step + 1}/${s.total}: loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}\n`,
+      );
+    }
+  });
+  const files = o.mode === "lora" ? adapterFiles(model, lora, resolve(o.model)) : modelFiles(model);
+  writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model) });
+  return { out: o.out, ...r };
+}
+
+export function registerPosttrainCommands(program: Command): void {
+  program
+    .command("sft")
+    .description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)")
+    .requiredOption("--model <dir>", "base model directory")
+    .requiredOption("--data <files...>", "conversations: OpenAI chat, ShareGPT or Alpaca JSONL")
+    .option("--mode <mode>", "full | freeze | lora", "full")
+    .option("--trainable-layers <n>", "freeze mode: number of top blocks that train", (v) => Number(v), 1)
+    .option("--train-head", "freeze mode: the final norm and an untied head train too", false)
+    .option("--lora-rank <r>", "LoRA rank", (v) => Number(v), 8)
+    .option("--lora-alpha <a>", "LoRA alpha (the update is scaled by alpha / rank)", (v) => Number(v), 16)
+    .option("--lora-dropout <p>", "dropout on the adapters' input", (v) => Number(v), 0.05)
+    .option("--lora-targets <names...>", "layers that get adapters (default: attention and MLP projections)")
+    .option("--lora-fa", "LoRA-FA: freeze A after init, train only B", false)
+    .option("--epochs <n>", "passes over the data", (v) => Number(v), 3)
+    .option("--batch-size <n>", "conversations per step", (v) => Number(v), 16)
+    .option("--lr <lr>", "peak learning rate", (v) => Number(v), 1e-3)
+    .option("--seed <n>", "random seed", (v) => Number(v), 1337)
+    .option("--out <dir>", "output: a model directory (full, freeze) or a PEFT adapter directory (lora)", "runs/sft")
+    .action((o: SftCommand) => {
+      if (!["full", "freeze", "lora"].includes(o.mode))
+        throw new Error(`--mode must be full, freeze or lora, got ${o.mode}`);
+      const r = runSftCommand(o);
+      console.log(
+        `fine-tuned ${r.trainableParams.toLocaleString()} parameters for ${r.steps} steps (final loss ${r.finalLoss.toFixed(4)})`,
+      );
+      console.log(`saved to ${r.out}`);
+    });
+
+  program
+    .command("merge")
+    .description("fold a LoRA adapter into its base model")
+    .requiredOption("--adapter <dir>", "PEFT adapter directory (from llmfab sft --mode lora)")
+    .option("--model <dir>", "base model (default: the adapter's base_model_name_or_path)")
+    .requiredOption("--out <dir>", "output model directory")
+    .action((o: { adapter: string; model?: string; out: string }) => {
+      refuseExisting(o.out);
+      const model = loadWithAdapter(o.adapter, o.model);
+      const layout = model.config.arch === "gpt2" ? "in-out" : "out-in";
+      for (const [name, adapter] of model.adapters)
+        mergeAdapter(model.params.get(name) as NonNullable<ReturnType<typeof model.params.get>>, layout, adapter);
+      const count = model.adapters.size;
+      model.adapters.clear();
+      writeDirAtomic(o.out, { ...modelFiles(model), ...tokenizerFilesOf(o.adapter) });
+      console.log(`merged ${count} adapters into ${o.out}`);
+    });
+
+  program
+    .command("synth")
+    .description("generate synthetic chat conversations (and a held-out split) for post-training")
+    .requiredOption("--out <file>", "training JSONL; the held-out split goes beside it as <name>.heldout.jsonl")
+    .option("--n <n>", "training conversations", (v) => Number(v), 5000)
+    .option("--seed <n>", "random seed", (v) => Number(v), 1)
+    .action((o: { out: string; n: number; seed: number }) => {
+      const { train, heldout } = synthesize(o.n, o.seed, sotuText().split(/(?<=[.!?])\s+/));
+      const heldoutPath = heldoutPathOf(o.out);
+      const lines = (cs: object[]) => `${cs.map((c) => JSON.stringify(c)).join("\n")}\n`;
+      writeFileSync(o.out, lines(train));
+      writeFileSync(heldoutPath, lines(heldout));
+      console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
+    });
+}
+
+export function heldoutPathOf(path: string): string {
+  return path.endsWith(".jsonl") ? `${path.slice(0, -".jsonl".length)}.heldout.jsonl` : `${path}.heldout.jsonl`;
+}

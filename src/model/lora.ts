@@ -1,0 +1,64 @@
+// LoRA (Hu et al., 2021): a frozen weight W plus a trained low-rank update,
+// y = x W^T + (alpha / r) (x A^T) B^T, with A [r, in] and B [out, r] (PEFT's shapes for
+// both nn.Linear and GPT-2's Conv1D). B starts at zero, so training starts from the base.
+import { native } from "../backend/native.ts";
+import type { Rng } from "../nn/random.ts";
+import { add, dropout, linear, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
+
+export interface LoraAdapter {
+  A: Tensor;
+  B: Tensor;
+  /** alpha / r */
+  scale: number;
+  dropout: number;
+}
+
+/** Adapters by the name of the weight they adapt (e.g. "transformer.h.0.attn.c_attn.weight"). */
+export type Adapters = Map<string, LoraAdapter>;
+
+/** in and out features of a weight in its layout. */
+export function featuresOf(w: Tensor, layout: WeightLayout): [number, number] {
+  const [d0, d1] = w.shape as [number, number];
+  return layout === "out-in" ? [d1, d0] : [d0, d1];
+}
+
+/** A fresh adapter: A uniform in +-1/sqrt(in) (PEFT's Kaiming init), B zero. */
+export function initAdapter(
+  inFeatures: number,
+  outFeatures: number,
+  r: number,
+  alpha: number,
+  p: number,
+  rng: Rng,
+): LoraAdapter {
+  const A = Tensor.zeros([r, inFeatures], true);
+  const bound = 1 / Math.sqrt(inFeatures);
+  for (let i = 0; i < A.size; i++) A.data[i] = (rng.next() * 2 - 1) * bound;
+  return { A, B: Tensor.zeros([outFeatures, r], true), scale: alpha / r, dropout: p };
+}
+
+/** The layer op with an optional adapter. dropoutSeed set: training (adapter dropout on). */
+export function project(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  layout: WeightLayout,
+  adapter: LoraAdapter | undefined,
+  dropoutSeed?: number,
+): Tensor {
+  const y = linear(x, w, b, layout);
+  if (!adapter) return y;
+  const input = dropoutSeed === undefined || adapter.dropout <= 0 ? x : dropout(x, adapter.dropout, dropoutSeed);
+  const low = linear(linear(input, adapter.A, null, "out-in"), adapter.B, null, "out-in");
+  return add(y, scale(low, adapter.scale));
+}
+
+/** Folds an adapter into its weight: W += scale * (B A), laid out as W is. */
+export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): void {
+  const [inF, outF] = featuresOf(w, layout);
+  const r = a.A.shape[0] as number;
+  const scaledB = Float32Array.from(a.B.data, (v) => v * a.scale);
+  if (layout === "out-in")
+    native.matmul(scaledB, a.A.data, w.data, null, 1, outF, inF, r, false, false, true, false, false);
+  else native.matmul(a.A.data, scaledB, w.data, null, 1, inF, outF, r, true, true, true, false, false);
+}

@@ -1,0 +1,148 @@
+// Supervised fine-tuning: next-token loss on the assistant's tokens of chat conversations.
+// Three ways to choose what trains: everything (full), only the top N blocks (freeze, as
+// LLaMA-Factory's freeze_trainable_layers), or LoRA adapters (optionally LoRA-FA: A frozen).
+import { featuresOf, initAdapter } from "../model/lora.ts";
+import type { Model } from "../model/model.ts";
+import type { LoraConfig } from "../model/peft.ts";
+import { freezeExcept, trainable } from "../nn/parameters.ts";
+import { Rng } from "../nn/random.ts";
+import { AdamW } from "../optim/adamw.ts";
+import { clipScale, globalGradNorm } from "../optim/clip.ts";
+import { learningRate } from "../optim/schedule.ts";
+import { backward, crossEntropy, IGNORE_INDEX, type Tensor, type WeightLayout } from "../tensor/index.ts";
+import type { EncodedConversation } from "./encode.ts";
+
+export type SftMode = "full" | "freeze" | "lora";
+
+export interface SftOptions {
+  mode: SftMode;
+  /** freeze mode: how many of the top blocks train */
+  trainableLayers: number;
+  /** freeze mode: the final norm (and an untied head) train too */
+  trainHead: boolean;
+  lora: LoraConfig;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  warmupIters: number;
+  weightDecay: number;
+  gradClip: number;
+  seed: number;
+}
+
+export interface SftStep {
+  step: number;
+  total: number;
+  loss: number;
+  lr: number;
+}
+
+export interface SftResult {
+  steps: number;
+  finalLoss: number;
+  trainableParams: number;
+}
+
+/** Default LoRA targets: attention and MLP projections. */
+export function defaultLoraTargets(arch: Model["config"]["arch"]): string[] {
+  return arch === "gpt2"
+    ? ["c_attn", "c_proj", "c_fc"]
+    : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
+}
+
+function blockIndex(name: string): number | null {
+  const m = /^(?:transformer\.h|model\.layers)\.(\d+)\./.exec(name);
+  return m ? Number(m[1]) : null;
+}
+
+/** Sets requiresGrad on the model's parameters (and adds adapters) for the mode; returns what trains. */
+export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][] {
+  const L = model.config.nLayer;
+  if (o.mode === "full") {
+    freezeExcept(model.params, () => true);
+    return trainable(model.params);
+  }
+  if (o.mode === "freeze") {
+    if (!Number.isInteger(o.trainableLayers) || o.trainableLayers < 1 || o.trainableLayers > L) {
+      throw new Error(
+        `--trainable-layers must be between 1 and ${L} (the model has ${L} blocks), got ${o.trainableLayers}`,
+      );
+    }
+    const isHead = (name: string) => /^(transformer\.ln_f|model\.norm|lm_head)\./.test(name);
+    freezeExcept(model.params, (name) => {
+      const i = blockIndex(name);
+      return (i !== null && i >= L - o.trainableLayers) || (o.trainHead && isHead(name));
+    });
+    return trainable(model.params);
+  }
+  freezeExcept(model.params, () => false);
+  const rng = new Rng(o.seed);
+  const layout: WeightLayout = model.config.arch === "gpt2" ? "in-out" : "out-in";
+  const out: [string, Tensor][] = [];
+  for (const [name, w] of model.params) {
+    const module = name.replace(/\.weight$/, "");
+    if (blockIndex(name) === null || !name.endsWith(".weight") || w.shape.length !== 2) continue;
+    if (!o.lora.targets.some((t) => module.endsWith(`.${t}`))) continue;
+    const [inF, outF] = featuresOf(w, layout);
+    const adapter = initAdapter(inF, outF, o.lora.r, o.lora.alpha, o.lora.dropout, rng);
+    if (o.lora.fa) adapter.A.requiresGrad = false; // LoRA-FA: A stays at its random init
+    model.adapters.set(name, adapter);
+    if (!o.lora.fa) out.push([`${module}.lora_A`, adapter.A]);
+    out.push([`${module}.lora_B`, adapter.B]);
+  }
+  if (out.length === 0) throw new Error(`no layer matches the LoRA targets ${o.lora.targets.join(", ")}`);
+  return out;
+}
+
+/** Right-pads a batch: padding positions get IGNORE_INDEX targets, and causal attention never lets a real token see them. */
+export function padBatch(batch: EncodedConversation[]): { x: Int32Array; y: Int32Array; T: number } {
+  const T = Math.max(...batch.map((c) => c.tokens.length));
+  const x = new Int32Array(batch.length * T);
+  const y = new Int32Array(batch.length * T).fill(IGNORE_INDEX);
+  batch.forEach((c, b) => {
+    x.set(c.tokens, b * T);
+    y.set(c.targets, b * T);
+  });
+  return { x, y, T };
+}
+
+export function runSft(
+  model: Model,
+  data: EncodedConversation[],
+  o: SftOptions,
+  onStep?: (s: SftStep) => void,
+): SftResult {
+  const params = prepareTrainable(model, o);
+  const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay });
+  const rng = new Rng(o.seed);
+  const stepsPerEpoch = Math.ceil(data.length / o.batchSize);
+  const total = stepsPerEpoch * o.epochs;
+  const schedule = { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total };
+  let step = 0;
+  let finalLoss = Number.NaN;
+  for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const order = shuffle(data.length, rng);
+    for (let s = 0; s < stepsPerEpoch; s++) {
+      const batch = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map((i) => data[i] as EncodedConversation);
+      const { x, y, T } = padBatch(batch);
+      const lr = learningRate(step, schedule);
+      const loss = crossEntropy(model.forward(x, batch.length, T, { dropoutSeed: o.seed * 100_003 + step }), y);
+      finalLoss = loss.item();
+      backward(loss);
+      optimizer.step(lr, clipScale(globalGradNorm(params), o.gradClip));
+      for (const [, p] of params) p.zeroGrad();
+      onStep?.({ step, total, loss: finalLoss, lr });
+      step++;
+    }
+  }
+  return { steps: step, finalLoss, trainableParams: params.reduce((n, [, t]) => n + t.size, 0) };
+}
+
+function shuffle(n: number, rng: Rng): number[] {
+  const a = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [a[i], a[j]] = [a[j] as number, a[i] as number];
+  }
+  return a;
+}

@@ -1,0 +1,167 @@
+// Synthetic conversations, so post-training can be shown without downloading data:
+// greetings and identity; the weekday of a date given in the system prompt (English and
+// Chinese); arithmetic; a question answered from a passage placed in context. The
+// held-out split uses other phrasings and other values than training.
+import { Rng } from "../nn/random.ts";
+import type { Message } from "./data.ts";
+
+export type SynthTask = "identity" | "weekday" | "arithmetic" | "in-context";
+
+export interface SynthConversation {
+  messages: Message[];
+  meta: { task: SynthTask; split: "train" | "heldout" };
+}
+
+const WEEKDAYS_EN = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
+const WEEKDAYS_ZH = ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"];
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+
+/** Phrasings per split: held-out questions are worded differently from training's. */
+const PHRASES = {
+  weekdayEn: {
+    train: ["What day of the week is it today?", "Which day of the week is today?", "What weekday is it?"],
+    heldout: ["Do you know what day of the week it is today?", "Tell me today's weekday."],
+  },
+  weekdayZh: { train: ["今天星期几?", "今天是星期几?"], heldout: ["请问今天星期几?"] },
+  add: {
+    train: ["What is {a} + {b}?", "Compute {a} plus {b}."],
+    heldout: ["How much is {a} + {b}?", "Add {a} and {b}."],
+  },
+  context: {
+    train: ['In the passage, which word comes right after "{w}"?'],
+    heldout: ['Which word follows "{w}" in the passage?'],
+  },
+} as const;
+
+const IDENTITY: [string, string][] = [
+  ["Hi!", "Hello! How can I help you today?"],
+  ["Hello", "Hello! How can I help you today?"],
+  ["Who are you?", "I am llmfab, a small language model trained from scratch."],
+  ["What is your name?", "I am llmfab, a small language model trained from scratch."],
+];
+
+type Split = "train" | "heldout";
+
+function pick<T>(xs: readonly T[], rng: Rng): T {
+  return xs[rng.int(xs.length)] as T;
+}
+
+/** A date string in one of several formats (the Chinese one for Chinese questions). */
+function formatDate(d: Date, style: number): string {
+  const [y, m, day] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()];
+  if (style === 0) return `${y}-${String(m + 1).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
+  if (style === 1) return `${MONTHS[m]} ${day}, ${y}`;
+  return `${day} ${MONTHS[m]} ${y}`;
+}
+
+/** A 32-bit mix (murmur3's finalizer): spreads values so a modulus does not track the weekday or the sum. */
+function mix(x: number): number {
+  let h = x >>> 0;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/** Held-out dates and sums are a fixed subset (one in eight) of all values, disjoint from training's. */
+const isHeldoutDay = (d: Date) => mix(Math.floor(d.getTime() / 86_400_000)) % 8 === 0;
+const isHeldoutSum = (a: number, b: number) => mix(a * 1000 + b) % 8 === 0;
+
+function weekday(split: Split, rng: Rng): SynthConversation {
+  let d: Date;
+  do d = new Date(Date.UTC(2000 + rng.int(30), rng.int(12), 1 + rng.int(28)));
+  while (isHeldoutDay(d) !== (split === "heldout"));
+  const zh = rng.next() < 0.3;
+  const system = zh
+    ? `今天是${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日。`
+    : `Today is ${formatDate(d, rng.int(3))}.`;
+  const question = pick(zh ? PHRASES.weekdayZh[split] : PHRASES.weekdayEn[split], rng);
+  const answer = zh ? `今天是${WEEKDAYS_ZH[d.getUTCDay()]}。` : `It is ${WEEKDAYS_EN[d.getUTCDay()]}.`;
+  return conversation("weekday", split, [
+    { role: "system", content: system },
+    { role: "user", content: question },
+    { role: "assistant", content: answer },
+  ]);
+}
+
+function arithmetic(split: Split, rng: Rng): SynthConversation {
+  let a: number;
+  let b: number;
+  do {
+    a = rng.int(100);
+    b = rng.int(100);
+  } while (isHeldoutSum(a, b) !== (split === "heldout"));
+  const q = pick(PHRASES.add[split], rng).replace("{a}", String(a)).replace("{b}", String(b));
+  return conversation("arithmetic", split, [
+    { role: "user", content: q },
+    { role: "assistant", content: String(a + b) },
+  ]);
+}
+
+function inContext(split: Split, rng: Rng, passages: string[]): SynthConversation {
+  // Training passages come from the first 90% of the list, held-out ones from the rest.
+  const cut = Math.floor(passages.length * 0.9);
+  const pool = split === "train" ? passages.slice(0, cut) : passages.slice(cut);
+  for (;;) {
+    const passage = pick(pool, rng);
+    const words = passage.split(/\s+/).filter((w) => /^[A-Za-z]+$/.test(w));
+    if (words.length < 4) continue;
+    const i = rng.int(words.length - 1);
+    const w = words[i] as string;
+    if (words.indexOf(w) !== i) continue; // the word must be unambiguous
+    const q = pick(PHRASES.context[split], rng).replace("{w}", w);
+    return conversation("in-context", split, [
+      { role: "system", content: `Passage: ${words.join(" ")}` },
+      { role: "user", content: q },
+      { role: "assistant", content: words[i + 1] as string },
+    ]);
+  }
+}
+
+function identity(split: Split, rng: Rng): SynthConversation {
+  const [q, a] = pick(IDENTITY, rng);
+  return conversation("identity", split, [
+    { role: "user", content: q },
+    { role: "assistant", content: a },
+  ]);
+}
+
+function conversation(task: SynthTask, split: Split, messages: Message[]): SynthConversation {
+  return { messages, meta: { task, split } };
+}
+
+/** n training conversations and about n/10 held-out ones, mixed over the tasks. */
+export function synthesize(
+  n: number,
+  seed: number,
+  passages: string[],
+): { train: SynthConversation[]; heldout: SynthConversation[] } {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer, got ${n}`);
+  const usable = passages.filter((p) => p.split(/\s+/).length >= 6 && p.length < 300);
+  if (usable.length < 20) throw new Error("synth needs at least 20 passages of text for the in-context task");
+  const rng = new Rng(seed);
+  const make = (split: Split, count: number) =>
+    Array.from({ length: count }, (_, i) => {
+      const k = i % 10;
+      if (k < 1) return identity(split, rng);
+      if (k < 4) return weekday(split, rng);
+      if (k < 7) return arithmetic(split, rng);
+      return inContext(split, rng, usable);
+    });
+  return {
+    train: make("train", n),
+    heldout: make("heldout", Math.max(30, Math.floor(n / 10))).filter((c) => c.meta.task !== "identity"),
+  };
+}

@@ -1,0 +1,259 @@
+// Post-training: data formats and their errors, assistant-only targets, and what each
+// fine-tuning mode changes (full, freeze, LoRA, LoRA-FA), PEFT files and merging.
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { runSftCommand } from "../src/cli/posttrain.ts";
+import { renderChat } from "../src/infer/chat.ts";
+import { loadModel } from "../src/model/directory.ts";
+import { mergeAdapter } from "../src/model/lora.ts";
+import type { Model } from "../src/model/model.ts";
+import { loadWithAdapter } from "../src/model/peft.ts";
+import { readSafetensors } from "../src/model/safetensors.ts";
+import { evaluateChatTasks } from "../src/pipeline/chat-eval.ts";
+import { loadChatCodec } from "../src/pipeline/codec.ts";
+import { type Conversation, readConversations } from "../src/posttrain/data.ts";
+import { encodeConversation } from "../src/posttrain/encode.ts";
+import { prepareTrainable, runSft } from "../src/posttrain/sft.ts";
+import { synthesize } from "../src/posttrain/synth.ts";
+import { noGrad } from "../src/tensor/index.ts";
+import { tinyChatModel } from "./chat-model.ts";
+import { relError } from "./helpers.ts";
+
+function tmp(): string {
+  return mkdtempSync(join(tmpdir(), "llmfab-post-"));
+}
+
+const chats = Array.from({ length: 24 }, (_, i) =>
+  JSON.stringify({
+    messages: [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: `Hello there ${i % 3}` },
+      { role: "assistant", content: i % 2 ? "I am fine, thank you." : "How are you today?" },
+    ],
+  }),
+);
+
+function chatFile(): string {
+  const path = join(tmp(), "chats.jsonl");
+  writeFileSync(path, `${chats.join("\n")}\n`);
+  return path;
+}
+
+function snapshot(model: Model): Map<string, Float32Array> {
+  return new Map([...model.params].map(([n, t]) => [n, Float32Array.from(t.data)]));
+}
+
+const sftDefaults = {
+  trainableLayers: 1,
+  trainHead: false,
+  loraRank: 4,
+  loraAlpha: 8,
+  loraDropout: 0,
+  loraFa: false,
+  epochs: 1,
+  batchSize: 8,
+  lr: 1e-2,
+  seed: 3,
+  quiet: true,
+};
+
+function logits(model: Model): Float32Array {
+  const idx = Int32Array.from({ length: 20 }, (_, i) => (i * 13) % 300);
+  return noGrad(() => Float32Array.from(model.forward(idx, 2, 10).data));
+}
+
+describe("conversation data", () => {
+  test("OpenAI chat, ShareGPT and Alpaca lines read into one shape", () => {
+    const path = join(tmp(), "mixed.jsonl");
+    writeFileSync(
+      path,
+      [
+        JSON.stringify({
+          messages: [
+            { role: "user", content: "a" },
+            { role: "assistant", content: "b" },
+          ],
+        }),
+        JSON.stringify({
+          conversations: [
+            { from: "system", value: "s" },
+            { from: "human", value: "a" },
+            { from: "gpt", value: "b" },
+          ],
+        }),
+        JSON.stringify({ instruction: "Translate", input: "hola", output: "hello" }),
+      ].join("\n"),
+    );
+    const cs = readConversations([path]);
+    assert.deepEqual(
+      cs[1]?.messages.map((m) => m.role),
+      ["system", "user", "assistant"],
+    );
+    assert.deepEqual(cs[2]?.messages, [
+      { role: "user", content: "Translate\n\nhola" },
+      { role: "assistant", content: "hello" },
+    ]);
+  });
+
+  for (const [what, line, pattern] of [
+    ["a malformed JSONL line", "{oops", /bad\.jsonl:2: malformed JSON/],
+    [
+      "an unknown role",
+      JSON.stringify({ messages: [{ role: "robot", content: "x" }] }),
+      /bad\.jsonl:2: messages\[0\]: unknown role "robot"/,
+    ],
+    [
+      "an empty assistant turn",
+      JSON.stringify({
+        messages: [
+          { role: "user", content: "x" },
+          { role: "assistant", content: " " },
+        ],
+      }),
+      /bad\.jsonl:2: message 1 is an empty assistant turn/,
+    ],
+  ] as const)
+    test(`${what} is an error with file and line`, () => {
+      const path = join(tmp(), "bad.jsonl");
+      writeFileSync(path, `${chats[0]}\n${line}\n`);
+      assert.throws(() => readConversations([path]), pattern);
+    });
+
+  test("targets cover only the assistant's words and its end of turn; too long is an error", async () => {
+    const dir = await tinyChatModel();
+    const codec = loadChatCodec(dir);
+    const render = (m: Conversation["messages"], g: boolean) =>
+      codec.encode(renderChat(codec.chatTemplate, m, g), true);
+    const c = readConversations([chatFile()])[1] as Conversation;
+    const e = encodeConversation(c, render, 96);
+    const learned = e.targets.filter((t) => t >= 0);
+    const tok = codec.decode(learned);
+    assert.equal(tok, "I am fine, thank you.");
+    assert.equal(
+      learned.at(-1),
+      [...codec.stopIds].find((id) => codec.encode("<|assistant_end|>", true)[0] === id),
+    );
+    assert.throws(
+      () => encodeConversation(c, render, 10),
+      /chats\.jsonl:2: the conversation is \d+ tokens, longer than the context of 10/,
+    );
+  });
+});
+
+describe("fine-tuning modes", () => {
+  test("freeze changes only the top blocks' tensors", async () => {
+    const base = await tinyChatModel();
+    const before = snapshot(loadModel(base));
+    const out = join(tmp(), "freeze");
+    runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "freeze", out });
+    const after = loadModel(out);
+    for (const [name, t] of after.params) {
+      const changed = !t.data.every((v, i) => v === before.get(name)?.[i]);
+      assert.equal(changed, name.startsWith("transformer.h.0."), `${name} changed: ${changed}`);
+    }
+  });
+
+  test("LoRA and LoRA-FA: PEFT files, base untouched, merged logits equal base + adapter", async () => {
+    const base = await tinyChatModel();
+    const before = snapshot(loadModel(base));
+    for (const fa of [false, true]) {
+      const out = join(tmp(), fa ? "lora-fa" : "lora");
+      runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "lora", loraFa: fa, out });
+      const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
+      assert.equal(config.peft_type, "LORA");
+      assert.equal(config.r, 4);
+      const { tensors } = readSafetensors(join(out, "adapter_model.safetensors"));
+      const a = tensors.get("base_model.model.transformer.h.0.attn.c_attn.lora_A.weight");
+      const b = tensors.get("base_model.model.transformer.h.0.attn.c_attn.lora_B.weight");
+      assert.deepEqual(a?.shape, [4, 32]);
+      assert.deepEqual(b?.shape, [96, 4]);
+      assert.ok(
+        b?.data.some((v) => v !== 0),
+        "B trained",
+      );
+      const withAdapter = loadWithAdapter(out);
+      for (const [name, t] of withAdapter.params) assert.deepEqual(t.data, before.get(name), `${name} untouched`);
+      const merged = loadWithAdapter(out);
+      for (const [name, adapter] of merged.adapters)
+        mergeAdapter(merged.params.get(name) as NonNullable<ReturnType<typeof merged.params.get>>, "in-out", adapter);
+      merged.adapters.clear();
+      const err = relError(logits(merged), logits(withAdapter));
+      assert.ok(err < 1e-5, `merged logits differ by ${err}`);
+    }
+  });
+
+  test("LoRA-FA trains only B: A keeps its initialisation", async () => {
+    const dir = await tinyChatModel();
+    const model = loadModel(dir);
+    const options = { ...sftDefaults, mode: "lora" as const, warmupIters: 2, weightDecay: 0, gradClip: 1 };
+    const lora = { r: 4, alpha: 8, dropout: 0, targets: ["c_attn"], fa: true };
+    const trained = prepareTrainable(model, { ...options, lora });
+    assert.deepEqual(
+      trained.map(([n]) => n),
+      ["transformer.h.0.attn.c_attn.lora_B"],
+    );
+    const adapter = model.adapters.get("transformer.h.0.attn.c_attn.weight");
+    const a0 = Float32Array.from(adapter?.A.data ?? []);
+    const codec = loadChatCodec(dir);
+    const render = (m: Conversation["messages"], g: boolean) =>
+      codec.encode(renderChat(codec.chatTemplate, m, g), true);
+    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    model.adapters.clear(); // runSft prepares again, with the same seed: the same A
+    runSft(model, data, { ...options, lora });
+    const after = model.adapters.get("transformer.h.0.attn.c_attn.weight");
+    assert.deepEqual(after?.A.data, a0);
+    assert.ok(after?.B.data.some((v) => v !== 0));
+  });
+
+  test("full fine-tuning lowers the loss on its data", async () => {
+    const dir = await tinyChatModel();
+    const codec = loadChatCodec(dir);
+    const render = (m: Conversation["messages"], g: boolean) =>
+      codec.encode(renderChat(codec.chatTemplate, m, g), true);
+    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    const losses: number[] = [];
+    const lora = { r: 4, alpha: 8, dropout: 0, targets: [], fa: false };
+    runSft(
+      loadModel(dir),
+      data,
+      { ...sftDefaults, mode: "full", epochs: 8, lora, warmupIters: 2, weightDecay: 0, gradClip: 1 },
+      (s) => losses.push(s.loss),
+    );
+    assert.ok((losses.at(-1) as number) < (losses[0] as number) * 0.5, `loss ${losses[0]} -> ${losses.at(-1)}`);
+  });
+});
+
+describe("synthetic tasks and their evaluation", () => {
+  const passages = Array.from(
+    { length: 40 },
+    (_, i) => `The nation stands ready for peace and work in year ${i} today`,
+  );
+  test("synth is deterministic and its held-out values differ from training's", () => {
+    const a = synthesize(300, 5, passages);
+    assert.deepEqual(a, synthesize(300, 5, passages));
+    const key = (c: { messages: { content: string }[] }) => c.messages.map((m) => m.content).join("|");
+    const train = new Set(a.train.map(key));
+    assert.ok(a.heldout.every((c) => !train.has(key(c))));
+    assert.deepEqual([...new Set(a.heldout.map((c) => c.meta.task))].sort(), ["arithmetic", "in-context", "weekday"]);
+  });
+
+  test("task evaluation scores exact matches per task", async () => {
+    const dir = await tinyChatModel();
+    const cs = readConversations([chatFile()])
+      .slice(0, 4)
+      .map((c, i) => ({ ...c, meta: { task: i < 2 ? "x" : "y" } }));
+    const scores = evaluateChatTasks(loadModel(dir), loadChatCodec(dir), cs, 4);
+    assert.deepEqual(
+      scores.map((s) => [s.task, s.total]),
+      [
+        ["x", 2],
+        ["y", 2],
+        ["overall", 4],
+      ],
+    );
+    assert.ok(scores.every((s) => s.accuracy >= 0 && s.accuracy <= 1));
+  });
+});
