@@ -23,6 +23,7 @@ const { values, positionals } = parseArgs({
 const benches: Record<string, () => void> = {
   train: trainBench,
   tokenizer: () => tokenizerBench(emit),
+  sft: sftBench,
   infer: () =>
     inferBench(emit, (values.config ?? ["B", "C"]) as BenchConfigName[], (values.threads ?? ["1", "2"]).map(Number)),
 };
@@ -101,6 +102,43 @@ function trainBench(): void {
           `${config} ${threads}t ${row.precision.padEnd(13)} ${row.ms_per_step} ms ${row.tok_per_s} tok/s ${row.gflops} GFLOP/s ${row.peak_rss_mb} MB${refText}`,
         );
       }
+    }
+  }
+}
+
+/** Peak memory of full, freeze (top 2 blocks), LoRA and LoRA-FA fine-tuning, each in its own process. */
+function sftBench(): void {
+  const configs = (values.config ?? ["C"]) as BenchConfigName[];
+  const threads = (values.threads ?? ["2"])[0] as string;
+  const worker = fileURLToPath(new URL("./sft-worker.ts", import.meta.url));
+  for (const config of configs) {
+    for (const [mode, fa] of [
+      ["full", ""],
+      ["freeze", ""],
+      ["lora", ""],
+      ["lora", "fa"],
+    ] as const) {
+      const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, mode, fa || "-", threads], {
+        encoding: "utf8",
+      });
+      if (r.status !== 0) throw new Error(`sft bench worker failed: ${r.stderr}`);
+      const m = JSON.parse(r.stdout) as { peak_rss_mb: number; ms_per_step: number; trainable_params: number };
+      const label = fa ? "lora-fa" : mode;
+      emit(
+        {
+          bench: "sft",
+          metric: "peak_rss_mb",
+          config,
+          mode: label,
+          threads: Number(threads),
+          ours: round(m.peak_rss_mb),
+          ref: null,
+          ratio: null,
+          ms_per_step: round(m.ms_per_step),
+          trainable_params: m.trainable_params,
+        },
+        `${config} ${label.padEnd(8)} peak RSS ${round(m.peak_rss_mb)} MB, ${round(m.ms_per_step)} ms/step, ${m.trainable_params.toLocaleString()} trainable parameters`,
+      );
     }
   }
 }

@@ -4,8 +4,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { runPretrain } from "../src/cli/pretrain.ts";
 import { loadModel } from "../src/model/directory.ts";
+import { runPretrain } from "../src/pipeline/pretrain.ts";
 import { setPrecision } from "../src/tensor/index.ts";
 import { parsePretrainConfig } from "../src/train/config.ts";
 

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // The llmfab command line. Each command is a thin layer over a library stage.
-import { existsSync } from "node:fs";
+import { mkdirSync } from "node:fs";
 import { cpus } from "node:os";
-import { join } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { native } from "../backend/native.ts";
 import { loadCorpus } from "../data/corpora.ts";
@@ -11,6 +10,8 @@ import { generate } from "../model/generate.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { evaluateChatTasks } from "../pipeline/chat-eval.ts";
 import { loadChatCodec, loadModelCodec } from "../pipeline/codec.ts";
+import { runPretrain } from "../pipeline/pretrain.ts";
+import { runQuickstart, scoreTable } from "../pipeline/quickstart.ts";
 import { readConversations } from "../posttrain/data.ts";
 import { startServer } from "../server/serve.ts";
 import { resolvePrecision, setPrecision } from "../tensor/index.ts";
@@ -18,7 +19,6 @@ import { readPretrainConfig } from "../train/config.ts";
 import { registerWeb } from "../web/routes.ts";
 import { runChat } from "./chat.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
-import { runPretrain } from "./pretrain.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
 
 function int(name: string, min = 0) {
@@ -148,15 +148,17 @@ program
 
 program
   .command("quickstart")
-  .description("pretrain a small model on the built-in corpus and print samples (npm start)")
+  .description("the whole pipeline on the built-in corpus: tokenizer, pretraining, SFT, evaluation (npm start)")
   .option("--out <dir>", "run directory", "runs/quickstart")
   .action(async (o: { out: string }) => {
-    const configPath = new URL("../../configs/quickstart.yaml", import.meta.url);
-    const config = readPretrainConfig(configPath.pathname);
-    const resume = existsSync(join(o.out, "model", "trainer_state.json"));
-    if (resume) console.log(`continuing the quickstart run in ${o.out}`);
-    printPretrainResult(await runPretrain({ config, out: o.out, resume, quiet: false, threads: threads() }));
-    console.log(`try: npx llmfab sample --model ${join(o.out, "model")} --prompt "Fellow citizens"`);
+    mkdirSync(o.out, { recursive: true });
+    const r = await runQuickstart({ out: o.out, threads: threads(), log: (line) => console.log(`\n== ${line}`) });
+    console.log(`\n--- a sample from the base model ---\n${r.samples[0] ?? ""}`);
+    console.log("\nheld-out chat tasks, exact-match accuracy:\n");
+    console.log(scoreTable(r.base, r.chat));
+    console.log(`\nbase model: ${r.baseModel}\nchat model: ${r.chatModel}`);
+    console.log(`talk to it:  npx llmfab chat --model ${r.chatModel}`);
+    console.log(`or serve it: npx llmfab serve --model ${r.chatModel}`);
   });
 
 registerTokenizerCommands(program, threads);

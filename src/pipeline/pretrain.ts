@@ -1,17 +1,17 @@
-// `llmfab pretrain`: data -> tokens -> train/val splits -> pretrain(). The data is a text
+// The pretraining stage as `llmfab pretrain` runs it: data -> tokens -> train/val splits -> pretrain(). The data is a text
 // corpus (tokenized here, by characters or a BPE tokenizer) or a directory of token
 // shards written by `llmfab tokenize`.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadCorpus } from "../data/corpora.ts";
 import { readShard } from "../io/shards.ts";
-import { bpeCodec, charCodec, loadModelCodec } from "../pipeline/codec.ts";
-import { SHARDS_META, type ShardsMeta } from "../pipeline/tokenize.ts";
 import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
 import { loadBpeTokenizer } from "../tokenizer/files.ts";
 import { checkSplit, type Split, splitTokens } from "../train/batches.ts";
 import { type PretrainConfig, readPretrainConfig } from "../train/config.ts";
 import { type PretrainResult, pretrain, type TextCodec } from "../train/pretrain.ts";
+import { bpeCodec, charCodec, loadModelCodec } from "./codec.ts";
+import { SHARDS_META, type ShardsMeta } from "./tokenize.ts";
 
 export interface PretrainCommand {
   config: string | PretrainConfig;
