@@ -90,6 +90,19 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
+  test("linear plus a low-rank term (fused LoRA layer), both layouts", () => {
+    const [M, N, K, r] = [5, 6, 4, 2];
+    for (const inOut of [false, true]) {
+      gradCheck(`linearPlusLowRank ${inOut ? "in-out" : "out-in"}`, {
+        inputs: [randn(M * K, 40), randn(N * K, 41), randn(N, 42), randn(M * r, 43), randn(N * r, 44)],
+        shapes: [[M, K], inOut ? [K, N] : [N, K], [N], [M, r], [N, r]],
+        op: ([x, w, b, h, u]) => ops.linearPlusLowRank(x!, w!, b!, inOut ? "in-out" : "out-in", h!, u!),
+        ref: ([x, w, b, h, u]) =>
+          ref.add(ref.linear(x!, w!, b!, M, N, K, inOut), ref.linear(h!, u!, null, M, N, r, false)),
+      });
+    }
+  });
+
   for (const [transA, transB] of [
     [false, false],
     [true, false],

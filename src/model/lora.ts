@@ -3,7 +3,7 @@
 // both nn.Linear and GPT-2's Conv1D). B starts at zero, so training starts from the base.
 import { native } from "../backend/native.ts";
 import type { Rng } from "../nn/random.ts";
-import { add, dropout, linear, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
+import { dropout, linear, linearPlusLowRank, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
 
 export interface LoraAdapter {
   A: Tensor;
@@ -46,11 +46,11 @@ export function project(
   adapter: LoraAdapter | undefined,
   dropoutSeed?: number,
 ): Tensor {
-  const y = linear(x, w, b, layout);
-  if (!adapter) return y;
+  if (!adapter) return linear(x, w, b, layout);
   const input = dropoutSeed === undefined || adapter.dropout <= 0 ? x : dropout(x, adapter.dropout, dropoutSeed);
-  const low = linear(linear(input, adapter.A, null, "out-in"), adapter.B, null, "out-in");
-  return add(y, scale(low, adapter.scale));
+  // The scale goes on the narrow [tokens, r] activation, the wide sum is fused.
+  const h = scale(linear(input, adapter.A, null, "out-in"), adapter.scale);
+  return linearPlusLowRank(x, w, b, layout, h, adapter.B);
 }
 
 /** Folds an adapter into its weight: W += scale * (B A), laid out as W is. */

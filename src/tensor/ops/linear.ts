@@ -51,6 +51,50 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLay
   return out;
 }
 
+/**
+ * y = x W^T + b + h U^T in one output: a layer plus a low-rank term (LoRA: h = s x A^T,
+ * U = B [out, r]). Fused so that the wide output exists once, not three times.
+ */
+export function linearPlusLowRank(
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  layout: WeightLayout,
+  h: Tensor,
+  u: Tensor,
+): Tensor {
+  const K = x.shape[x.shape.length - 1] as number;
+  const M = x.size / K;
+  const transW = layout === "out-in";
+  const N = (transW ? w.shape[0] : w.shape[1]) as number;
+  const r = u.shape[1] as number;
+  if (u.shape[0] !== N || h.size !== M * r) {
+    throw new Error(
+      `linearPlusLowRank: low-rank factors [${h.shape}] and [${u.shape}] do not fit a [${M}, ${N}] output`,
+    );
+  }
+  const out = Tensor.empty([...x.shape.slice(0, -1), N]);
+  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, K, false, transW, false, bf16(), false);
+  native.matmul(h.data, u.data, out.data, null, 1, M, N, r, false, true, true, bf16(), false);
+  if (needsGrad(x, w, b, h, u)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      if (x.requiresGrad)
+        native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
+      if (w.requiresGrad) {
+        if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
+        else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
+      }
+      if (b?.requiresGrad)
+        native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+      if (u.requiresGrad) native.matmul(g, h.data, u.ensureGrad(), null, 1, N, r, M, true, false, true, bf16(), false);
+      if (h.requiresGrad) native.matmul(g, u.data, h.ensureGrad(), null, 1, M, r, N, false, false, true, bf16(), false);
+    });
+  }
+  return out;
+}
+
 /** Batched C = op(A) op(B) for [batch, rows, cols] tensors (2-D tensors are batch 1). */
 export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Tensor {
   const dims = (t: Tensor): [number, number, number] =>
