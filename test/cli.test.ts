@@ -204,3 +204,47 @@ describe("llmfab tokenizer and tokenize", () => {
     );
   });
 });
+
+describe("llmfab synth, sft and merge", () => {
+  test("LoRA fine-tuning from the command line, then merging into a plain model directory", async () => {
+    const { tinyChatModel } = await import("./chat-model.ts");
+    const base = await tinyChatModel();
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const data = join(dir, "chats.jsonl");
+    const chat = {
+      messages: [
+        { role: "user", content: "Hello there" },
+        { role: "assistant", content: "I am fine, thank you." },
+      ],
+    };
+    writeFileSync(data, `${Array.from({ length: 8 }, () => JSON.stringify(chat)).join("\n")}\n`);
+    const sft = llmfab([
+      "sft",
+      "--model",
+      base,
+      "--data",
+      data,
+      "--mode",
+      "lora",
+      "--epochs",
+      "1",
+      "--batch-size",
+      "4",
+      "--out",
+      join(dir, "adapter"),
+    ]);
+    assert.equal(sft.code, 0, sft.stderr);
+    assert.match(sft.stdout, /fine-tuned [\d,]+ parameters for 2 steps/);
+    const merge = llmfab(["merge", "--adapter", join(dir, "adapter"), "--out", join(dir, "merged")]);
+    assert.equal(merge.code, 0, merge.stderr);
+    assert.match(merge.stdout, /merged 4 adapters/);
+    const again = llmfab(["merge", "--adapter", join(dir, "adapter"), "--out", join(dir, "merged")]);
+    assertOneLineError(again, /merged already exists; choose another --out/);
+    assertOneLineError(
+      llmfab(["sft", "--model", base, "--data", data, "--mode", "half", "--out", join(dir, "x")]),
+      /--mode must be full, freeze or lora/,
+    );
+    const synth = llmfab(["synth", "--out", join(dir, "s.jsonl"), "--n", "50"]);
+    assert.match(synth.stdout, /50 training conversations in .*s\.jsonl, \d+ held-out in .*s\.heldout\.jsonl/);
+  });
+});
