@@ -17,7 +17,7 @@ import {
 } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { cacheArgs } from "./kv-cache.ts";
-import { type Adapters, project } from "./lora.ts";
+import { type Adapters, layersOf } from "./lora.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function gptParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -59,17 +59,8 @@ export function gptForward(
 ): Tensor {
   const w = (name: string) => param(p, name);
   const b = (name: string) => p.get(name) ?? null;
-  let loraSeed = (opts.dropoutSeed ?? 0) * 7919 + 1;
-  // A Conv1D layer by name (weight + optional bias), with its LoRA adapter if any.
-  const conv = (x: Tensor, name: string) =>
-    project(
-      x,
-      w(`${name}.weight`),
-      b(`${name}.bias`),
-      "in-out",
-      adapters.get(`${name}.weight`),
-      opts.dropoutSeed === undefined ? undefined : loraSeed++,
-    );
+  // Layers by name, with their LoRA adapters if any.
+  const conv = layersOf(p, adapters, "in-out", opts.dropoutSeed);
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
 

@@ -18,7 +18,7 @@ import {
 } from "../tensor/index.ts";
 import type { ModelConfig } from "./config.ts";
 import { cacheArgs } from "./kv-cache.ts";
-import { type Adapters, project } from "./lora.ts";
+import { type Adapters, layersOf } from "./lora.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
@@ -54,17 +54,8 @@ export function llamaForward(
   adapters: Adapters,
 ): Tensor {
   const w = (name: string) => param(p, name);
-  let loraSeed = (opts.dropoutSeed ?? 0) * 7919 + 1;
-  // An nn.Linear layer by name, with its LoRA adapter if any.
-  const lin = (x: Tensor, name: string) =>
-    project(
-      x,
-      w(`${name}.weight`),
-      null,
-      "out-in",
-      adapters.get(`${name}.weight`),
-      opts.dropoutSeed === undefined ? undefined : loraSeed++,
-    );
+  // Layers by name, with their LoRA adapters if any.
+  const lin = layersOf(p, adapters, "out-in", opts.dropoutSeed);
   const D = c.nEmbd / c.nHead;
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));

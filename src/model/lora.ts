@@ -53,6 +53,32 @@ export function project(
   return linearPlusLowRank(x, w, b, layout, h, adapter.B);
 }
 
+/**
+ * The layers of a model by name (`<name>.weight`, optional `<name>.bias`), each with its
+ * LoRA adapter if it has one; adapter dropout gets a fresh seed per layer while training.
+ */
+export function layersOf(
+  params: Map<string, Tensor>,
+  adapters: Adapters,
+  layout: WeightLayout,
+  dropoutSeed: number | undefined,
+): (x: Tensor, name: string) => Tensor {
+  let seed = (dropoutSeed ?? 0) * 7919 + 1;
+  return (x, name) => {
+    const w = params.get(`${name}.weight`);
+    if (!w) throw new Error(`model has no parameter named ${name}.weight`);
+    const adapter = adapters.get(`${name}.weight`);
+    return project(
+      x,
+      w,
+      params.get(`${name}.bias`) ?? null,
+      layout,
+      adapter,
+      dropoutSeed === undefined ? undefined : seed++,
+    );
+  };
+}
+
 /** Folds an adapter into its weight: W += scale * (B A), laid out as W is. */
 export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): void {
   const [inF, outF] = featuresOf(w, layout);

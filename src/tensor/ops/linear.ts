@@ -21,31 +21,46 @@ function onesOf(n: number): Float32Array {
   return o;
 }
 
+interface LayerShape {
+  /** rows (tokens) */
+  M: number;
+  /** output features */
+  N: number;
+  /** input features */
+  K: number;
+  /** the weight is stored [out, in] and enters the product transposed */
+  transW: boolean;
+}
+
+function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): LayerShape {
+  const K = x.shape[x.shape.length - 1] as number;
+  const transW = layout === "out-in";
+  const [N, wK] = (transW ? [w.shape[0], w.shape[1]] : [w.shape[1], w.shape[0]]) as [number, number];
+  if (wK !== K) throw new Error(`${op}: input has ${K} features but the weight [${w.shape.join(", ")}] expects ${wK}`);
+  return { M: x.size / K, N, K, transW };
+}
+
+/** Adds the gradients of y = x W^T + b, given dy = g, into x, W and b (those that need them). */
+function linearBackward(g: Float32Array, x: Tensor, w: Tensor, b: Tensor | null, s: LayerShape): void {
+  const { M, N, K, transW } = s;
+  // dx[M,K] = dy[M,N] . W[N,K]
+  if (x.requiresGrad) native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
+  if (w.requiresGrad) {
+    // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
+    if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
+    else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
+  }
+  if (b?.requiresGrad) native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+}
+
 /** y = x W^T + b over the last dimension of x. */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLayout = "out-in"): Tensor {
-  const K = x.shape[x.shape.length - 1] as number;
-  const M = x.size / K;
-  const [N, wK] =
-    layout === "out-in" ? [w.shape[0] as number, w.shape[1] as number] : [w.shape[1] as number, w.shape[0] as number];
-  if (wK !== K) throw new Error(`linear: input has ${K} features but the weight [${w.shape.join(", ")}] expects ${wK}`);
-  const transW = layout === "out-in";
-  const out = Tensor.empty([...x.shape.slice(0, -1), N]);
-  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, K, false, transW, false, bf16(), false);
+  const s = layerShape("linear", x, w, layout);
+  const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
+  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, s.M, s.N, s.K, false, s.transW, false, bf16(), false);
   if (needsGrad(x, w, b)) {
     record(out, () => {
-      const g = out.grad;
-      if (!g) return;
-      if (x.requiresGrad) {
-        // dx[M,K] = dy[M,N] . W[N,K]
-        native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
-      }
-      if (w.requiresGrad) {
-        // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
-        if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
-        else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
-      }
-      if (b?.requiresGrad)
-        native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+      if (out.grad) linearBackward(out.grad, x, w, b, s);
     });
   }
   return out;
@@ -63,10 +78,8 @@ export function linearPlusLowRank(
   h: Tensor,
   u: Tensor,
 ): Tensor {
-  const K = x.shape[x.shape.length - 1] as number;
-  const M = x.size / K;
-  const transW = layout === "out-in";
-  const N = (transW ? w.shape[0] : w.shape[1]) as number;
+  const s = layerShape("linearPlusLowRank", x, w, layout);
+  const { M, N } = s;
   const r = u.shape[1] as number;
   if (u.shape[0] !== N || h.size !== M * r) {
     throw new Error(
@@ -74,20 +87,13 @@ export function linearPlusLowRank(
     );
   }
   const out = Tensor.empty([...x.shape.slice(0, -1), N]);
-  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, K, false, transW, false, bf16(), false);
+  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, s.K, false, s.transW, false, bf16(), false);
   native.matmul(h.data, u.data, out.data, null, 1, M, N, r, false, true, true, bf16(), false);
   if (needsGrad(x, w, b, h, u)) {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      if (x.requiresGrad)
-        native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
-      if (w.requiresGrad) {
-        if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
-        else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
-      }
-      if (b?.requiresGrad)
-        native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+      linearBackward(g, x, w, b, s);
       if (u.requiresGrad) native.matmul(g, h.data, u.ensureGrad(), null, 1, N, r, M, true, false, true, bf16(), false);
       if (h.requiresGrad) native.matmul(g, u.data, h.ensureGrad(), null, 1, M, r, N, false, false, true, bf16(), false);
     });
