@@ -47,6 +47,8 @@ export class Tokenizer {
   readonly merges: [number, number][] | undefined;
   private readonly regex: RegExp;
   private readonly tokens: string[] = [];
+  /** special token id -> its text as a binary (UTF-8 bytes) string */
+  private readonly specialBytes = new Map<number, string>();
   private readonly cache = new Map<string, number[]>();
   private specialRegex: RegExp | null = null;
 
@@ -62,6 +64,7 @@ export class Tokenizer {
     }
     for (const [text, id] of spec.specialTokens) {
       if (this.tokens[id] !== undefined) throw new Error(`special token ${text} reuses id ${id} of an ordinary token`);
+      this.specialBytes.set(id, Buffer.from(text, "utf8").toString("latin1"));
     }
   }
 
@@ -126,16 +129,11 @@ export class Tokenizer {
   /** The bytes of the tokens; special tokens as their text, or nothing with skipSpecial. */
   decodeBytes(ids: ArrayLike<number>, skipSpecial = false): Uint8Array {
     let bin = "";
-    const specials = new Map([...this.specialTokens].map(([t, id]) => [id, t]));
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i] as number;
-      const token = this.tokens[id];
-      if (token !== undefined) bin += token;
-      else {
-        const special = specials.get(id);
-        if (special === undefined) throw new Error(`token id ${id} is not in the vocabulary`);
-        if (!skipSpecial) bin += Buffer.from(special, "utf8").toString("latin1");
-      }
+      const token = this.tokens[id] ?? this.specialBytes.get(id);
+      if (token === undefined) throw new Error(`token id ${id} is not in the vocabulary`);
+      if (!(skipSpecial && this.specialBytes.has(id))) bin += token;
     }
     return binaryToBytes(bin);
   }
