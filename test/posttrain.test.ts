@@ -237,7 +237,12 @@ describe("synthetic tasks and their evaluation", () => {
     const key = (c: { messages: { content: string }[] }) => c.messages.map((m) => m.content).join("|");
     const train = new Set(a.train.map(key));
     assert.ok(a.heldout.every((c) => !train.has(key(c))));
-    assert.deepEqual([...new Set(a.heldout.map((c) => c.meta.task))].sort(), ["arithmetic", "in-context", "weekday"]);
+    assert.deepEqual([...new Set(a.heldout.map((c) => c.meta.task))].sort(), [
+      "arithmetic",
+      "date",
+      "in-context",
+      "weekday",
+    ]);
   });
 
   test("task evaluation scores exact matches per task", async () => {

@@ -308,7 +308,7 @@ describe("bad input", () => {
     );
     await assert.rejects(
       trainTokenizer({ files: [bin], vocabSize: 300, pattern: "gpt5", threads: 1 }),
-      /unknown pattern "gpt5" \(known: gpt2, gpt4\)/,
+      /unknown pattern "gpt5" \(known: gpt2, gpt4, gpt4-digits\)/,
     );
     assert.throws(() => parseTokenizerJson("{", "t/tokenizer.json"), /t\/tokenizer\.json: invalid JSON/);
     assert.throws(

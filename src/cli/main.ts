@@ -18,6 +18,7 @@ import { resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { readPretrainConfig } from "../train/config.ts";
 import { registerWeb } from "../web/routes.ts";
 import { runChat } from "./chat.ts";
+import { registerCorpusCommands } from "./corpus.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
 
@@ -161,6 +162,7 @@ program
     console.log(`or serve it: npx llmfab serve --model ${r.chatModel}`);
   });
 
+registerCorpusCommands(program, threads);
 registerTokenizerCommands(program, threads);
 registerPosttrainCommands(program);
 

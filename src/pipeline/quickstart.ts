@@ -41,7 +41,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
     const { tokenizer } = await trainTokenizer({
       files: [corpus],
       vocabSize: 2048,
-      pattern: "gpt4",
+      pattern: "gpt4-digits",
       threads: o.threads,
     });
     saveTokenizer(tokenizerDir, tokenizer);
@@ -56,7 +56,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   const train = dir("synth.jsonl");
   const heldout = dir("synth.heldout.jsonl");
   if (!existsSync(heldout)) {
-    o.log("3/5 writing synthetic conversations (identity, weekday, arithmetic, in-context)");
+    o.log("3/5 writing synthetic conversations (identity, weekday, date, arithmetic, in-context)");
     const sets = synthesize(4000, 1, sotuText().split(/(?<=[.!?])\s+/));
     writeFileSync(train, `${sets.train.map((c) => JSON.stringify(c)).join("\n")}\n`);
     writeFileSync(heldout, `${sets.heldout.map((c) => JSON.stringify(c)).join("\n")}\n`);

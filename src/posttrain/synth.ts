@@ -1,11 +1,11 @@
 // Synthetic conversations, so post-training can be shown without downloading data:
-// greetings and identity; the weekday of a date given in the system prompt (English and
-// Chinese); arithmetic; a question answered from a passage placed in context. The
+// greetings and identity; the weekday and the date, answered from the date given in the
+// system prompt (English and Chinese); arithmetic; a question answered from a passage placed in context. The
 // held-out split uses other phrasings and other values than training.
 import { Rng } from "../nn/random.ts";
 import type { Message } from "./data.ts";
 
-export type SynthTask = "identity" | "weekday" | "arithmetic" | "in-context";
+export type SynthTask = "identity" | "weekday" | "date" | "arithmetic" | "in-context";
 
 export interface SynthConversation {
   messages: Message[];
@@ -31,11 +31,20 @@ const MONTHS = [
 
 /** Phrasings per split: held-out questions are worded differently from training's. */
 const PHRASES = {
-  weekdayEn: {
-    train: ["What day of the week is it today?", "Which day of the week is today?", "What weekday is it?"],
-    heldout: ["Do you know what day of the week it is today?", "Tell me today's weekday."],
+  weekday: {
+    en: {
+      train: ["What day of the week is it today?", "Which day of the week is today?", "What weekday is it?"],
+      heldout: ["Do you know what day of the week it is today?", "Tell me today's weekday."],
+    },
+    zh: { train: ["今天星期几?", "今天是星期几?"], heldout: ["请问今天星期几?"] },
   },
-  weekdayZh: { train: ["今天星期几?", "今天是星期几?"], heldout: ["请问今天星期几?"] },
+  date: {
+    en: {
+      train: ["What is the date today?", "What is today's date?"],
+      heldout: ["Tell me today's date.", "Which date is it today?"],
+    },
+    zh: { train: ["今天几号?", "今天是几月几号?"], heldout: ["请问今天的日期是?"] },
+  },
   add: {
     train: ["What is {a} + {b}?", "Compute {a} plus {b}."],
     heldout: ["How much is {a} + {b}?", "Add {a} and {b}."],
@@ -59,7 +68,7 @@ function pick<T>(xs: readonly T[], rng: Rng): T {
   return xs[rng.int(xs.length)] as T;
 }
 
-/** A date string in one of several formats (the Chinese one for Chinese questions). */
+/** An English date string in one of several formats. */
 function formatDate(d: Date, style: number): string {
   const [y, m, day] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()];
   if (style === 0) return `${y}-${String(m + 1).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
@@ -79,17 +88,26 @@ function mix(x: number): number {
 const isHeldoutDay = (d: Date) => mix(Math.floor(d.getTime() / 86_400_000)) % 8 === 0;
 const isHeldoutSum = (a: number, b: number) => mix(a * 1000 + b) % 8 === 0;
 
-function weekday(split: Split, rng: Rng): SynthConversation {
+/**
+ * The system prompt carries the date with its weekday, as assistants' system prompts do;
+ * the model learns to answer weekday and date questions from it. (Working out the weekday
+ * of a bare date is a calendar computation, not something a chat model should guess.)
+ */
+function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConversation {
   let d: Date;
   do d = new Date(Date.UTC(2000 + rng.int(30), rng.int(12), 1 + rng.int(28)));
   while (isHeldoutDay(d) !== (split === "heldout"));
   const zh = rng.next() < 0.3;
-  const system = zh
-    ? `今天是${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日。`
-    : `Today is ${formatDate(d, rng.int(3))}.`;
-  const question = pick(zh ? PHRASES.weekdayZh[split] : PHRASES.weekdayEn[split], rng);
-  const answer = zh ? `今天是${WEEKDAYS_ZH[d.getUTCDay()]}。` : `It is ${WEEKDAYS_EN[d.getUTCDay()]}.`;
-  return conversation("weekday", split, [
+  const dayEn = WEEKDAYS_EN[d.getUTCDay()] as string;
+  const dayZh = WEEKDAYS_ZH[d.getUTCDay()] as string;
+  const dateEn = formatDate(d, rng.int(3));
+  const dateZh = `${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日`;
+  const system = zh ? `今天是${dateZh}，${dayZh}。` : `Today is ${dayEn}, ${dateEn}.`;
+  const phrases = task === "weekday" ? PHRASES.weekday : PHRASES.date;
+  const question = pick((zh ? phrases.zh : phrases.en)[split], rng);
+  const answer =
+    task === "weekday" ? (zh ? `今天是${dayZh}。` : `It is ${dayEn}.`) : zh ? `今天是${dateZh}。` : `It is ${dateEn}.`;
+  return conversation(task, split, [
     { role: "system", content: system },
     { role: "user", content: question },
     { role: "assistant", content: answer },
@@ -156,7 +174,8 @@ export function synthesize(
     Array.from({ length: count }, (_, i) => {
       const k = i % 10;
       if (k < 1) return identity(split, rng);
-      if (k < 4) return weekday(split, rng);
+      if (k < 3) return calendar("weekday", split, rng);
+      if (k < 4) return calendar("date", split, rng);
       if (k < 7) return arithmetic(split, rng);
       return inContext(split, rng, usable);
     });

@@ -1,0 +1,65 @@
+// What a cleaning step is. A document step looks at one document and keeps it (perhaps
+// rewriting its text) or removes it with a reason; it runs on any worker thread. A dedup
+// step only computes a fingerprint on the worker; whether the document was seen before
+// is decided in input order on the main thread, so the output never depends on threads.
+import { type Tokens, tokenize } from "./text.ts";
+
+export type Meta = Record<string, string | number>;
+
+export class Doc {
+  private current: string;
+  private cachedTokens: Tokens | null = null;
+  private cachedLines: string[] | null = null;
+
+  constructor(
+    text: string,
+    /** "html" for pages still to be extracted, "text" otherwise */
+    public format: "text" | "html",
+    public readonly meta: Meta,
+  ) {
+    this.current = text;
+  }
+
+  get text(): string {
+    return this.current;
+  }
+
+  set text(value: string) {
+    if (value === this.current) return;
+    this.current = value;
+    this.cachedTokens = null;
+    this.cachedLines = null;
+  }
+
+  /** Word and punctuation tokens of the current text (computed once per text). */
+  tokens(): Tokens {
+    this.cachedTokens ??= tokenize(this.current);
+    return this.cachedTokens;
+  }
+
+  /** Lines of the current text. */
+  lines(): string[] {
+    this.cachedLines ??= this.current.split("\n");
+    return this.cachedLines;
+  }
+}
+
+export type Verdict = { keep: true } | { keep: false; reason: string };
+
+export const KEEP: Verdict = { keep: true };
+export const remove = (reason: string): Verdict => ({ keep: false, reason });
+
+export interface DocumentStep {
+  kind: "document";
+  name: string;
+  run(doc: Doc): Verdict;
+}
+
+export interface DedupStep {
+  kind: "dedup";
+  name: string;
+  /** keys that identify the document: it is a duplicate if any key was seen before */
+  fingerprint(doc: Doc): Uint32Array;
+}
+
+export type Step = DocumentStep | DedupStep;
