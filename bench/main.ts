@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cpuHasBf16 } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
+import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
@@ -23,6 +24,7 @@ const { values, positionals } = parseArgs({
 const benches: Record<string, () => void> = {
   train: trainBench,
   tokenizer: () => tokenizerBench(emit),
+  corpus: () => corpusBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   sft: sftBench,
   infer: () =>
     inferBench(emit, (values.config ?? ["B", "C"]) as BenchConfigName[], (values.threads ?? ["1", "2"]).map(Number)),

@@ -2,7 +2,7 @@
 // built here; sources (JSONL, gzip, Parquet, PDF, URLs) read right and bad ones skipped
 // and counted; the report counts it all; a run killed midway resumes to the same output.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
@@ -545,6 +545,35 @@ describe("llmfab corpus command", () => {
     ]);
     assert.equal(t.code, 0, t.stderr);
     assert.ok(existsSync(join(dir, "tokens")));
+  });
+
+  test("killed with SIGKILL midway, a rerun of the same command finishes with the uninterrupted output", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-corpus-kill-"));
+    const args = (out: string) => [
+      "corpus",
+      "--source",
+      "sotu",
+      "--out",
+      join(dir, out),
+      "--shard-docs",
+      "10",
+      "--val-fraction",
+      "0.1",
+    ];
+    assert.equal(llmfab(args("whole")).code, 0);
+    const child = spawn(process.execPath, [join(root, "bin/llmfab.js"), "--threads", "2", ...args("killed")], {
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    // Kill it as soon as the first checkpoint is on disk.
+    const state = join(dir, "killed", ".state", "state.json");
+    while (!existsSync(state) && child.exitCode === null) await new Promise((r) => setTimeout(r, 20));
+    child.kill("SIGKILL");
+    await exited;
+    const resumed = llmfab(args("killed"));
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.deepEqual(outputFiles(join(dir, "killed")), outputFiles(join(dir, "whole")));
+    assert.ok(Object.keys(outputFiles(join(dir, "whole"))).length > 10);
   });
 
   test("bad input: no sources, a missing path, a bad recipe", () => {
