@@ -72,16 +72,20 @@ describe("cleaning steps", () => {
     assert.ok(!run(step, `<html><body><p>${good[1]}</p></body></html>`).doc.text.includes("<p>"));
   });
 
-  test("language: English kept and labelled; German, French and Chinese removed; a threshold", () => {
-    const step = languageStep(languageOptions.parse({}));
+  test("language: English kept and labelled; German, French and Chinese removed; a threshold", async () => {
+    const started = async (step: DocumentStep) => {
+      await step.init?.();
+      return step;
+    };
+    const step = await started(languageStep(languageOptions.parse({})));
     const { verdict, doc } = run(step, good[0] as string);
     assert.ok(verdict.keep);
     assert.equal(doc.meta.language, "en");
     assert.ok((doc.meta.language_score as number) >= 0.5);
     for (const [lang, text] of Object.entries(FOREIGN)) assert.equal(removedFor(step, text), `language_${lang}`);
-    const german = languageStep(languageOptions.parse({ languages: ["de"] }));
+    const german = await started(languageStep(languageOptions.parse({ languages: ["de"] })));
     assert.equal(removedFor(german, FOREIGN.de as string), null);
-    const strict = languageStep(languageOptions.parse({ threshold: 0.99 }));
+    const strict = await started(languageStep(languageOptions.parse({ threshold: 0.99, database: "medium" })));
     assert.equal(removedFor(strict, good[0] as string), "low_confidence");
   });
 

@@ -3,5 +3,6 @@ import { parentPort, workerData } from "node:worker_threads";
 import { processBatch, type RawDocument, StepRunner } from "./process.ts";
 import type { StepSpec } from "./steps/index.ts";
 
-const runner = new StepRunner((workerData as { steps: StepSpec[] }).steps);
+// Messages that arrive while the steps load wait in the port's queue.
+const runner = await StepRunner.create((workerData as { steps: StepSpec[] }).steps);
 parentPort?.on("message", (docs: RawDocument[]) => parentPort?.postMessage(processBatch(runner, docs)));

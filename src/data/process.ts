@@ -3,6 +3,7 @@
 // replay the outcome in input order, decide duplicates, and count everything.
 
 import { KeySet } from "./dedup-index.ts";
+import { EXAMPLE_CHARS } from "./report.ts";
 import { contentHash } from "./steps/dedup.ts";
 import { buildStep, type StepSpec } from "./steps/index.ts";
 import { Doc, type Meta, type Step } from "./steps/step.ts";
@@ -24,7 +25,7 @@ export interface DocResult {
   reason: string;
   /** per step: the dedup keys, or null for document steps */
   fingerprints: (Uint32Array | null)[];
-  /** the text at the end (or when removed) */
+  /** the text at the end (or the start of it, when removed) */
   text: string;
   meta: Meta;
   /** content hash of the final text: decides the train/val split */
@@ -40,7 +41,14 @@ export class StepRunner {
   private readonly exactAt: number;
   private seen = new KeySet();
 
-  constructor(specs: StepSpec[]) {
+  /** Builds the steps and waits for those that load a model. */
+  static async create(specs: StepSpec[]): Promise<StepRunner> {
+    const runner = new StepRunner(specs);
+    await Promise.all(runner.steps.map((s) => (s.kind === "document" ? s.init?.() : undefined)));
+    return runner;
+  }
+
+  private constructor(specs: StepSpec[]) {
     this.steps = specs.map(buildStep);
     const firstDedup = this.steps.findIndex((s) => s.kind === "dedup");
     this.exactAt = firstDedup >= 0 && specs[firstDedup]?.name === "exact-dedup" ? firstDedup : -1;
@@ -104,8 +112,10 @@ export function processDocument(runner: StepRunner, raw: RawDocument): DocResult
     result.bytesOut.push(bytes);
     result.changed.push(changed);
   }
-  result.text = doc.text;
-  if (result.removedAt < 0 && result.knownDuplicateAt < 0) result.hash = contentHash(doc.text);
+  // Only kept documents need their whole text back on the main thread; the rest, a report example.
+  const kept = result.removedAt < 0 && result.knownDuplicateAt < 0;
+  result.text = kept ? doc.text : doc.text.slice(0, EXAMPLE_CHARS);
+  if (kept) result.hash = contentHash(doc.text);
   return result;
 }
 

@@ -36,7 +36,7 @@ export interface CorpusReport {
 }
 
 const MAX_SKIPS_LISTED = 200;
-const EXAMPLE_CHARS = 300;
+export const EXAMPLE_CHARS = 300;
 /** Upper bounds (characters) of the length histogram's buckets. */
 const LENGTH_BUCKETS = [100, 300, 1000, 3000, 10_000, 30_000, 100_000];
 

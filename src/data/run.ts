@@ -48,6 +48,7 @@ interface State {
 const STATE_DIR = ".state";
 const BATCH_DOCS = 256;
 const BATCH_BYTES = 4 << 20;
+const WORKER_HEAP_MB = 256;
 
 function recipeKey(recipe: Recipe): string {
   return createHash("sha256").update(JSON.stringify(recipe)).digest("hex");
@@ -91,13 +92,24 @@ interface Pending {
 /** Processes batches on worker threads (or inline with one thread), results in submission order. */
 class BatchRunner {
   private readonly workers: { worker: Worker; queue: Pending[] }[] = [];
-  private readonly inline: StepRunner | null;
   private next = 0;
 
-  constructor(recipe: Recipe, threads: number) {
-    this.inline = threads <= 1 ? new StepRunner(recipe.steps) : null;
-    for (let i = 0; threads > 1 && i < threads; i++) {
-      const worker = startWorker(new URL("./process-worker.ts", import.meta.url), { steps: recipe.steps });
+  static async start(recipe: Recipe, threads: number): Promise<BatchRunner> {
+    return new BatchRunner(recipe, threads, threads <= 1 ? await StepRunner.create(recipe.steps) : null);
+  }
+
+  private constructor(
+    recipe: Recipe,
+    threads: number,
+    private readonly inline: StepRunner | null,
+  ) {
+    for (let i = 0; !inline && i < threads; i++) {
+      const worker = startWorker(
+        new URL("./process-worker.ts", import.meta.url),
+        { steps: recipe.steps },
+        // A worker's heap otherwise grows lazily toward a quarter of the machine's memory.
+        { maxOldGenerationSizeMb: WORKER_HEAP_MB },
+      );
       // A worker answers its batches in the order it got them: one queue of callers per worker.
       const queue: Pending[] = [];
       worker.on("message", (results: DocResult[]) => queue.shift()?.resolve(results));
@@ -212,7 +224,7 @@ export async function runCorpus(o: CorpusOptions): Promise<CorpusReport> {
     if (w.docs >= recipe.shardDocs || w.bytes >= recipe.shardBytes) saveCheckpoint(false);
   };
 
-  const runner = new BatchRunner(recipe, o.threads);
+  const runner = await BatchRunner.start(recipe, o.threads);
   const inflight: { events: SourceEvent[]; results: Promise<DocResult[]> }[] = [];
   const drainOne = async () => {
     const batch = inflight.shift();

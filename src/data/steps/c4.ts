@@ -22,14 +22,16 @@ export const c4Options = z
 
 const POLICY = ["terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies"];
 
-const SENTENCE_END = new Set([...".!?。！？"].map((c) => c.charCodeAt(0)));
+/** . ! ? and their CJK forms. */
+const isSentenceEnd = (c: number) =>
+  c === 0x2e || c === 0x21 || c === 0x3f || c === 0x3002 || c === 0xff01 || c === 0xff1f;
 
 /** Sentences, counted as runs of . ! ? (or their CJK forms) followed by a space or the end. */
 function countSentences(text: string): number {
   let n = 0;
   for (let i = 0; i < text.length; i++) {
-    if (!SENTENCE_END.has(text.charCodeAt(i))) continue;
-    while (i + 1 < text.length && SENTENCE_END.has(text.charCodeAt(i + 1))) i++;
+    if (!isSentenceEnd(text.charCodeAt(i))) continue;
+    while (i + 1 < text.length && isSentenceEnd(text.charCodeAt(i + 1))) i++;
     if (i + 1 === text.length || text.charCodeAt(i + 1) <= 32) n++;
   }
   return n;

@@ -52,6 +52,8 @@ export const remove = (reason: string): Verdict => ({ keep: false, reason });
 export interface DocumentStep {
   kind: "document";
   name: string;
+  /** loads what the step needs (a model) before the first document */
+  init?(): Promise<void>;
   run(doc: Doc): Verdict;
 }
 
