@@ -11,13 +11,14 @@ import { mergeAdapter } from "../src/model/lora.ts";
 import type { Model } from "../src/model/model.ts";
 import { loadWithAdapter } from "../src/model/peft.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
+import { Rng } from "../src/nn/random.ts";
 import { evaluateChatTasks } from "../src/pipeline/chat-eval.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { type Conversation, readConversations } from "../src/posttrain/data.ts";
 import { encodeConversation } from "../src/posttrain/encode.ts";
-import { prepareTrainable, runSft } from "../src/posttrain/sft.ts";
-import { synthesize } from "../src/posttrain/synth.ts";
+import { lengthGroupedBatches, prepareTrainable, runSft } from "../src/posttrain/sft.ts";
+import { additionSteps, synthesize } from "../src/posttrain/synth.ts";
 import { noGrad } from "../src/tensor/index.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
@@ -144,6 +145,21 @@ describe("conversation data", () => {
 });
 
 describe("fine-tuning modes", () => {
+  test("length-grouped batches: every conversation once per epoch, little padding", () => {
+    const lengths = Array.from({ length: 1000 }, (_, i) => 5 + ((i * 7919) % 120));
+    const data = lengths.map((n) => ({ tokens: new Array<number>(n).fill(1), targets: new Array<number>(n).fill(1) }));
+    const batches = lengthGroupedBatches(data, 16, new Rng(1));
+    assert.deepEqual(
+      batches.flat().sort((a, b) => a - b),
+      lengths.map((_, i) => i),
+    );
+    assert.equal(batches.length, Math.ceil(1000 / 16));
+    const slots = batches.reduce((n, b) => n + b.length * Math.max(...b.map((i) => lengths[i] as number)), 0);
+    const tokens = lengths.reduce((a, b) => a + b, 0);
+    assert.ok(tokens / slots > 0.9, `padding efficiency ${tokens / slots}`);
+    assert.notDeepEqual(batches, lengthGroupedBatches(data, 16, new Rng(2)), "the seed shuffles");
+  });
+
   test("freeze changes only the top blocks' tensors", async () => {
     const base = await tinyChatModel();
     const before = snapshot(loadModel(base));
@@ -241,8 +257,20 @@ describe("synthetic tasks and their evaluation", () => {
       "arithmetic",
       "date",
       "in-context",
+      "repeat",
       "weekday",
     ]);
+  });
+
+  test("worked additions are right for every pair of numbers below 100", () => {
+    for (let a = 0; a < 100; a++)
+      for (let b = 0; b < 100; b++) {
+        const steps = additionSteps(a, b);
+        for (const [, x, y, c, sum] of steps.matchAll(/(\d+) \+ (\d+)(?: \+ (1))? = (\d+)/g))
+          assert.equal(Number(x) + Number(y) + Number(c ?? 0), Number(sum), steps);
+        assert.ok(steps.endsWith(`The answer is ${a + b}.`), steps);
+        assert.equal(steps.includes("carry 1"), (a % 10) + (b % 10) >= 10, steps);
+      }
   });
 
   test("task evaluation scores exact matches per task", async () => {

@@ -214,6 +214,25 @@ describe("formats", () => {
     }
   });
 
+  test("gpt4-digits: one chunk per digit, and the same ids in @huggingface/tokenizers", async () => {
+    const dir = tmp();
+    writeFileSync(join(dir, "sotu.txt"), sotu.slice(0, 1_000_000));
+    const { tokenizer: tok } = await trainTokenizer({
+      files: [join(dir, "sotu.txt")],
+      vocabSize: 600,
+      pattern: "gpt4-digits",
+      threads: 1,
+    });
+    const ids = tok.encodeOrdinary("In 1999 we spent $2,024.");
+    const pieces = ids.map((id) => tok.decode([id]));
+    for (const digit of ["1", "9", "2", "0", "4"])
+      assert.ok(pieces.includes(digit), `"${digit}" alone in ${JSON.stringify(pieces)}`);
+    assert.ok(!pieces.some((p) => /\d\d/.test(p)), `no token holds two digits: ${JSON.stringify(pieces)}`);
+    const hf = new HfTokenizer(JSON.parse(toTokenizerJson(tok)), {});
+    const text = sotu.slice(-50_000);
+    assert.equal(firstDifference(tok.encodeOrdinary(text), hf.encode(text, { add_special_tokens: false }).ids), -1);
+  });
+
   test("GPT-2 exported to tokenizer.json (merges recovered from ranks) matches in @huggingface/tokenizers", () => {
     const tok = loadBuiltinEncoding("gpt2");
     const hf = new HfTokenizer(JSON.parse(toTokenizerJson(tok)), {});

@@ -117,13 +117,13 @@ export function runSft(
   const rng = new Rng(o.seed);
   const stepsPerEpoch = Math.ceil(data.length / o.batchSize);
   const total = stepsPerEpoch * o.epochs;
+  if (total === 0) throw new Error("no conversations to train on");
   const schedule = { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total };
   let step = 0;
   let finalLoss = Number.NaN;
   for (let epoch = 0; epoch < o.epochs; epoch++) {
-    const order = shuffle(data.length, rng);
-    for (let s = 0; s < stepsPerEpoch; s++) {
-      const batch = order.slice(s * o.batchSize, (s + 1) * o.batchSize).map((i) => data[i] as EncodedConversation);
+    for (const indices of lengthGroupedBatches(data, o.batchSize, rng)) {
+      const batch = indices.map((i) => data[i] as EncodedConversation);
       const { x, y, T } = padBatch(batch);
       const lr = learningRate(step, schedule);
       const loss = crossEntropy(model.forward(x, batch.length, T, { dropoutSeed: o.seed * 100_003 + step }), y);
@@ -136,6 +136,29 @@ export function runSft(
     }
   }
   return { steps: step, finalLoss, trainableParams: params.reduce((n, [, t]) => n + t.size, 0) };
+}
+
+/** Conversations per sorting window, in batches: wide enough to group lengths, narrow enough to stay random. */
+const GROUP_WINDOW = 50;
+
+/**
+ * One epoch's batches, grouped by length (as Hugging Face's group_by_length): shuffle,
+ * sort each window of 50 batches' worth by length, cut into batches, shuffle the batches.
+ * A batch is padded to its longest conversation, so grouping spends the compute on
+ * tokens rather than padding: a short arithmetic question no longer costs as much as a
+ * long passage.
+ */
+export function lengthGroupedBatches(data: EncodedConversation[], batchSize: number, rng: Rng): number[][] {
+  const order = shuffle(data.length, rng);
+  const batches: number[][] = [];
+  const window = batchSize * GROUP_WINDOW;
+  for (let w = 0; w < order.length; w += window) {
+    const sorted = order
+      .slice(w, w + window)
+      .sort((a, b) => (data[b] as EncodedConversation).tokens.length - (data[a] as EncodedConversation).tokens.length);
+    for (let b = 0; b < sorted.length; b += batchSize) batches.push(sorted.slice(b, b + batchSize));
+  }
+  return shuffle(batches.length, rng).map((i) => batches[i] as number[]);
 }
 
 function shuffle(n: number, rng: Rng): number[] {
