@@ -18,7 +18,7 @@ export function evaluateChatTasks(
   model: Model,
   codec: ChatCodec,
   conversations: Conversation[],
-  maxTokens = 64,
+  maxTokens = 32,
 ): TaskScore[] {
   const engine = new Engine(model, codec, 4);
   const scores = new Map<string, { correct: number; total: number }>();

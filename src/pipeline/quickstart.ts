@@ -41,7 +41,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
     const { tokenizer } = await trainTokenizer({
       files: [corpus],
       vocabSize: 2048,
-      pattern: "gpt4-digits",
+      pattern: "gpt4",
       threads: o.threads,
     });
     saveTokenizer(tokenizerDir, tokenizer);

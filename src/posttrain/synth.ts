@@ -5,7 +5,7 @@
 import { Rng } from "../nn/random.ts";
 import type { Message } from "./data.ts";
 
-export type SynthTask = "identity" | "weekday" | "date" | "arithmetic" | "in-context" | "repeat";
+export type SynthTask = "identity" | "weekday" | "date" | "arithmetic" | "in-context";
 
 export interface SynthConversation {
   messages: Message[];
@@ -52,10 +52,6 @@ const PHRASES = {
   context: {
     train: ['In the passage, which word comes right after "{w}"?'],
     heldout: ['Which word follows "{w}" in the passage?'],
-  },
-  repeat: {
-    train: ["Repeat after me: {s}", "Please say this back to me: {s}"],
-    heldout: ["Copy this sentence exactly: {s}"],
   },
 } as const;
 
@@ -118,22 +114,6 @@ function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConver
   ]);
 }
 
-/**
- * The answer shows its work, column by column, as a person adds on paper: each step is a
- * one-digit sum (all 100 of which training covers), so a small model can add numbers it
- * has never seen instead of memorizing one answer per pair.
- */
-export function additionSteps(a: number, b: number): string {
-  const [a1, a0, b1, b0] = [Math.floor(a / 10), a % 10, Math.floor(b / 10), b % 10];
-  const units = a0 + b0;
-  const carry = units >= 10 ? 1 : 0;
-  const unitsText = carry
-    ? `units ${a0} + ${b0} = ${units}, write ${units - 10} carry 1`
-    : `units ${a0} + ${b0} = ${units}`;
-  const tensText = carry ? `tens ${a1} + ${b1} + 1 = ${a1 + b1 + 1}` : `tens ${a1} + ${b1} = ${a1 + b1}`;
-  return `${unitsText}; ${tensText}. The answer is ${a + b}.`;
-}
-
 function arithmetic(split: Split, rng: Rng): SynthConversation {
   let a: number;
   let b: number;
@@ -144,7 +124,7 @@ function arithmetic(split: Split, rng: Rng): SynthConversation {
   const q = pick(PHRASES.add[split], rng).replace("{a}", String(a)).replace("{b}", String(b));
   return conversation("arithmetic", split, [
     { role: "user", content: q },
-    { role: "assistant", content: additionSteps(a, b) },
+    { role: "assistant", content: String(a + b) },
   ]);
 }
 
@@ -172,21 +152,6 @@ function passagesFor(split: Split, passages: string[]): string[] {
   return split === "train" ? passages.slice(0, cut) : passages.slice(cut);
 }
 
-/**
- * Saying a sentence back: every answer token is a copy from the context, the skill that
- * answering from a passage or a system prompt rests on, with far more to learn from per
- * conversation than a one-word answer.
- */
-function repeat(split: Split, rng: Rng, passages: string[]): SynthConversation {
-  // Short sentences: the sentence appears twice and must fit the context.
-  const short = passagesFor(split, passages).filter((p) => p.length <= 120);
-  const sentence = pick(short.length > 0 ? short : passagesFor(split, passages), rng).trim();
-  return conversation("repeat", split, [
-    { role: "user", content: pick(PHRASES.repeat[split], rng).replace("{s}", sentence) },
-    { role: "assistant", content: sentence },
-  ]);
-}
-
 function identity(split: Split, rng: Rng): SynthConversation {
   const [q, a] = pick(IDENTITY, rng);
   return conversation("identity", split, [
@@ -211,13 +176,12 @@ export function synthesize(
   const rng = new Rng(seed);
   const make = (split: Split, count: number) =>
     Array.from({ length: count }, (_, i) => {
-      const k = i % 20;
-      if (k < 2) return identity(split, rng);
-      if (k < 5) return calendar("weekday", split, rng);
-      if (k < 7) return calendar("date", split, rng);
-      if (k < 12) return arithmetic(split, rng);
-      if (k < 17) return inContext(split, rng, usable);
-      return repeat(split, rng, usable);
+      const k = i % 10;
+      if (k < 1) return identity(split, rng);
+      if (k < 3) return calendar("weekday", split, rng);
+      if (k < 4) return calendar("date", split, rng);
+      if (k < 7) return arithmetic(split, rng);
+      return inContext(split, rng, usable);
     });
   return {
     train: make("train", n),
