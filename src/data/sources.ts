@@ -41,6 +41,9 @@ const JSON_LINES = new Set([".jsonl", ".json", ".ndjson"]);
 
 const isUrl = (s: string) => /^https?:\/\//i.test(s);
 
+/** A text or HTML file is one document; past this size it is skipped (a JS string tops out near 512 MB). */
+const MAX_DOCUMENT_BYTES = 256 * 2 ** 20;
+
 /** Fails early, before any work, on sources that name nothing: missing paths and list files. */
 export function checkSources(specs: SourceSpec[]): void {
   for (const spec of specs) {
@@ -120,6 +123,10 @@ async function* fromPath(path: string, o: SourceOptions): AsyncGenerator<SourceE
     else if (ext === ".parquet") yield* fromParquet(path, o.textField);
     else if (ext === ".pdf") yield await fromPdf(path);
     else if (TEXT.has(ext) || HTML.has(ext)) {
+      if (stat.size > MAX_DOCUMENT_BYTES)
+        throw new Error(
+          `${path} is ${Math.round(stat.size / 2 ** 20)} MB, too large for one document (the limit is ${MAX_DOCUMENT_BYTES / 2 ** 20} MB): split it, or write it as JSONL`,
+        );
       const text = decode(await readWhole(path, gz), path);
       yield { kind: "doc", text, format: HTML.has(ext) ? "html" : "text", source: path };
     } else yield { kind: "skip", source: path, reason: `unsupported file type "${ext || basename(path)}"` };
