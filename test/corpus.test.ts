@@ -18,7 +18,7 @@ import { cachedPath } from "../src/data/download.ts";
 import { parseRecipe, type Recipe } from "../src/data/recipe.ts";
 import { type CorpusReport, reportMarkdown } from "../src/data/report.ts";
 import { runCorpus } from "../src/data/run.ts";
-import { readSources, type SourceEvent, type SourceSpec } from "../src/data/sources.ts";
+import { checkSources, readSources, type SourceEvent, type SourceSpec } from "../src/data/sources.ts";
 import { c4Options, c4Step } from "../src/data/steps/c4.ts";
 import { bandKeys, minhashSignature, nearDedupOptions } from "../src/data/steps/dedup.ts";
 import { finewebOptions, finewebStep } from "../src/data/steps/fineweb.ts";
@@ -512,6 +512,7 @@ describe("corpus sources", () => {
       );
       writeFileSync(list, "not a url\n");
       await assert.rejects(collect([{ urls: list }]), /urls\.txt:1: expected "URL \[sha256\]"/);
+      assert.throws(() => checkSources([{ urls: list }]), /urls\.txt:1: expected "URL \[sha256\]"/);
     });
 
     test("stop the server", () => {

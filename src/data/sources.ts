@@ -44,13 +44,14 @@ const isUrl = (s: string) => /^https?:\/\//i.test(s);
 /** A text or HTML file is one document; past this size it is skipped (a JS string tops out near 512 MB). */
 const MAX_DOCUMENT_BYTES = 256 * 2 ** 20;
 
-/** Fails early, before any work, on sources that name nothing: missing paths and list files. */
+/** Fails early, before any work, on sources that name nothing: missing paths, missing or malformed URL lists. */
 export function checkSources(specs: SourceSpec[]): void {
   for (const spec of specs) {
     const path = typeof spec === "string" ? spec : "urls" in spec ? spec.urls : null;
     if (path === null || isUrl(path) || (BUILTIN_CORPORA as readonly string[]).includes(path)) continue;
     if (!existsSync(path))
       throw new Error(`source ${path}: no such file or directory (built-in corpora: ${BUILTIN_CORPORA.join(", ")})`);
+    if (typeof spec !== "string") readUrlList(path);
   }
 }
 
@@ -64,7 +65,14 @@ export async function* readSources(specs: SourceSpec[], o: SourceOptions): Async
       for (let i = 0; i < docs.length; i++)
         yield { kind: "doc", text: docs[i] as string, format: "text", source: `sotu#${i}` };
     } else if (spec === "tinyshakespeare") {
-      yield { kind: "doc", text: await tinyshakespeareText(), format: "text", source: spec };
+      let text: string;
+      try {
+        text = await tinyshakespeareText();
+      } catch (e) {
+        yield { kind: "skip", source: spec, reason: (e as Error).message };
+        continue;
+      }
+      yield { kind: "doc", text, format: "text", source: spec };
     } else if (isUrl(spec)) yield* fromUrl(spec, undefined, o);
     else yield* fromPath(spec, o);
   }
