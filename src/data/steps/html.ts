@@ -65,11 +65,11 @@ export function htmlStep(o: z.infer<typeof htmlOptions>): DocumentStep {
       if (doc.format !== "html" && !(o.sniff && looksLikeHtml(doc.text))) return KEEP;
       const { document } = parseHTML(doc.text);
       const title = document.title?.trim();
-      // Readability mutates the DOM it reads, so it gets its own parse.
-      const article = new Readability(parseHTML(doc.text).document as unknown as Document).parse();
+      // Readability takes the page apart as it reads it: a page without an article is parsed again for its body.
+      const article = new Readability(document as unknown as Document).parse();
       const text = article?.content
         ? blockText(parseHTML(`<!doctype html><html><body>${article.content}</body></html>`).document as DomNode)
-        : blockText((document.body ?? document) as unknown as DomNode);
+        : blockText((parseHTML(doc.text).document.body ?? document) as unknown as DomNode);
       doc.format = "text";
       if (title) doc.meta.title = title;
       if (text.trim() === "") return remove("no_text");
