@@ -28,6 +28,38 @@ export const gopherRepetitionOptions = z
   })
   .strict();
 
+/** Characters covered by the most frequent n-gram: its count times its length. */
+function topNgramChars(grams: NGrams, n: number, counter: IntCounter): number {
+  const m = grams.count(n);
+  const power = NGrams.power(n);
+  counter.reset(m);
+  let best = 0;
+  let bestLength = 0;
+  for (let i = 0; i < m; i++) {
+    const c = counter.add(grams.hash(i, n, power));
+    if (c > best) {
+      best = c;
+      bestLength = grams.length(i, n);
+    }
+  }
+  return best * bestLength;
+}
+
+/** Characters of n-grams seen before, skipping past each repeat (as datatrove counts them). */
+function repeatedNgramChars(grams: NGrams, n: number, counter: IntCounter): number {
+  const m = grams.count(n);
+  const power = NGrams.power(n);
+  counter.reset(m);
+  let repeated = 0;
+  for (let i = 0; i < m; ) {
+    if (counter.add(grams.hash(i, n, power)) > 1) {
+      repeated += grams.length(i, n);
+      i += n;
+    } else i++;
+  }
+  return repeated;
+}
+
 export function gopherRepetitionStep(o: z.infer<typeof gopherRepetitionOptions>): DocumentStep {
   const counter = new IntCounter();
   return {
@@ -45,38 +77,10 @@ export function gopherRepetitionStep(o: z.infer<typeof gopherRepetitionOptions>)
       if (line.chars / text.length > o.dup_line_char_frac) return remove("dup_line_char_frac");
 
       const grams = new NGrams(doc.tokens());
-      for (const [n, frac] of o.top_n_grams) {
-        const m = grams.count(n);
-        if (m === 0) continue;
-        // the character share of the most frequent n-gram
-        const power = NGrams.power(n);
-        counter.reset(m);
-        let best = 0;
-        let bestLength = 0;
-        for (let i = 0; i < m; i++) {
-          const c = counter.add(grams.hash(i, n, power));
-          if (c > best) {
-            best = c;
-            bestLength = grams.length(i, n);
-          }
-        }
-        if ((best * bestLength) / text.length > frac) return remove(`top_${n}_gram`);
-      }
-      for (const [n, frac] of o.dup_n_grams) {
-        const m = grams.count(n);
-        if (m === 0) continue;
-        // characters of n-grams seen before, skipping past each repeat (as datatrove counts)
-        const power = NGrams.power(n);
-        counter.reset(m);
-        let repeated = 0;
-        for (let i = 0; i < m; ) {
-          if (counter.add(grams.hash(i, n, power)) > 1) {
-            repeated += grams.length(i, n);
-            i += n;
-          } else i++;
-        }
-        if (repeated / text.length > frac) return remove(`duplicated_${n}_n_grams`);
-      }
+      for (const [n, frac] of o.top_n_grams)
+        if (topNgramChars(grams, n, counter) / text.length > frac) return remove(`top_${n}_gram`);
+      for (const [n, frac] of o.dup_n_grams)
+        if (repeatedNgramChars(grams, n, counter) / text.length > frac) return remove(`duplicated_${n}_n_grams`);
       return KEEP;
     },
   };
