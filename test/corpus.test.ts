@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -212,6 +212,7 @@ function buildCorpus(): { dir: string; pii: string } {
   writeFileSync(join(docs, "pii.txt"), pii);
   const garbage = Buffer.from(Array.from({ length: 2000 }, (_, i) => (i * 7919) % 256));
   writeFileSync(join(docs, "garbage.txt"), garbage);
+  symlinkSync(join(dir, "gone.txt"), join(docs, "unreadable.txt")); // a dangling link: cannot be read
   writeFileSync(join(docs, "latin1.txt"), Buffer.from("Caf\xe9 cr\xe8me, na\xefve r\xe9sum\xe9 ".repeat(50), "latin1"));
   const jsonl = [
     JSON.stringify({ text: FOREIGN.de, id: 1 }),
@@ -262,10 +263,11 @@ describe("llmfab corpus pipeline", () => {
     assert.equal(report.output.train.documents + report.output.val.documents, 13);
     assert.ok(report.output.val.documents > 0 && report.output.train.documents > 0);
     assert.equal(report.input.documents, 21);
-    assert.equal(report.skipped.count, 5, JSON.stringify(report.skipped.sources));
+    assert.equal(report.skipped.count, 6, JSON.stringify(report.skipped.sources));
     const skipped = report.skipped.sources.map((s) => `${s.source} ${s.reason}`).join("\n");
     assert.match(skipped, /garbage\.txt.*binary/);
     assert.match(skipped, /latin1\.txt.*invalid UTF-8/);
+    assert.match(skipped, /unreadable\.txt cannot read: ENOENT/);
     assert.match(skipped, /mixed\.jsonl\.gz:3 .*invalid JSON/);
     assert.match(skipped, /mixed\.jsonl\.gz:5 .*no string "text" field/);
     assert.match(skipped, /mixed\.jsonl\.gz:7 .*invalid UTF-8/);
