@@ -5,6 +5,7 @@ import { cpus } from "node:os";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { native } from "../backend/native.ts";
 import { loadCorpus } from "../data/corpora.ts";
+import { copyProbe, modelPredict } from "../eval/copy.ts";
 import { evaluateLoss } from "../eval/loss.ts";
 import { generate } from "../model/generate.ts";
 import { loadAnyModel } from "../model/peft.ts";
@@ -107,13 +108,16 @@ function printPretrainResult(r: Awaited<ReturnType<typeof runPretrain>>): void {
 
 program
   .command("eval")
-  .description("mean next-token loss over a text file, or exact-match accuracy on held-out chat tasks")
+  .description("mean next-token loss over a text file, exact-match accuracy on held-out chat tasks, or the copy probe")
   .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)")
   .option("--data <path>", "text file (or a built-in corpus name): report the loss")
   .option("--tasks <file>", "chat JSONL (e.g. from llmfab synth): accuracy of the last assistant turn")
+  .option("--copy", "with --data: accuracy on repeated windows of the text, first copy against second", false)
   .option("--json", "print the result as JSON", false)
-  .action(async (o: { model: string; data?: string; tasks?: string; json: boolean }) => {
-    if (!o.data === !o.tasks) throw new Error("give exactly one of --data (loss) or --tasks (chat accuracy)");
+  .action(async (o: { model: string; data?: string; tasks?: string; copy: boolean; json: boolean }) => {
+    if (!o.data === !o.tasks)
+      throw new Error("give exactly one of --data (loss, or with --copy the copy probe) or --tasks");
+    if (o.copy && !o.data) throw new Error("--copy needs --data: the text whose windows are repeated");
     const model = loadAnyModel(o.model);
     if (o.tasks) {
       const scores = evaluateChatTasks(model, loadChatCodec(o.model), readConversations([o.tasks]));
@@ -124,6 +128,17 @@ program
       return;
     }
     const tokens = loadModelCodec(o.model).encode(await loadCorpus(o.data as string));
+    if (o.copy) {
+      const c = copyProbe(modelPredict(model), tokens, model.config.vocabSize, {
+        length: Math.min(40, Math.floor(model.config.blockSize / 2)),
+      });
+      if (o.json) process.stdout.write(`${JSON.stringify(c)}\n`);
+      else
+        console.log(
+          `copy probe (${c.windows} windows of ${c.length} tokens, each repeated): next-token accuracy ${(100 * c.firstCopy).toFixed(1)}% on the first copy, ${(100 * c.secondCopy).toFixed(1)}% on the second`,
+        );
+      return;
+    }
     const r = evaluateLoss(model, tokens);
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else console.log(`loss ${r.loss.toFixed(4)} over ${r.tokens.toLocaleString()} tokens`);
