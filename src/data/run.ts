@@ -189,10 +189,11 @@ export async function runCorpus(o: CorpusOptions): Promise<CorpusReport> {
 
   const account = (event: SourceEvent, result: DocResult | undefined) => {
     consumed++;
-    if (event.kind === "skip" || !result) {
-      recordSkip(report, event.source, event.kind === "skip" ? event.reason : "no result");
+    if (event.kind === "skip") {
+      recordSkip(report, event.source, event.reason);
       return;
     }
+    if (!result) throw new Error(`internal: no result for ${event.source}`);
     report.input.documents++;
     report.input.bytes += result.bytesIn;
     let bytes = result.bytesIn;

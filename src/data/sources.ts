@@ -18,7 +18,7 @@ import { createGunzip } from "node:zlib";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { extractText } from "unpdf";
-import { BUILTIN_CORPORA, sotuDocuments, tinyshakespeareText } from "./corpora.ts";
+import { BUILTIN_CORPORA, sotuBytes, sotuDocuments, tinyshakespeareText } from "./corpora.ts";
 import { download } from "./download.ts";
 
 export type SourceSpec = string | { url: string; sha256?: string } | { urls: string };
@@ -271,7 +271,7 @@ export function estimateBytes(specs: SourceSpec[]): number {
   };
   return specs.reduce((n, spec) => {
     if (typeof spec !== "string" || isUrl(spec) || spec === "tinyshakespeare") return n;
-    if (spec === "sotu") return n + sotuDocuments().reduce((m, d) => m + Buffer.byteLength(d), 0);
+    if (spec === "sotu") return n + sotuBytes();
     return n + size(spec);
   }, 0);
 }

@@ -67,8 +67,7 @@ export function isAdapterDir(dir: string): boolean {
   return existsSync(join(dir, ADAPTER_CONFIG));
 }
 
-/** The base model named by an adapter directory, with the adapters attached (not merged). */
-export function loadWithAdapter(adapterDir: string, baseOverride?: string): Model {
+function readAdapterConfig(adapterDir: string): z.infer<typeof configSchema> {
   const configPath = join(adapterDir, ADAPTER_CONFIG);
   let json: unknown;
   try {
@@ -81,12 +80,19 @@ export function loadWithAdapter(adapterDir: string, baseOverride?: string): Mode
     throw new Error(
       `${configPath}: not a LoRA adapter config: ${r.error.issues[0]?.path.join(".")}: ${r.error.issues[0]?.message}`,
     );
-  const c = r.data;
-  const basePath =
-    baseOverride ??
-    (isAbsolute(c.base_model_name_or_path)
-      ? c.base_model_name_or_path
-      : resolve(adapterDir, c.base_model_name_or_path));
+  return r.data;
+}
+
+/** The base model directory an adapter names (relative paths are relative to the adapter). */
+export function adapterBase(adapterDir: string): string {
+  const base = readAdapterConfig(adapterDir).base_model_name_or_path;
+  return isAbsolute(base) ? base : resolve(adapterDir, base);
+}
+
+/** The base model named by an adapter directory, with the adapters attached (not merged). */
+export function loadWithAdapter(adapterDir: string, baseOverride?: string): Model {
+  const c = readAdapterConfig(adapterDir);
+  const basePath = baseOverride ?? adapterBase(adapterDir);
   const model = loadModel(basePath);
   const { tensors } = readSafetensors(join(adapterDir, ADAPTER_WEIGHTS));
   const adapters: Adapters = model.adapters;

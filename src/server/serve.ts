@@ -1,10 +1,9 @@
 // Starts the server for a model directory and shuts it down gracefully on SIGINT/SIGTERM:
 // stop accepting connections, let in-flight requests finish, stop the engine.
-import { readFileSync } from "node:fs";
-import { basename, join, resolve } from "node:path";
+import { basename, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { readModelConfig } from "../model/directory.ts";
-import { isAdapterDir } from "../model/peft.ts";
+import { adapterBase, isAdapterDir } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 import { buildServer } from "./app.ts";
 import { Generator } from "./generator.ts";
@@ -28,17 +27,9 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-/** The config of a model directory, or of an adapter directory's base. */
-function loadAnyModelConfig(dir: string) {
-  if (!isAdapterDir(dir)) return readModelConfig(dir);
-  const base = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8")) as {
-    base_model_name_or_path: string;
-  };
-  return readModelConfig(resolve(dir, base.base_model_name_or_path));
-}
-
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
-  const config = loadAnyModelConfig(o.model);
+  // An adapter directory serves its base model with the adapters attached.
+  const config = readModelConfig(isAdapterDir(o.model) ? adapterBase(o.model) : o.model);
   const codec = loadChatCodec(o.model);
   const generator = new Generator(resolve(o.model), o.slots, o.threads, o.slots + o.maxQueue);
   await generator.ready;

@@ -3,18 +3,12 @@
 // punctuation), banded for LSH as FineWeb does (14 bands x 8 rows = 112 hashes); two
 // documents sharing any band are near duplicates (Jaccard ~0.75 and up is caught with
 // high probability).
-import { createHash } from "node:crypto";
 import { z } from "zod";
 import type { DedupStep, Doc } from "./step.ts";
 import { charClass, DIGIT, LETTER, SPACE } from "./text.ts";
 
-export function contentHash(text: string): Uint32Array {
-  const digest = createHash("sha1").update(text).digest();
-  return Uint32Array.of(digest.readUInt32LE(0), digest.readUInt32LE(4));
-}
-
 export function exactDedupStep(): DedupStep {
-  return { kind: "dedup", name: "exact-dedup", fingerprint: (doc: Doc) => contentHash(doc.text) };
+  return { kind: "dedup", name: "exact-dedup", fingerprint: (doc: Doc) => doc.contentHash() };
 }
 
 export const nearDedupOptions = z

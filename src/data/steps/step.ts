@@ -2,6 +2,7 @@
 // rewriting its text) or removes it with a reason; it runs on any worker thread. A dedup
 // step only computes a fingerprint on the worker; whether the document was seen before
 // is decided in input order on the main thread, so the output never depends on threads.
+import { createHash } from "node:crypto";
 import { type Tokens, tokenize } from "./text.ts";
 
 export type Meta = Record<string, string | number>;
@@ -10,6 +11,7 @@ export class Doc {
   private current: string;
   private cachedTokens: Tokens | null = null;
   private cachedLines: string[] | null = null;
+  private cachedHash: Uint32Array | null = null;
 
   constructor(
     text: string,
@@ -29,12 +31,22 @@ export class Doc {
     this.current = value;
     this.cachedTokens = null;
     this.cachedLines = null;
+    this.cachedHash = null;
   }
 
   /** Word and punctuation tokens of the current text (computed once per text). */
   tokens(): Tokens {
     this.cachedTokens ??= tokenize(this.current);
     return this.cachedTokens;
+  }
+
+  /** 64 bits of the current text's SHA-1 (exact dedup and the train/val split share it). */
+  contentHash(): Uint32Array {
+    if (!this.cachedHash) {
+      const digest = createHash("sha1").update(this.current).digest();
+      this.cachedHash = Uint32Array.of(digest.readUInt32LE(0), digest.readUInt32LE(4));
+    }
+    return this.cachedHash;
   }
 
   /** Lines of the current text. */
