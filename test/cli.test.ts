@@ -244,7 +244,36 @@ describe("llmfab synth, sft and merge", () => {
       llmfab(["sft", "--model", base, "--data", data, "--mode", "half", "--out", join(dir, "x")]),
       /--mode must be full, freeze or lora/,
     );
-    const synth = llmfab(["synth", "--out", join(dir, "s.jsonl"), "--n", "50"]);
-    assert.match(synth.stdout, /50 training conversations in .*s\.jsonl, \d+ held-out in .*s\.heldout\.jsonl/);
+    const synth = llmfab([
+      "synth",
+      "--out",
+      join(dir, "s.jsonl"),
+      "--n",
+      "50",
+      "--mix",
+      "arithmetic=6",
+      "--heldout",
+      "20",
+    ]);
+    assert.match(synth.stdout, /50 training conversations in .*s\.jsonl, 18 held-out in .*s\.heldout\.jsonl/);
+    assertOneLineError(
+      llmfab(["synth", "--out", join(dir, "t.jsonl"), "--mix", "algebra=1"]),
+      /unknown task "algebra"/,
+    );
+    const answers = join(dir, "answers.jsonl");
+    const tasks = join(dir, "s.heldout.jsonl");
+    const evaluated = llmfab(["eval", "--model", join(dir, "merged"), "--tasks", tasks, "--answers", answers]);
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    assert.match(evaluated.stdout, /overall\s+\d+\.\d%\s+\(\d+\/18\)/);
+    const lines = readFileSync(answers, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    assert.equal(lines.length, 18);
+    assert.deepEqual(Object.keys(lines[0]), ["task", "question", "expected", "got", "correct"]);
+    assertOneLineError(
+      llmfab(["eval", "--model", base, "--data", data, "--answers", answers]),
+      /--answers needs --tasks/,
+    );
   });
 });

@@ -12,13 +12,13 @@ import type { Model } from "../src/model/model.ts";
 import { loadWithAdapter } from "../src/model/peft.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
 import { Rng } from "../src/nn/random.ts";
-import { evaluateChatTasks } from "../src/pipeline/chat-eval.ts";
+import { answerChatTasks, evaluateChatTasks, type TaskAnswer } from "../src/pipeline/chat-eval.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { type Conversation, readConversations } from "../src/posttrain/data.ts";
 import { encodeConversation } from "../src/posttrain/encode.ts";
 import { lengthGroupedBatches, prepareTrainable, runSft } from "../src/posttrain/sft.ts";
-import { synthesize } from "../src/posttrain/synth.ts";
+import { parseMix, synthesize } from "../src/posttrain/synth.ts";
 import { noGrad } from "../src/tensor/index.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
@@ -261,20 +261,57 @@ describe("synthetic tasks and their evaluation", () => {
     ]);
   });
 
+  test("synth --mix weights the training tasks; the held-out split keeps the default mix", () => {
+    const count = (cs: { meta: { task: string } }[]) => {
+      const n: Record<string, number> = {};
+      for (const c of cs) n[c.meta.task] = (n[c.meta.task] ?? 0) + 1;
+      return n;
+    };
+    // The default weights, spelled out, reproduce the default output exactly.
+    assert.deepEqual(
+      synthesize(200, 5, passages, { mix: parseMix("identity=1,weekday=2,date=1") }),
+      synthesize(200, 5, passages),
+    );
+    const mixed = synthesize(230, 5, passages, { mix: parseMix("arithmetic=18, weekday=0"), heldout: 100 });
+    assert.deepEqual(count(mixed.train), { identity: 10, date: 10, arithmetic: 180, "in-context": 30 });
+    assert.deepEqual(count(mixed.heldout), { weekday: 20, date: 10, arithmetic: 30, "in-context": 30 });
+    assert.throws(() => parseMix("algebra=2"), /unknown task "algebra" \(tasks: identity, weekday/);
+    assert.throws(() => parseMix("arithmetic=1.5"), /weight of arithmetic must be a whole number/);
+    assert.throws(() => parseMix("arithmetic"), /"arithmetic" is not task=weight/);
+    assert.throws(
+      () => synthesize(10, 1, passages, { mix: parseMix("identity=0,weekday=0,date=0,arithmetic=0,in-context=0") }),
+      /at least one task/,
+    );
+    assert.throws(() => synthesize(10, 1, passages, { heldout: 0 }), /--heldout must be a positive integer, got 0/);
+  });
+
   test("task evaluation scores exact matches per task", async () => {
     const dir = await tinyChatModel();
+    const [model, codec] = [loadModel(dir), loadChatCodec(dir)];
     const cs = readConversations([chatFile()])
       .slice(0, 4)
       .map((c, i) => ({ ...c, meta: { task: i < 2 ? "x" : "y" } }));
-    const scores = evaluateChatTasks(loadModel(dir), loadChatCodec(dir), cs, 4);
+    const answers = answerChatTasks(model, codec, cs, 4);
     assert.deepEqual(
-      scores.map((s) => [s.task, s.total]),
+      answers.map((a) => [a.task, a.question]),
+      cs.map((c) => [c.meta.task, c.messages.findLast((m) => m.role === "user")?.content]),
+    );
+    // Make the references of conversations 0 and 2 what the model answers (greedy, so
+    // deterministic) and those of 1 and 3 something else: each task is then half right.
+    const rigged = cs.map((c, i) => {
+      const got = (answers[i] as TaskAnswer).got;
+      const last = c.messages.length - 1;
+      const content = i % 2 === 0 ? got : `${got} (not this)`;
+      return { ...c, messages: c.messages.map((m, j) => (j === last ? { ...m, content } : m)) };
+    });
+    const scores = evaluateChatTasks(model, codec, rigged, 4);
+    assert.deepEqual(
+      scores.map((s) => [s.task, s.correct, s.total]),
       [
-        ["x", 2],
-        ["y", 2],
-        ["overall", 4],
+        ["x", 1, 2],
+        ["y", 1, 2],
+        ["overall", 2, 4],
       ],
     );
-    assert.ok(scores.every((s) => s.accuracy >= 0 && s.accuracy <= 1));
   });
 });

@@ -7,9 +7,11 @@ import { native } from "../backend/native.ts";
 import { loadCorpus } from "../data/corpora.ts";
 import { copyProbe, modelPredict } from "../eval/copy.ts";
 import { evaluateLoss } from "../eval/loss.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
 import { generate } from "../model/generate.ts";
+import type { Model } from "../model/model.ts";
 import { loadAnyModel } from "../model/peft.ts";
-import { evaluateChatTasks } from "../pipeline/chat-eval.ts";
+import { answerChatTasks, scoreAnswers } from "../pipeline/chat-eval.ts";
 import { loadChatCodec, loadModelCodec } from "../pipeline/codec.ts";
 import { runPretrain } from "../pipeline/pretrain.ts";
 import { runQuickstart, scoreTable } from "../pipeline/quickstart.ts";
@@ -112,37 +114,52 @@ program
   .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)")
   .option("--data <path>", "text file (or a built-in corpus name): report the loss")
   .option("--tasks <file>", "chat JSONL (e.g. from llmfab synth): accuracy of the last assistant turn")
+  .option("--answers <file>", "with --tasks: write each question, expected and generated answer as JSONL")
   .option("--copy", "with --data: accuracy on repeated windows of the text, first copy against second", false)
   .option("--json", "print the result as JSON", false)
-  .action(async (o: { model: string; data?: string; tasks?: string; copy: boolean; json: boolean }) => {
+  .action(async (o: EvalOptions) => {
     if (!o.data === !o.tasks)
       throw new Error("give exactly one of --data (loss, or with --copy the copy probe) or --tasks");
     if (o.copy && !o.data) throw new Error("--copy needs --data: the text whose windows are repeated");
+    if (o.answers && !o.tasks) throw new Error("--answers needs --tasks: the conversations whose answers are written");
     const model = loadAnyModel(o.model);
-    if (o.tasks) {
-      const scores = evaluateChatTasks(model, loadChatCodec(o.model), readConversations([o.tasks]));
-      if (o.json) process.stdout.write(`${JSON.stringify(scores)}\n`);
-      else
-        for (const s of scores)
-          console.log(`${s.task.padEnd(12)} ${(100 * s.accuracy).toFixed(1).padStart(5)}%  (${s.correct}/${s.total})`);
-      return;
-    }
+    if (o.tasks) return evaluateTasks(model, o.tasks, o);
     const tokens = loadModelCodec(o.model).encode(await loadCorpus(o.data as string));
-    if (o.copy) {
-      const c = copyProbe(modelPredict(model), tokens, model.config.vocabSize, {
-        length: Math.min(40, Math.floor(model.config.blockSize / 2)),
-      });
-      if (o.json) process.stdout.write(`${JSON.stringify(c)}\n`);
-      else
-        console.log(
-          `copy probe (${c.windows} windows of ${c.length} tokens, each repeated): next-token accuracy ${(100 * c.firstCopy).toFixed(1)}% on the first copy, ${(100 * c.secondCopy).toFixed(1)}% on the second`,
-        );
-      return;
-    }
+    if (o.copy) return evaluateCopy(model, tokens, o.json);
     const r = evaluateLoss(model, tokens);
     if (o.json) process.stdout.write(`${JSON.stringify(r)}\n`);
     else console.log(`loss ${r.loss.toFixed(4)} over ${r.tokens.toLocaleString()} tokens`);
   });
+
+interface EvalOptions {
+  model: string;
+  data?: string;
+  tasks?: string;
+  answers?: string;
+  copy: boolean;
+  json: boolean;
+}
+
+function evaluateTasks(model: Model, tasks: string, o: EvalOptions): void {
+  const answers = answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]));
+  if (o.answers) writeFileAtomic(o.answers, answers.map((a) => `${JSON.stringify(a)}\n`).join(""));
+  const scores = scoreAnswers(answers);
+  if (o.json) process.stdout.write(`${JSON.stringify(scores)}\n`);
+  else
+    for (const s of scores)
+      console.log(`${s.task.padEnd(12)} ${(100 * s.accuracy).toFixed(1).padStart(5)}%  (${s.correct}/${s.total})`);
+}
+
+function evaluateCopy(model: Model, tokens: ArrayLike<number>, json: boolean): void {
+  const c = copyProbe(modelPredict(model), tokens, model.config.vocabSize, {
+    length: Math.min(40, Math.floor(model.config.blockSize / 2)),
+  });
+  if (json) process.stdout.write(`${JSON.stringify(c)}\n`);
+  else
+    console.log(
+      `copy probe (${c.windows} windows of ${c.length} tokens, each repeated): next-token accuracy ${(100 * c.firstCopy).toFixed(1)}% on the first copy, ${(100 * c.secondCopy).toFixed(1)}% on the second`,
+    );
+}
 
 program
   .command("sample")

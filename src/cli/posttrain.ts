@@ -7,7 +7,7 @@ import { modelFiles } from "../model/directory.ts";
 import { mergeAdapter } from "../model/lora.ts";
 import { loadWithAdapter } from "../model/peft.ts";
 import { refuseExisting, runSftCommand, type SftCommand, tokenizerFilesOf } from "../pipeline/sft.ts";
-import { synthesize } from "../posttrain/synth.ts";
+import { parseMix, type SynthTask, synthesize } from "../posttrain/synth.ts";
 
 export function registerPosttrainCommands(program: Command): void {
   program
@@ -62,14 +62,25 @@ export function registerPosttrainCommands(program: Command): void {
     .requiredOption("--out <file>", "training JSONL; the held-out split goes beside it as <name>.heldout.jsonl")
     .option("--n <n>", "training conversations", (v) => Number(v), 5000)
     .option("--seed <n>", "random seed", (v) => Number(v), 1)
-    .action((o: { out: string; n: number; seed: number }) => {
-      const { train, heldout } = synthesize(o.n, o.seed, sotuText().split(/(?<=[.!?])\s+/));
-      const heldoutPath = heldoutPathOf(o.out);
-      const lines = (cs: object[]) => `${cs.map((c) => JSON.stringify(c)).join("\n")}\n`;
-      writeFileSync(o.out, lines(train));
-      writeFileSync(heldoutPath, lines(heldout));
-      console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
-    });
+    .option(
+      "--mix <weights>",
+      "conversations per task in each round of the training split, e.g. arithmetic=18 (default identity=1,weekday=2,date=1,arithmetic=3,in-context=3)",
+      parseMix,
+    )
+    .option("--heldout <n>", "held-out conversations drawn (identity ones are then dropped; default n / 10)", (v) =>
+      Number(v),
+    )
+    .action(
+      (o: { out: string; n: number; seed: number; mix?: Partial<Record<SynthTask, number>>; heldout?: number }) => {
+        const passages = sotuText().split(/(?<=[.!?])\s+/);
+        const { train, heldout } = synthesize(o.n, o.seed, passages, { mix: o.mix, heldout: o.heldout });
+        const heldoutPath = heldoutPathOf(o.out);
+        const lines = (cs: object[]) => `${cs.map((c) => JSON.stringify(c)).join("\n")}\n`;
+        writeFileSync(o.out, lines(train));
+        writeFileSync(heldoutPath, lines(heldout));
+        console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
+      },
+    );
 }
 
 export function heldoutPathOf(path: string): string {

@@ -41,7 +41,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
     const { tokenizer } = await trainTokenizer({
       files: [corpus],
       vocabSize: 2048,
-      pattern: "gpt4",
+      pattern: "gpt4-digits", // one token per digit: sums are learned digit by digit
       threads: o.threads,
     });
     saveTokenizer(tokenizerDir, tokenizer);
@@ -57,7 +57,9 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   const heldout = dir("synth.heldout.jsonl");
   if (!existsSync(heldout)) {
     o.log("3/5 writing synthetic conversations (identity, weekday, date, arithmetic, in-context)");
-    const sets = synthesize(4000, 1, sotuText().split(/(?<=[.!?])\s+/));
+    // Arithmetic needs many distinct examples to generalise to held-out sums; its conversations are
+    // short, so they cost little SFT time. 10,000 conversations: 72% arithmetic.
+    const sets = synthesize(10_000, 1, sotuText().split(/(?<=[.!?])\s+/), { mix: { arithmetic: 18 }, heldout: 400 });
     writeFileSync(train, `${sets.train.map((c) => JSON.stringify(c)).join("\n")}\n`);
     writeFileSync(heldout, `${sets.heldout.map((c) => JSON.stringify(c)).join("\n")}\n`);
   }
@@ -75,7 +77,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
       loraAlpha: 16,
       loraDropout: 0,
       loraFa: false,
-      epochs: 3,
+      epochs: 6,
       batchSize: 32,
       lr: 1e-3,
       seed: 1,

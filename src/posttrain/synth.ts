@@ -164,27 +164,76 @@ function conversation(task: SynthTask, split: Split, messages: Message[]): Synth
   return { messages, meta: { task, split } };
 }
 
+/** How many conversations of each task per round (integers): the default mix. */
+export const DEFAULT_MIX: Readonly<Record<SynthTask, number>> = {
+  identity: 1,
+  weekday: 2,
+  date: 1,
+  arithmetic: 3,
+  "in-context": 3,
+};
+
+export interface SynthOptions {
+  /** weights that replace the default's for the training split (the held-out split keeps the default mix) */
+  mix?: Partial<Record<SynthTask, number>>;
+  /** held-out conversations to draw before identity ones are dropped (default max(30, n / 10)) */
+  heldout?: number;
+}
+
+/** Parses "arithmetic=18,in-context=3" (the `--mix` option); unlisted tasks keep their default weight. */
+export function parseMix(text: string): Partial<Record<SynthTask, number>> {
+  const mix: Partial<Record<SynthTask, number>> = {};
+  for (const part of text.split(",").filter((p) => p.trim() !== "")) {
+    const [name, value, extra] = part.split("=").map((p) => p.trim());
+    if (!name || value === undefined || extra !== undefined) throw new Error(`--mix: "${part}" is not task=weight`);
+    if (!(name in DEFAULT_MIX))
+      throw new Error(`--mix: unknown task "${name}" (tasks: ${Object.keys(DEFAULT_MIX).join(", ")})`);
+    const weight = Number(value);
+    if (!Number.isInteger(weight) || weight < 0)
+      throw new Error(`--mix: the weight of ${name} must be a whole number >= 0, got "${value}"`);
+    mix[name as SynthTask] = weight;
+  }
+  return mix;
+}
+
+/** Tasks in round-robin order, each repeated by its weight: [identity, weekday, weekday, date, ...]. */
+function rounds(mix: Partial<Record<SynthTask, number>>): SynthTask[] {
+  const order: SynthTask[] = [];
+  for (const task of Object.keys(DEFAULT_MIX) as SynthTask[]) {
+    const w = mix[task] ?? 0;
+    if (!Number.isInteger(w) || w < 0) throw new Error(`synth mix: ${task} must be a whole number >= 0, got ${w}`);
+    for (let i = 0; i < w; i++) order.push(task);
+  }
+  if (order.length === 0) throw new Error("synth mix: at least one task needs a weight above 0");
+  return order;
+}
+
 /** n training conversations and about n/10 held-out ones, mixed over the tasks. */
 export function synthesize(
   n: number,
   seed: number,
   passages: string[],
+  o: SynthOptions = {},
 ): { train: SynthConversation[]; heldout: SynthConversation[] } {
   if (!Number.isInteger(n) || n < 1) throw new Error(`--n must be a positive integer, got ${n}`);
+  const heldoutCount = o.heldout ?? Math.max(30, Math.floor(n / 10));
+  if (!Number.isInteger(heldoutCount) || heldoutCount < 1)
+    throw new Error(`--heldout must be a positive integer, got ${heldoutCount}`);
   const usable = passages.filter((p) => p.split(/\s+/).length >= 6 && p.length < 300);
   if (usable.length < 20) throw new Error("synth needs at least 20 passages of text for the in-context task");
   const rng = new Rng(seed);
-  const make = (split: Split, count: number) =>
-    Array.from({ length: count }, (_, i) => {
-      const k = i % 10;
-      if (k < 1) return identity(split, rng);
-      if (k < 3) return calendar("weekday", split, rng);
-      if (k < 4) return calendar("date", split, rng);
-      if (k < 7) return arithmetic(split, rng);
-      return inContext(split, rng, usable);
-    });
+  const one = (task: SynthTask, split: Split): SynthConversation => {
+    if (task === "identity") return identity(split, rng);
+    if (task === "weekday" || task === "date") return calendar(task, split, rng);
+    if (task === "arithmetic") return arithmetic(split, rng);
+    return inContext(split, rng, usable);
+  };
+  const make = (split: Split, count: number, mix: Partial<Record<SynthTask, number>>) => {
+    const order = rounds(mix);
+    return Array.from({ length: count }, (_, i) => one(order[i % order.length] as SynthTask, split));
+  };
   return {
-    train: make("train", n),
-    heldout: make("heldout", Math.max(30, Math.floor(n / 10))).filter((c) => c.meta.task !== "identity"),
+    train: make("train", n, { ...DEFAULT_MIX, ...o.mix }),
+    heldout: make("heldout", heldoutCount, DEFAULT_MIX).filter((c) => c.meta.task !== "identity"),
   };
 }
