@@ -7,7 +7,7 @@ import { native } from "../backend/native.ts";
 import { loadCorpus } from "../data/corpora.ts";
 import { copyProbe, modelPredict } from "../eval/copy.ts";
 import { evaluateLoss } from "../eval/loss.ts";
-import { writeFileAtomic } from "../io/atomic.ts";
+import { writeJsonLinesAtomic } from "../io/atomic.ts";
 import { generate } from "../model/generate.ts";
 import type { Model } from "../model/model.ts";
 import { loadAnyModel } from "../model/peft.ts";
@@ -142,7 +142,7 @@ interface EvalOptions {
 
 function evaluateTasks(model: Model, tasks: string, o: EvalOptions): void {
   const answers = answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]));
-  if (o.answers) writeFileAtomic(o.answers, answers.map((a) => `${JSON.stringify(a)}\n`).join(""));
+  if (o.answers) writeJsonLinesAtomic(o.answers, answers);
   const scores = scoreAnswers(answers);
   if (o.json) process.stdout.write(`${JSON.stringify(scores)}\n`);
   else

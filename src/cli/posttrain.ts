@@ -1,5 +1,4 @@
 // `llmfab sft`, `llmfab merge` and `llmfab synth`.
-import { writeFileSync } from "node:fs";
 import type { Command } from "commander";
 import { sotuText } from "../data/corpora.ts";
 import { writeDirAtomic } from "../io/atomic.ts";
@@ -7,6 +6,7 @@ import { modelFiles } from "../model/directory.ts";
 import { mergeAdapter } from "../model/lora.ts";
 import { loadWithAdapter } from "../model/peft.ts";
 import { refuseExisting, runSftCommand, type SftCommand, tokenizerFilesOf } from "../pipeline/sft.ts";
+import { writeSynthetic } from "../pipeline/synth.ts";
 import { parseMix, type SynthTask, synthesize } from "../posttrain/synth.ts";
 
 export function registerPosttrainCommands(program: Command): void {
@@ -74,15 +74,8 @@ export function registerPosttrainCommands(program: Command): void {
       (o: { out: string; n: number; seed: number; mix?: Partial<Record<SynthTask, number>>; heldout?: number }) => {
         const passages = sotuText().split(/(?<=[.!?])\s+/);
         const { train, heldout } = synthesize(o.n, o.seed, passages, { mix: o.mix, heldout: o.heldout });
-        const heldoutPath = heldoutPathOf(o.out);
-        const lines = (cs: object[]) => `${cs.map((c) => JSON.stringify(c)).join("\n")}\n`;
-        writeFileSync(o.out, lines(train));
-        writeFileSync(heldoutPath, lines(heldout));
+        const heldoutPath = writeSynthetic(o.out, { train, heldout });
         console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
       },
     );
-}
-
-export function heldoutPathOf(path: string): string {
-  return path.endsWith(".jsonl") ? `${path.slice(0, -".jsonl".length)}.heldout.jsonl` : `${path}.heldout.jsonl`;
 }

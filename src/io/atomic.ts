@@ -6,11 +6,9 @@ import { basename, dirname, join } from "node:path";
 function writeSynced(path: string, content: Uint8Array | string): void {
   const fd = openSync(path, "w");
   try {
-    if (typeof content === "string") writeSync(fd, content);
-    else {
-      let off = 0;
-      while (off < content.length) off += writeSync(fd, content, off);
-    }
+    const bytes = typeof content === "string" ? Buffer.from(content) : content;
+    let off = 0;
+    while (off < bytes.length) off += writeSync(fd, bytes, off); // a write may be partial
     fsyncSync(fd);
   } finally {
     closeSync(fd);
@@ -22,6 +20,11 @@ export function writeFileAtomic(path: string, content: Uint8Array | string): voi
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
   writeSynced(tmp, content);
   renameSync(tmp, path);
+}
+
+/** Writes one JSON value per line (JSONL), atomically. */
+export function writeJsonLinesAtomic(path: string, values: readonly unknown[]): void {
+  writeFileAtomic(path, values.map((v) => `${JSON.stringify(v)}\n`).join(""));
 }
 
 /** Replaces directory `dir` with one holding exactly `files`, atomically. */

@@ -15,6 +15,7 @@ import { evaluateChatTasks, type TaskScore } from "./chat-eval.ts";
 import { loadChatCodec } from "./codec.ts";
 import { runPretrain } from "./pretrain.ts";
 import { runSftCommand } from "./sft.ts";
+import { heldoutPathOf, writeSynthetic } from "./synth.ts";
 
 export interface QuickstartOptions {
   out: string;
@@ -54,14 +55,13 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   const pre = await runPretrain({ config, out: dir("pretrain"), resume, quiet: false, threads: o.threads });
 
   const train = dir("synth.jsonl");
-  const heldout = dir("synth.heldout.jsonl");
+  const heldout = heldoutPathOf(train);
   if (!existsSync(heldout)) {
     o.log("3/5 writing synthetic conversations (identity, weekday, date, arithmetic, in-context)");
     // Arithmetic needs many distinct examples to generalise to held-out sums; its conversations are
     // short, so they cost little SFT time. 10,000 conversations: 72% arithmetic.
     const sets = synthesize(10_000, 1, sotuText().split(/(?<=[.!?])\s+/), { mix: { arithmetic: 18 }, heldout: 400 });
-    writeFileSync(train, `${sets.train.map((c) => JSON.stringify(c)).join("\n")}\n`);
-    writeFileSync(heldout, `${sets.heldout.map((c) => JSON.stringify(c)).join("\n")}\n`);
+    writeSynthetic(train, sets);
   }
 
   const chatModel = dir("chat");
