@@ -1,13 +1,12 @@
 // `llmfab sft`, `llmfab merge` and `llmfab synth`.
 import type { Command } from "commander";
-import { sotuText } from "../data/corpora.ts";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { modelFiles } from "../model/directory.ts";
 import { mergeAdapter } from "../model/lora.ts";
 import { loadWithAdapter } from "../model/peft.ts";
 import { refuseExisting, runSftCommand, type SftCommand, tokenizerFilesOf } from "../pipeline/sft.ts";
-import { writeSynthetic } from "../pipeline/synth.ts";
-import { parseMix, type SynthTask, synthesize } from "../posttrain/synth.ts";
+import { synthesizeFromSotu, writeSynthetic } from "../pipeline/synth.ts";
+import { parseMix, type SynthTask } from "../posttrain/synth.ts";
 
 export function registerPosttrainCommands(program: Command): void {
   program
@@ -72,8 +71,7 @@ export function registerPosttrainCommands(program: Command): void {
     )
     .action(
       (o: { out: string; n: number; seed: number; mix?: Partial<Record<SynthTask, number>>; heldout?: number }) => {
-        const passages = sotuText().split(/(?<=[.!?])\s+/);
-        const { train, heldout } = synthesize(o.n, o.seed, passages, { mix: o.mix, heldout: o.heldout });
+        const { train, heldout } = synthesizeFromSotu(o.n, o.seed, { mix: o.mix, heldout: o.heldout });
         const heldoutPath = writeSynthetic(o.out, { train, heldout });
         console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
       },

@@ -1,8 +1,9 @@
 // JSONL output shards, one folder per split (train/00000.jsonl, ...). A shard is written
 // under a temporary name and renamed when committed, so a crash never leaves a partial
 // shard under a real name.
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { writeFully } from "../io/atomic.ts";
 
 export const shardName = (index: number) => `${String(index).padStart(5, "0")}.jsonl`;
 
@@ -37,7 +38,7 @@ export class ShardWriter {
       mkdirSync(this.dir, { recursive: true });
       this.fd = openSync(this.tmpPath, "w");
     }
-    writeSync(this.fd, this.pending.join(""));
+    writeFully(this.fd, this.pending.join(""));
     this.pending = [];
     this.pendingChars = 0;
   }

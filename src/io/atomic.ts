@@ -3,12 +3,18 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 
+/** Writes all of `content` to fd (at `position`, or the current offset): one write may be partial. */
+export function writeFully(fd: number, content: Uint8Array | string, position: number | null = null): void {
+  const bytes = typeof content === "string" ? Buffer.from(content) : content;
+  let off = 0;
+  while (off < bytes.length)
+    off += writeSync(fd, bytes, off, bytes.length - off, position === null ? null : position + off);
+}
+
 function writeSynced(path: string, content: Uint8Array | string): void {
   const fd = openSync(path, "w");
   try {
-    const bytes = typeof content === "string" ? Buffer.from(content) : content;
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off); // a write may be partial
+    writeFully(fd, content);
     fsyncSync(fd);
   } finally {
     closeSync(fd);

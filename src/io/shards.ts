@@ -5,9 +5,10 @@
 //   bytes 16-23 token count, uint64
 //   bytes 24-31 reserved (0)
 // Shards are read by memory mapping, so only the pages a batch touches are loaded.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, renameSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { native } from "../backend/native.ts";
+import { writeFully } from "./atomic.ts";
 
 export const SHARD_MAGIC = "LLMFABTK";
 export const SHARD_VERSION = 1;
@@ -31,7 +32,7 @@ export class ShardWriter {
   ) {
     this.tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
     this.fd = openSync(this.tmp, "w");
-    writeSync(this.fd, header(width, 0));
+    writeFully(this.fd, header(width, 0));
   }
 
   get tokens(): number {
@@ -40,12 +41,12 @@ export class ShardWriter {
 
   write(ids: ArrayLike<number>): void {
     const buf = this.width === 2 ? Uint16Array.from(ids) : Uint32Array.from(ids);
-    writeSync(this.fd, new Uint8Array(buf.buffer));
+    writeFully(this.fd, new Uint8Array(buf.buffer));
     this.count += ids.length;
   }
 
   close(): void {
-    writeSync(this.fd, header(this.width, this.count), 0, HEADER_BYTES, 0);
+    writeFully(this.fd, header(this.width, this.count), 0);
     fsyncSync(this.fd);
     closeSync(this.fd);
     renameSync(this.tmp, this.path);

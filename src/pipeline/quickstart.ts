@@ -7,7 +7,6 @@ import { join } from "node:path";
 import { sotuText } from "../data/corpora.ts";
 import { loadModel } from "../model/directory.ts";
 import { readConversations } from "../posttrain/data.ts";
-import { synthesize } from "../posttrain/synth.ts";
 import { saveTokenizer } from "../tokenizer/files.ts";
 import { trainTokenizer } from "../tokenizer/train.ts";
 import { readPretrainConfig } from "../train/config.ts";
@@ -15,7 +14,7 @@ import { evaluateChatTasks, type TaskScore } from "./chat-eval.ts";
 import { loadChatCodec } from "./codec.ts";
 import { runPretrain } from "./pretrain.ts";
 import { runSftCommand } from "./sft.ts";
-import { heldoutPathOf, writeSynthetic } from "./synth.ts";
+import { heldoutPathOf, synthesizeFromSotu, writeSynthetic } from "./synth.ts";
 
 export interface QuickstartOptions {
   out: string;
@@ -60,7 +59,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
     o.log("3/5 writing synthetic conversations (identity, weekday, date, arithmetic, in-context)");
     // Arithmetic needs many distinct examples to generalise to held-out sums; its conversations are
     // short, so they cost little SFT time. 10,000 conversations: 72% arithmetic.
-    const sets = synthesize(10_000, 1, sotuText().split(/(?<=[.!?])\s+/), { mix: { arithmetic: 18 }, heldout: 400 });
+    const sets = synthesizeFromSotu(10_000, 1, { mix: { arithmetic: 18 }, heldout: 400 });
     writeSynthetic(train, sets);
   }
 
