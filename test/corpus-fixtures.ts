@@ -71,3 +71,21 @@ export const FOREIGN: Record<string, string> = {
     "市长表示，明年将继续加大对教育、医疗和养老等民生领域的投入，让发展成果更多惠及全体市民。" +
     "与会记者就交通拥堵、住房价格和环境保护等问题进行了提问，有关部门负责人逐一作了回答。",
 };
+
+/**
+ * Multi-paragraph documents as people write them: paragraphs of three sentences, each
+ * paragraph one line, laid out with `separator` between paragraphs ("\n\n" for blank
+ * lines, "\r\n\r\n" for Windows files, "\n" for one paragraph per line).
+ */
+export function paragraphDocuments(count: number, separator: string): string[] {
+  const docs: string[] = [];
+  for (const address of sotuDocuments().slice(150)) {
+    const sentences = address.split(/(?<=[.!?])\s+/).filter((s) => s.length > 40 && /[.!?]$/.test(s));
+    for (let i = 0; i + 15 <= sentences.length && docs.length < count; i += 15) {
+      const paragraphs = [0, 3, 6, 9, 12].map((k) => sentences.slice(i + k, i + k + 3).join(" "));
+      docs.push(paragraphs.join(separator));
+    }
+    if (docs.length >= count) break;
+  }
+  return docs;
+}

@@ -33,7 +33,16 @@ import { languageOptions, languageStep } from "../src/data/steps/language.ts";
 import { normalizeStep } from "../src/data/steps/normalize.ts";
 import { PII_STAND_INS, piiOptions, piiStep } from "../src/data/steps/pii.ts";
 import { Doc, type DocumentStep, type Verdict } from "../src/data/steps/step.ts";
-import { boilerplatePage, FOREIGN, goodDocuments, LIST, LOREM, nearCopy, SPAM } from "./corpus-fixtures.ts";
+import {
+  boilerplatePage,
+  FOREIGN,
+  goodDocuments,
+  LIST,
+  LOREM,
+  nearCopy,
+  paragraphDocuments,
+  SPAM,
+} from "./corpus-fixtures.ts";
 import { rng } from "./helpers.ts";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -142,6 +151,51 @@ describe("cleaning steps", () => {
     for (const standIn of Object.values(PII_STAND_INS)) assert.ok(doc.text.includes(standIn), standIn);
     assert.ok(doc.text.includes("1999-2001") && doc.text.includes("$1.5 billion") && doc.text.includes("3.14"));
     assert.equal(doc.meta.pii_replaced, 5);
+  });
+});
+
+describe("layout: blank lines and CRLF are not content", () => {
+  const layouts = { "blank lines": "\n\n", "CRLF blank lines": "\r\n\r\n", "one paragraph a line": "\n" };
+  const texts = Object.fromEntries(Object.entries(layouts).map(([name, sep]) => [name, paragraphDocuments(40, sep)]));
+
+  test("every document step decides the same for a text in any of the layouts", async () => {
+    const steps: DocumentStep[] = [
+      gopherRepetitionStep(gopherRepetitionOptions.parse({})),
+      gopherQualityStep(gopherQualityOptions.parse({})),
+      c4Step(c4Options.parse({})),
+      finewebStep(finewebOptions.parse({})),
+      piiStep(piiOptions.parse({})),
+      languageStep(languageOptions.parse({})),
+    ];
+    for (const step of steps) {
+      await step.init?.();
+      const verdicts = Object.values(texts).map((docs) => docs.map((d) => removedFor(step, d)));
+      for (const v of verdicts.slice(1)) assert.deepEqual(v, verdicts[0], step.name);
+      const kept = (verdicts[0] ?? []).filter((v) => v === null).length;
+      assert.ok(kept >= 36, `${step.name} kept ${kept} of 40 prose documents: ${verdicts[0]}`);
+    }
+  });
+
+  test("the default recipe keeps as many documents in each layout, and c4 keeps the paragraph breaks", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-layout-"));
+    const kept: Record<string, number> = {};
+    for (const [name, docs] of Object.entries(texts)) {
+      const folder = join(dir, name.replace(/\W+/g, "-"));
+      mkdirSync(join(folder, "docs"), { recursive: true });
+      docs.forEach((d, i) => {
+        writeFileSync(join(folder, "docs", `${i}.txt`), d);
+      });
+      await runCorpus({ recipe: recipeFor(folder), out: join(folder, "out"), threads: 1 });
+      const out = outputTexts(join(folder, "out"));
+      kept[name] = out.length;
+      if (name === "blank lines")
+        assert.ok(
+          out.every((t) => t.split("\n\n").length === 5),
+          "paragraphs kept",
+        );
+    }
+    assert.deepEqual(new Set(Object.values(kept)).size, 1, JSON.stringify(kept));
+    assert.ok((kept["blank lines"] ?? 0) >= 36, JSON.stringify(kept));
   });
 });
 

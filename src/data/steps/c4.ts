@@ -55,23 +55,28 @@ export function c4Step(o: z.infer<typeof c4Options>): DocumentStep {
     [...(o.filter_javascript ? ["javascript"] : []), ...(o.filter_policy ? POLICY : [])].join("|") || "(?!)",
     "i",
   );
+  const keepLine = (line: string): boolean =>
+    line !== "" &&
+    !(line.length > o.max_word_length && line.split(/\s+/).some((w) => w.length > o.max_word_length)) &&
+    !(o.filter_no_terminal_punct && !endsWithTerminal(line)) &&
+    hasWords(line, o.min_words_per_line) &&
+    !flagged.test(line);
   return {
     kind: "document",
     name: "c4",
     run(doc: Doc): Verdict {
       if (o.filter_lorem_ipsum && /lorem ipsum/i.test(doc.text)) return remove("lorem_ipsum");
       if (o.filter_curly_bracket && doc.text.includes("{")) return remove("curly_bracket");
-      const kept: string[] = [];
-      for (const raw of doc.lines()) {
-        const line = raw.trim();
-        if (line === "") continue;
-        if (line.length > o.max_word_length && line.split(/\s+/).some((w) => w.length > o.max_word_length)) continue;
-        if (o.filter_no_terminal_punct && !endsWithTerminal(line)) continue;
-        if (!hasWords(line, o.min_words_per_line)) continue;
-        if (flagged.test(line)) continue;
-        kept.push(line);
+      // Lines are filtered one by one; the paragraph breaks between kept lines stay.
+      const paragraphs: string[] = [];
+      for (const paragraph of doc.paragraphs()) {
+        const kept = paragraph
+          .split(/\r\n|\r|\n/)
+          .map((l) => l.trim())
+          .filter(keepLine);
+        if (kept.length > 0) paragraphs.push(kept.join("\n"));
       }
-      const text = kept.join("\n");
+      const text = paragraphs.join("\n\n");
       if (countSentences(text) < o.min_num_sentences) return remove("too_few_sentences");
       doc.text = text;
       return KEEP;

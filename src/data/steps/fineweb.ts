@@ -21,18 +21,19 @@ export function finewebStep(o: z.infer<typeof finewebOptions>): DocumentStep {
     kind: "document",
     name: "fineweb",
     run(doc: Doc): Verdict {
-      const lines = doc.lines().filter((l) => l.trim() !== "");
+      // Blank lines are layout: the ratios are over lines that hold text (as datatrove's are).
+      const lines = doc.lines();
       if (lines.length === 0) return remove("empty");
       const punct = lines.filter(endsWithTerminal).length / lines.length;
-      if (punct < o.line_punct_thr && !(punct === 0 && o.line_punct_exclude_zero)) return remove("line_punct_ratio");
+      if (punct <= o.line_punct_thr && !(punct === 0 && o.line_punct_exclude_zero)) return remove("line_punct_ratio");
       const short = lines.filter((l) => l.length <= o.short_line_length).length / lines.length;
-      if (short > o.short_line_thr) return remove("short_line_ratio");
-      if (findDuplicates(lines).chars / doc.text.length > o.char_duplicates_ratio) return remove("char_dup_ratio");
+      if (short >= o.short_line_thr) return remove("short_line_ratio");
+      const textChars = doc.text.length - doc.lineBreaks();
+      if (findDuplicates(lines).chars / textChars >= o.char_duplicates_ratio) return remove("char_dup_ratio");
       const t = doc.tokens();
       let words = 0;
       for (let i = 0; i < t.count; i++) words += t.isWord[i] as number;
-      const newlines = doc.lines().length - 1;
-      if (newlines / Math.max(1, words) > o.new_line_ratio) return remove("list_ratio");
+      if (doc.lineBreaks() / Math.max(1, words) > o.new_line_ratio) return remove("list_ratio");
       return KEEP;
     },
   };

@@ -67,13 +67,13 @@ export function gopherRepetitionStep(o: z.infer<typeof gopherRepetitionOptions>)
     name: "gopher-repetition",
     run(doc: Doc): Verdict {
       const text = doc.text;
-      const paragraphs = text.split(/\n{2,}/);
+      const paragraphs = doc.paragraphs();
       const para = findDuplicates(paragraphs);
       if (para.elements / paragraphs.length > o.dup_para_frac) return remove("dup_para_frac");
       if (para.chars / text.length > o.dup_para_char_frac) return remove("dup_para_char_frac");
       const lines = doc.lines();
       const line = findDuplicates(lines);
-      if (line.elements / lines.length > o.dup_line_frac) return remove("dup_line_frac");
+      if (lines.length > 0 && line.elements / lines.length > o.dup_line_frac) return remove("dup_line_frac");
       if (line.chars / text.length > o.dup_line_char_frac) return remove("dup_line_char_frac");
 
       const grams = new NGrams(doc.tokens());
@@ -140,8 +140,9 @@ export function gopherQualityStep(o: z.infer<typeof gopherQualityOptions>): Docu
         const end = line.trimEnd();
         if (end.endsWith("...") || end.endsWith("…")) ellipses++;
       }
-      if (bullets / lines.length > o.max_bullet_lines_ratio) return remove("too_many_bullets");
-      if (ellipses / lines.length > o.max_ellipsis_lines_ratio) return remove("too_many_end_ellipsis");
+      const lineCount = Math.max(1, lines.length);
+      if (bullets / lineCount > o.max_bullet_lines_ratio) return remove("too_many_bullets");
+      if (ellipses / lineCount > o.max_ellipsis_lines_ratio) return remove("too_many_end_ellipsis");
       if (alphaWords / words < o.max_non_alpha_words_ratio) return remove("below_alpha_threshold");
       if (t.stopWords < o.min_stop_words) return remove("not_enough_stop_words");
       return KEEP;

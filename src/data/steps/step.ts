@@ -11,6 +11,7 @@ export class Doc {
   private current: string;
   private cachedTokens: Tokens | null = null;
   private cachedLines: string[] | null = null;
+  private cachedParagraphs: string[] | null = null;
   private cachedHash: Uint32Array | null = null;
 
   constructor(
@@ -31,6 +32,7 @@ export class Doc {
     this.current = value;
     this.cachedTokens = null;
     this.cachedLines = null;
+    this.cachedParagraphs = null;
     this.cachedHash = null;
   }
 
@@ -49,10 +51,32 @@ export class Doc {
     return this.cachedHash;
   }
 
-  /** Lines of the current text. */
+  /**
+   * The lines that hold text, trailing whitespace trimmed: blank lines (paragraph breaks)
+   * are layout, not lines, as in datatrove, which splits lines on runs of newlines. Any of
+   * \n, \r\n and \r ends a line, so the same text reads the same in any layout.
+   */
   lines(): string[] {
-    this.cachedLines ??= this.current.split("\n");
+    this.cachedLines ??= this.current
+      .split(/\r\n|\r|\n/)
+      .map((line) => line.trimEnd())
+      .filter((line) => line.trim() !== "");
     return this.cachedLines;
+  }
+
+  /** Paragraphs: text between blank (or whitespace-only) lines, as datatrove splits on \n{2,}. */
+  paragraphs(): string[] {
+    this.cachedParagraphs ??= this.current
+      .split(/(?:\r\n|\r|\n)(?:[ \t]*(?:\r\n|\r|\n))+/)
+      .map((p) => p.trim())
+      .filter((p) => p !== "");
+    if (this.cachedParagraphs.length === 0) this.cachedParagraphs = [""];
+    return this.cachedParagraphs;
+  }
+
+  /** Line breaks in the text (\r\n counts once). */
+  lineBreaks(): number {
+    return this.current.match(/\r\n|\r|\n/g)?.length ?? 0;
   }
 }
 
