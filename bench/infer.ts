@@ -20,7 +20,11 @@ export function inferBench(
   for (const name of configs) {
     const c = BENCH_CONFIGS[name];
     const model = initModel(makeConfig({ arch: "gpt2", bias: false, ...c }));
-    const tokenizer = { stopIds: new Set<number>(), streamDecoder: () => ({ push: () => "", flush: () => "" }) };
+    const tokenizer = {
+      vocabSize: model.config.vocabSize,
+      stopIds: new Set<number>(),
+      streamDecoder: () => ({ push: () => "", flush: () => "" }),
+    };
     for (const threads of threadList) {
       native.setThreads(threads);
       const engine = new Engine(model, tokenizer, 1);

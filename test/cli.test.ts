@@ -164,7 +164,7 @@ describe("llmfab eval and sample", () => {
     mkdirSync(join(dir, "empty"));
     assertOneLineError(
       llmfab(["eval", "--model", join(dir, "empty"), "--data", "sotu"]),
-      /not a model directory \(config\.json is missing\)/,
+      /empty: not a model directory \(no config\.json/,
     );
   });
 });
@@ -194,8 +194,12 @@ describe("llmfab tokenizer and tokenize", () => {
       /unknown pattern "bert"/,
     );
     assertOneLineError(
+      llmfab(["tokenizer", "train", "--data", join(dir, "a.txt"), "--vocab-size", "260"]),
+      /--vocab-size 260 is too small/,
+    );
+    assertOneLineError(
       llmfab(["tokenizer", "train", "--data", join(dir, "a.txt"), "--vocab-size", "100"]),
-      /--vocab-size 100 is too small/,
+      /option '--vocab-size <n>' argument '100' is invalid\. It must be an integer >= 257/,
     );
     writeFileSync(join(dir, "tokenizer.json"), "{broken");
     assertOneLineError(

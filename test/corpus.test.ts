@@ -33,6 +33,7 @@ import { languageOptions, languageStep } from "../src/data/steps/language.ts";
 import { normalizeStep } from "../src/data/steps/normalize.ts";
 import { PII_STAND_INS, piiOptions, piiStep } from "../src/data/steps/pii.ts";
 import { Doc, type DocumentStep, type Verdict } from "../src/data/steps/step.ts";
+import { snakeCaseKeys } from "../src/io/json.ts";
 import {
   boilerplatePage,
   FOREIGN,
@@ -355,7 +356,7 @@ describe("llmfab corpus pipeline", () => {
     assert.equal(markdown, `${reportMarkdown(report)}\n`);
     assert.match(markdown, /\| near-dedup \| 14 \| 13 \| 1 /);
     assert.match(markdown, /Skipped sources/);
-    assert.deepEqual(JSON.parse(readFileSync(join(out1, "report.json"), "utf8")), report);
+    assert.deepEqual(JSON.parse(readFileSync(join(out1, "report.json"), "utf8")), snakeCaseKeys(report));
   });
 
   test("two worker threads write the same shards as one thread", async () => {

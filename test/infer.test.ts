@@ -25,6 +25,7 @@ const configs = {
 
 /** Token ids as letters, so that text and stop strings can be checked. */
 const letters: EngineTokenizer = {
+  vocabSize: 1 << 20, // every id decodes
   stopIds: new Set(),
   streamDecoder: () => ({
     push: (ids) => ids.map((i) => String.fromCharCode(65 + (i % 26))).join(""),
@@ -61,7 +62,12 @@ describe("KV-cache engine", () => {
     const engine = new Engine(model, letters, 3);
     const together: number[][] = [];
     prompts.forEach((prompt, i) => {
-      engine.submit({ prompt, options: { temperature: 0, maxTokens: 12 }, onDone: (r) => (together[i] = r.ids) });
+      engine.submit({
+        prompt,
+        options: { temperature: 0, maxTokens: 12 },
+        onDone: (r) => (together[i] = r.ids),
+        onError: assert.fail,
+      });
     });
     engine.runToCompletion();
     assert.deepEqual(together, alone);
@@ -99,7 +105,13 @@ describe("KV-cache engine", () => {
     const b = new Engine(model, letters, 1).generate([1], { temperature: 1.5, seed: 42, maxTokens: 10 });
     assert.deepEqual(a.ids, b.ids);
     assert.throws(
-      () => new Engine(model, letters, 1).submit({ prompt: new Array(48).fill(1), options: {}, onDone: () => {} }),
+      () =>
+        new Engine(model, letters, 1).submit({
+          prompt: new Array(48).fill(1),
+          options: {},
+          onDone: () => {},
+          onError: assert.fail,
+        }),
       /the prompt has 48 tokens; the context holds 48/,
     );
   });

@@ -58,6 +58,9 @@ const sftDefaults = {
   batchSize: 8,
   lr: 1e-2,
   seed: 3,
+  warmup: 20,
+  valFraction: 0,
+  threads: 1,
   quiet: true,
 };
 

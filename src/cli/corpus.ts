@@ -1,11 +1,14 @@
 // `llmfab corpus`: raw public text in, clean deduplicated JSONL shards and a report out.
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import cliProgress from "cli-progress";
 import type { Command } from "commander";
-import { parseRecipe, readRecipe } from "../data/recipe.ts";
-import { reportMarkdown } from "../data/report.ts";
-import { type CorpusProgress, runCorpus } from "../data/run.ts";
-import { estimateBytes, type SourceSpec } from "../data/sources.ts";
-import { DEFAULT_STEPS, STEPS } from "../data/steps/index.ts";
+import type { CorpusProgress } from "../data/run.ts";
+import type { SourceSpec } from "../data/sources.ts";
+import { DEFAULT_STEPS } from "../data/steps/names.ts";
+import { jsonLine } from "../io/json.ts";
+import { numberArg } from "./options.ts";
+import type { Runtime } from "./program.ts";
 
 interface CorpusCommand {
   recipe?: string;
@@ -49,7 +52,7 @@ function progressReporter(totalBytes: number): { update(p: CorpusProgress): void
   };
 }
 
-export function registerCorpusCommands(program: Command, threads: () => number): void {
+export function registerCorpusCommands(program: Command, runtime: Runtime): void {
   program
     .command("corpus")
     .description("collect and clean a corpus: extraction, language id, quality filters, PII, dedup, train/val split")
@@ -59,16 +62,17 @@ export function registerCorpusCommands(program: Command, threads: () => number):
       "sotu, tinyshakespeare, a file or folder (txt, md, html, jsonl, json, parquet, pdf, .gz), or a URL",
     )
     .option("--urls <files...>", "files listing URLs to download, one per line (optionally followed by a sha256)")
-    .option(
-      "--steps <names...>",
-      `steps in order (default: ${DEFAULT_STEPS.join(" ")}); known: ${Object.keys(STEPS).join(", ")}`,
-    )
+    .option("--steps <names...>", `steps in order (default: ${DEFAULT_STEPS.join(" ")})`)
     .option("--text-field <name>", "JSON field / Parquet column holding the text", "text")
-    .option("--val-fraction <f>", "share of documents for validation", (v) => Number(v), 0.01)
-    .option("--shard-docs <n>", "documents per output shard (and between checkpoints)", (v) => Number(v))
+    .option("--val-fraction <f>", "share of documents for validation", numberArg("valFraction"), 0.01)
+    .option("--shard-docs <n>", "documents per output shard (and between checkpoints)", numberArg("shardDocs"))
     .requiredOption("--out <dir>", "output folder: train/*.jsonl, val/*.jsonl, report.md, report.json")
     .option("--json", "print the report as JSON instead of Markdown", false)
     .action(async (o: CorpusCommand) => {
+      const { parseRecipe, readRecipe } = await import("../data/recipe.ts");
+      const { reportMarkdown } = await import("../data/report.ts");
+      const { runCorpus } = await import("../data/run.ts");
+      const { estimateBytes } = await import("../data/sources.ts");
       if (o.recipe && (o.source || o.urls || o.steps))
         throw new Error("--recipe already names sources and steps; leave out --source, --urls and --steps");
       const sources: SourceSpec[] = [...(o.source ?? []), ...(o.urls ?? []).map((urls) => ({ urls }))];
@@ -88,11 +92,13 @@ export function registerCorpusCommands(program: Command, threads: () => number):
       const progress = progressReporter(estimateBytes(recipe.sources));
       let report: Awaited<ReturnType<typeof runCorpus>>;
       try {
-        report = await runCorpus({ recipe, out: o.out, threads: threads(), onProgress: progress.update });
+        report = await runCorpus({ recipe, out: o.out, threads: runtime.threads(), onProgress: progress.update });
       } finally {
         progress.stop();
       }
-      console.log(o.json ? JSON.stringify(report) : reportMarkdown(report));
-      console.error(`wrote ${o.out}/train, ${o.out}/val and ${o.out}/report.md`);
+      if (o.json) process.stdout.write(jsonLine(report));
+      else console.log(reportMarkdown(report));
+      const written = ["train", "val", "report.md"].filter((f) => existsSync(join(o.out, f)));
+      console.error(`wrote ${written.map((f) => join(o.out, f)).join(", ")}`);
     });
 }

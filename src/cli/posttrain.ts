@@ -1,38 +1,48 @@
 // `llmfab sft`, `llmfab merge` and `llmfab synth`.
 import type { Command } from "commander";
-import { writeDirAtomic } from "../io/atomic.ts";
-import { modelFiles } from "../model/directory.ts";
-import { mergeAdapter } from "../model/lora.ts";
-import { loadWithAdapter } from "../model/peft.ts";
-import { refuseExisting, runSftCommand, type SftCommand, tokenizerFilesOf } from "../pipeline/sft.ts";
-import { synthesizeFromSotu, writeSynthetic } from "../pipeline/synth.ts";
-import { parseMix, type SynthTask } from "../posttrain/synth.ts";
+import type { SftCommand } from "../pipeline/sft.ts";
+import type { SynthTask } from "../posttrain/synth.ts";
+import { modelDirArg, numberArg } from "./options.ts";
+import type { Runtime } from "./program.ts";
 
-export function registerPosttrainCommands(program: Command): void {
+type SftFlags = Omit<SftCommand, "threads">;
+
+export function registerPosttrainCommands(program: Command, runtime: Runtime): void {
   program
     .command("sft")
     .description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)")
-    .requiredOption("--model <dir>", "base model directory")
+    .requiredOption("--model <dir>", "base model directory", modelDirArg)
     .requiredOption("--data <files...>", "conversations: OpenAI chat, ShareGPT or Alpaca JSONL")
+    .option("--val-data <files...>", "validation conversations (default: --val-fraction of --data held out)")
+    .option("--val-fraction <f>", "share of --data held out for the validation loss", numberArg("valFraction"), 0.05)
     .option("--mode <mode>", "full | freeze | lora", "full")
-    .option("--trainable-layers <n>", "freeze mode: number of top blocks that train", (v) => Number(v), 1)
+    .option("--trainable-layers <n>", "freeze mode: number of top blocks that train", numberArg("trainableLayers"), 1)
     .option("--train-head", "freeze mode: the final norm and an untied head train too", false)
-    .option("--lora-rank <r>", "LoRA rank", (v) => Number(v), 8)
-    .option("--lora-alpha <a>", "LoRA alpha (the update is scaled by alpha / rank)", (v) => Number(v), 16)
-    .option("--lora-dropout <p>", "dropout on the adapters' input", (v) => Number(v), 0.05)
+    .option("--lora-rank <r>", "LoRA rank", numberArg("loraRank"), 8)
+    .option("--lora-alpha <a>", "LoRA alpha (the update is scaled by alpha / rank)", numberArg("loraAlpha"), 16)
+    .option("--lora-dropout <p>", "dropout on the adapters' input", numberArg("dropout"), 0.05)
     .option("--lora-targets <names...>", "layers that get adapters (default: attention and MLP projections)")
     .option("--lora-fa", "LoRA-FA: freeze A after init, train only B", false)
-    .option("--epochs <n>", "passes over the data", (v) => Number(v), 3)
-    .option("--batch-size <n>", "conversations per step", (v) => Number(v), 16)
-    .option("--lr <lr>", "peak learning rate", (v) => Number(v), 1e-3)
-    .option("--seed <n>", "random seed", (v) => Number(v), 1337)
-    .option("--out <dir>", "output: a model directory (full, freeze) or a PEFT adapter directory (lora)", "runs/sft")
-    .action((o: SftCommand) => {
+    .option("--epochs <n>", "passes over the data (0.5: half of one)", numberArg("epochs"), 3)
+    .option("--max-steps <n>", "stop after this many steps", numberArg("steps"))
+    .option("--warmup <n>", "learning-rate warmup steps", numberArg("warmup"), 20)
+    .option("--batch-size <n>", "conversations per step", numberArg("batchSize"), 16)
+    .option("--lr <lr>", "peak learning rate", numberArg("lr"), 1e-3)
+    .option("--eval-interval <n>", "steps between validation losses (default: ten per run)", numberArg("steps"))
+    .option("--seed <n>", "random seed", numberArg("seed"), 1337)
+    .option(
+      "--out <dir>",
+      "output: a model directory (full, freeze) or a PEFT adapter directory (lora), with metrics.jsonl",
+      "runs/sft",
+    )
+    .action(async (o: SftFlags) => {
       if (!["full", "freeze", "lora"].includes(o.mode))
         throw new Error(`--mode must be full, freeze or lora, got ${o.mode}`);
-      const r = runSftCommand(o);
+      const { runSftCommand } = await import("../pipeline/sft.ts");
+      const r = runSftCommand({ ...o, threads: runtime.threads() });
+      const val = r.valLoss === null ? "" : `, validation loss ${r.valLoss.toFixed(4)}`;
       console.log(
-        `fine-tuned ${r.trainableParams.toLocaleString()} parameters for ${r.steps} steps (final loss ${r.finalLoss.toFixed(4)})`,
+        `fine-tuned ${r.trainableParams.toLocaleString()} parameters for ${r.steps} steps (final loss ${r.finalLoss.toFixed(4)}${val})`,
       );
       console.log(`saved to ${r.out}`);
     });
@@ -41,16 +51,17 @@ export function registerPosttrainCommands(program: Command): void {
     .command("merge")
     .description("fold a LoRA adapter into its base model")
     .requiredOption("--adapter <dir>", "PEFT adapter directory (from llmfab sft --mode lora)")
-    .option("--model <dir>", "base model (default: the adapter's base_model_name_or_path)")
+    .option("--model <dir>", "base model (default: the adapter's base_model_name_or_path)", modelDirArg)
     .requiredOption("--out <dir>", "output model directory")
-    .action((o: { adapter: string; model?: string; out: string }) => {
+    .action(async (o: { adapter: string; model?: string; out: string }) => {
+      const { mergeIntoBase } = await import("../model/lora.ts");
+      const { refuseExisting, writeDirAtomic } = await import("../io/atomic.ts");
+      const { modelFiles } = await import("../model/directory.ts");
+      const { loadWithAdapter } = await import("../model/peft.ts");
+      const { tokenizerFilesOf } = await import("../pipeline/sft.ts");
       refuseExisting(o.out);
       const model = loadWithAdapter(o.adapter, o.model);
-      const layout = model.config.arch === "gpt2" ? "in-out" : "out-in";
-      for (const [name, adapter] of model.adapters)
-        mergeAdapter(model.params.get(name) as NonNullable<ReturnType<typeof model.params.get>>, layout, adapter);
-      const count = model.adapters.size;
-      model.adapters.clear();
+      const count = mergeIntoBase(model);
       writeDirAtomic(o.out, { ...modelFiles(model), ...tokenizerFilesOf(o.adapter) });
       console.log(`merged ${count} adapters into ${o.out}`);
     });
@@ -59,21 +70,23 @@ export function registerPosttrainCommands(program: Command): void {
     .command("synth")
     .description("generate synthetic chat conversations (and a held-out split) for post-training")
     .requiredOption("--out <file>", "training JSONL; the held-out split goes beside it as <name>.heldout.jsonl")
-    .option("--n <n>", "training conversations", (v) => Number(v), 5000)
-    .option("--seed <n>", "random seed", (v) => Number(v), 1)
+    .option("--n <n>", "training conversations", numberArg("conversations"), 5000)
+    .option("--seed <n>", "random seed", numberArg("seed"), 1)
     .option(
       "--mix <weights>",
       "conversations per task in each round of the training split, e.g. arithmetic=18 (default identity=1,weekday=2,date=1,arithmetic=3,in-context=3)",
-      parseMix,
     )
-    .option("--heldout <n>", "held-out conversations drawn (identity ones are then dropped; default n / 10)", (v) =>
-      Number(v),
+    .option(
+      "--heldout <n>",
+      "held-out conversations drawn (identity ones are then dropped; default n / 10)",
+      numberArg("heldout"),
     )
-    .action(
-      (o: { out: string; n: number; seed: number; mix?: Partial<Record<SynthTask, number>>; heldout?: number }) => {
-        const { train, heldout } = synthesizeFromSotu(o.n, o.seed, { mix: o.mix, heldout: o.heldout });
-        const heldoutPath = writeSynthetic(o.out, { train, heldout });
-        console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
-      },
-    );
+    .action(async (o: { out: string; n: number; seed: number; mix?: string; heldout?: number }) => {
+      const { parseMix } = await import("../posttrain/synth.ts");
+      const { synthesizeFromSotu, writeSynthetic } = await import("../pipeline/synth.ts");
+      const mix: Partial<Record<SynthTask, number>> | undefined = o.mix === undefined ? undefined : parseMix(o.mix);
+      const { train, heldout } = synthesizeFromSotu(o.n, o.seed, { mix, heldout: o.heldout });
+      const heldoutPath = writeSynthetic(o.out, { train, heldout });
+      console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
+    });
 }

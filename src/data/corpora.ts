@@ -4,6 +4,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
+import { decodeText } from "../io/text.ts";
 import { download } from "./download.ts";
 
 export const TINYSHAKESPEARE = {
@@ -51,6 +52,5 @@ export async function loadCorpus(source: string): Promise<string> {
   if (statSync(source).isDirectory()) throw new Error(`${source}: is a directory; pass a text file`);
   const bytes = readFileSync(source);
   if (bytes.length === 0) throw new Error(`${source}: the file is empty`);
-  if (bytes.includes(0)) throw new Error(`${source}: looks like a binary file (it contains NUL bytes)`);
-  return bytes.toString("utf8");
+  return decodeText(bytes, source);
 }

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:f
 import { join } from "node:path";
 import type { Worker } from "node:worker_threads";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { snakeCaseKeys } from "../io/json.ts";
 import { startWorker } from "../io/worker.ts";
 import { DedupIndex } from "./dedup-index.ts";
 import { type DocResult, processBatch, type RawDocument, StepRunner } from "./process.ts";
@@ -280,7 +281,7 @@ export async function runCorpus(o: CorpusOptions): Promise<CorpusReport> {
 }
 
 function writeReport(out: string, report: CorpusReport): CorpusReport {
-  writeFileAtomic(join(out, "report.json"), `${JSON.stringify(report, null, 2)}\n`);
+  writeFileAtomic(join(out, "report.json"), `${JSON.stringify(snakeCaseKeys(report), null, 2)}\n`);
   writeFileAtomic(join(out, "report.md"), `${reportMarkdown(report)}\n`);
   return report;
 }

@@ -4,6 +4,8 @@ import { crossEntropy, noGrad } from "../tensor/index.ts";
 
 export interface LossReport {
   loss: number;
+  /** exp(loss): the model is as unsure as a uniform choice among this many tokens */
+  perplexity: number;
   tokens: number;
 }
 
@@ -32,7 +34,7 @@ export function evaluateLoss(model: Model, tokens: Int32Array, batchSize = 8): L
       count += len;
     }
   });
-  return { loss: sum / count, tokens: count };
+  return { loss: sum / count, perplexity: Math.exp(sum / count), tokens: count };
 }
 
 function windows(tokens: Int32Array, starts: number[], T: number): [Int32Array, Int32Array] {

@@ -10,6 +10,8 @@ import { DEFAULT_SAMPLING, type SamplingParams, sampleNext } from "./sampling.ts
 
 export interface EngineTokenizer {
   streamDecoder(): { push(ids: number[]): string; flush(): string };
+  /** ids the tokenizer can decode: a model's padded embedding rows above them are never sampled */
+  vocabSize: number;
   /** token ids that end a generation (end of text, end of the assistant's turn) */
   stopIds: ReadonlySet<number>;
 }
@@ -45,6 +47,8 @@ export interface Request {
   options: Partial<GenerationOptions>;
   onToken?: (e: TokenEvent) => void;
   onDone: (r: GenerationResult) => void;
+  /** the request failed inside the engine; its slot is free and the engine serves the others */
+  onError: (e: Error) => void;
 }
 
 interface Sequence {
@@ -113,7 +117,10 @@ export class Engine {
     return this.waiting.length === 0 && this.active.length === 0;
   }
 
-  /** Admits waiting requests into free slots (prefilling them), then decodes one token for every active sequence. */
+  /**
+   * Admits waiting requests into free slots (prefilling them), then decodes one token for
+   * every active sequence. An error ends only the requests it touched.
+   */
   step(): void {
     noGrad(() => {
       while (this.waiting.length > 0 && this.busy.includes(false)) {
@@ -136,6 +143,7 @@ export class Engine {
     onToken?: (e: TokenEvent) => void,
   ): GenerationResult {
     let result: GenerationResult | null = null;
+    let error: Error | null = null;
     this.submit({
       prompt,
       options,
@@ -143,8 +151,12 @@ export class Engine {
       onDone: (r) => {
         result = r;
       },
+      onError: (e) => {
+        error = e;
+      },
     });
     this.runToCompletion();
+    if (error) throw error;
     return result as unknown as GenerationResult;
   }
 
@@ -167,13 +179,20 @@ export class Engine {
   }
 
   private prefill(id: number, req: Request): void {
-    const opts: GenerationOptions = { ...DEFAULT_GENERATION, ...req.options };
     const [slot, shared] = this.pickSlot(req.prompt);
     this.busy[slot] = true;
     const tokens = req.prompt.slice(0, shared);
     this.slotTokens[slot] = tokens;
     const fresh = req.prompt.slice(shared);
-    const logits = this.forward(Int32Array.from(fresh), cacheStep(this.cache, [slot], [shared], fresh.length));
+    let logits: Float32Array;
+    try {
+      logits = this.forward(Int32Array.from(fresh), cacheStep(this.cache, [slot], [shared], fresh.length));
+    } catch (e) {
+      this.freeSlot(slot, []);
+      req.onError(asError(e));
+      return;
+    }
+    const opts: GenerationOptions = { ...DEFAULT_GENERATION, ...req.options };
     tokens.push(...fresh);
     const counts = new Map<number, number>();
     for (const t of req.prompt) counts.set(t, (counts.get(t) ?? 0) + 1);
@@ -194,7 +213,7 @@ export class Engine {
       cachedTokens: shared,
     };
     this.active.push(seq);
-    this.accept(seq, logits);
+    this.acceptOrFail(seq, logits);
   }
 
   private decode(): void {
@@ -205,12 +224,41 @@ export class Engine {
       seqs.map((s) => s.tokens.length),
       1,
     );
-    const logits = this.forward(Int32Array.from(seqs.map((s) => s.next)), step);
+    let logits: Float32Array;
+    try {
+      logits = this.forward(Int32Array.from(seqs.map((s) => s.next)), step);
+    } catch (e) {
+      for (const s of seqs) this.fail(s, asError(e));
+      return;
+    }
     const V = this.model.config.vocabSize;
     seqs.forEach((s, b) => {
       s.tokens.push(s.next);
-      this.accept(s, logits.subarray(b * V, (b + 1) * V));
+      this.acceptOrFail(s, logits.subarray(b * V, (b + 1) * V));
     });
+  }
+
+  private acceptOrFail(s: Sequence, logits: Float32Array): void {
+    try {
+      // Padded embedding rows (a model vocabulary larger than its tokenizer's) are not tokens.
+      this.accept(s, logits.length > this.tokenizer.vocabSize ? logits.subarray(0, this.tokenizer.vocabSize) : logits);
+    } catch (e) {
+      this.fail(s, asError(e));
+    }
+  }
+
+  /** Ends a sequence with an error; its cache rows may be half-written, so its slot forgets them. */
+  private fail(s: Sequence, e: Error): void {
+    const i = this.active.indexOf(s);
+    if (i < 0) return;
+    this.active.splice(i, 1);
+    this.freeSlot(s.slot, []);
+    s.req.onError(e);
+  }
+
+  private freeSlot(slot: number, tokens: number[]): void {
+    this.busy[slot] = false;
+    this.slotTokens[slot] = tokens;
   }
 
   private forward(ids: Int32Array, kv: CacheStep): Float32Array {
@@ -268,8 +316,7 @@ export class Engine {
     const i = this.active.indexOf(s);
     if (i < 0) return;
     this.active.splice(i, 1);
-    this.busy[s.slot] = false;
-    this.slotTokens[s.slot] = s.tokens;
+    this.freeSlot(s.slot, s.tokens);
     if (reason !== "stop" || s.held) s.text += s.held + s.decoder.flush();
     s.req.onDone({
       ids: s.out,
@@ -280,4 +327,8 @@ export class Engine {
       cachedTokens: s.cachedTokens,
     });
   }
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }

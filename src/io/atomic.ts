@@ -1,6 +1,16 @@
 // Atomic writes: a file or a whole directory appears complete or not at all, so a crash
 // mid-write never leaves a half-written checkpoint in place of a good one.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeSync,
+} from "node:fs";
 import { basename, dirname, join } from "node:path";
 
 /** Writes all of `content` to fd (at `position`, or the current offset): one write may be partial. */
@@ -45,4 +55,31 @@ export function writeDirAtomic(dir: string, files: Record<string, Uint8Array | s
   if (existsSync(dir)) renameSync(dir, old);
   renameSync(tmp, dir);
   rmSync(old, { recursive: true, force: true });
+}
+
+/** Commands never overwrite: an output folder that exists and holds anything is refused. */
+export function refuseExisting(out: string): void {
+  if (existsSync(out) && readdirSync(out).length > 0) throw new Error(`${out} already exists; choose another --out`);
+}
+
+/**
+ * Builds directory `dir` by running `fill` on a temporary folder beside it, which is
+ * renamed to `dir` when fill succeeds and removed when it throws: a failed run leaves nothing.
+ */
+export async function buildDirAtomic<T>(dir: string, fill: (tmp: string) => Promise<T>): Promise<T> {
+  refuseExisting(dir);
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tmp = join(parent, `.${basename(dir)}.tmp-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  try {
+    const result = await fill(tmp);
+    rmSync(dir, { recursive: true, force: true }); // an empty folder the user made
+    renameSync(tmp, dir);
+    return result;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
 }

@@ -10,6 +10,8 @@ export interface SampleOptions {
   /** keep only the k most likely tokens (0: all) */
   topK: number;
   seed: number;
+  /** ids that end the text (end of turn, end of text); the stop id itself is not returned */
+  stopIds?: ReadonlySet<number>;
 }
 
 /** Picks a token id from logits with temperature and top-k (temperature 0: greedy). */
@@ -45,7 +47,9 @@ export function generate(model: Model, prompt: Int32Array, opts: SampleOptions):
       const ctx = Int32Array.from(tokens.slice(-model.config.blockSize));
       const logits = model.forward(ctx, 1, ctx.length);
       const last = logits.data.subarray((ctx.length - 1) * V, ctx.length * V);
-      tokens.push(sampleToken(last, opts.temperature, opts.topK, rng));
+      const next = sampleToken(last, opts.temperature, opts.topK, rng);
+      if (opts.stopIds?.has(next)) break;
+      tokens.push(next);
     }
     return Int32Array.from(tokens.slice(prompt.length));
   });

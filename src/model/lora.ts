@@ -4,6 +4,7 @@
 import { native } from "../backend/native.ts";
 import type { Rng } from "../nn/random.ts";
 import { dropout, linear, linearPlusLowRank, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
+import type { Model } from "./model.ts";
 
 export interface LoraAdapter {
   A: Tensor;
@@ -87,4 +88,17 @@ export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): v
   if (layout === "out-in")
     native.matmul(scaledB, a.A.data, w.data, null, 1, outF, inF, r, false, false, true, false, false);
   else native.matmul(a.A.data, scaledB, w.data, null, 1, inF, outF, r, true, true, true, false, false);
+}
+
+/** Folds every attached adapter into the model's weights and detaches them; returns how many. */
+export function mergeIntoBase(model: Model): number {
+  const layout: WeightLayout = model.config.arch === "gpt2" ? "in-out" : "out-in";
+  for (const [name, adapter] of model.adapters) {
+    const weight = model.params.get(name);
+    if (!weight) throw new Error(`adapter for ${name}, which the model does not have`);
+    mergeAdapter(weight, layout, adapter);
+  }
+  const count = model.adapters.size;
+  model.adapters.clear();
+  return count;
 }

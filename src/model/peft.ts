@@ -69,11 +69,18 @@ export function isAdapterDir(dir: string): boolean {
 
 function readAdapterConfig(adapterDir: string): z.infer<typeof configSchema> {
   const configPath = join(adapterDir, ADAPTER_CONFIG);
+  if (!existsSync(adapterDir)) throw new Error(`${adapterDir}: no such adapter directory`);
+  if (!existsSync(configPath))
+    throw new Error(
+      existsSync(join(adapterDir, "config.json"))
+        ? `${adapterDir}: a full model directory, not a LoRA adapter (no ${ADAPTER_CONFIG}); it needs no merging`
+        : `${adapterDir}: not a LoRA adapter directory (no ${ADAPTER_CONFIG}); llmfab sft --mode lora writes one`,
+    );
   let json: unknown;
   try {
     json = JSON.parse(readFileSync(configPath, "utf8"));
-  } catch {
-    throw new Error(`${configPath}: invalid JSON`);
+  } catch (e) {
+    throw new Error(`${configPath}: invalid JSON (${(e as Error).message})`);
   }
   const r = configSchema.safeParse(json);
   if (!r.success)

@@ -61,6 +61,9 @@ export function answerChatTasks(
         answer.got = r.text.trim();
         answer.correct = answer.got === answer.expected;
       },
+      onError: (e) => {
+        throw e;
+      },
     });
   }
   engine.runToCompletion();

@@ -58,6 +58,7 @@ export function loadChatCodec(dir: string): ChatCodec {
       // Answers never show markup: special tokens that are not stops decode to nothing.
       decode: (ids) => tok.decode(ids, true),
       streamDecoder: () => tok.streamDecoder(true),
+      vocabSize: tok.vocabSize,
       stopIds: new Set(stops),
       chatTemplate: template,
     };
@@ -67,6 +68,7 @@ export function loadChatCodec(dir: string): ChatCodec {
     encode: (text) => [...codec.encode(text)],
     decode: (ids) => codec.decode(ids),
     streamDecoder: () => ({ push: (ids) => codec.decode(ids), flush: () => "" }),
+    vocabSize: codec.vocabSize,
     stopIds: new Set(),
     chatTemplate: PLAIN_CHAT_TEMPLATE,
   };

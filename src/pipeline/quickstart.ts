@@ -69,6 +69,8 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
     runSftCommand({
       model: pre.modelDir,
       data: [train],
+      valData: [heldout],
+      valFraction: 0,
       mode: "full",
       trainableLayers: 1,
       trainHead: false,
@@ -77,10 +79,12 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
       loraDropout: 0,
       loraFa: false,
       epochs: 6,
+      warmup: 20,
       batchSize: 32,
       lr: 1e-3,
       seed: 1,
       out: chatModel,
+      threads: o.threads,
     });
   }
 

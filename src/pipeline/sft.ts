@@ -1,14 +1,21 @@
 // The fine-tuning stage as `llmfab sft` runs it: model and tokenizer from a directory,
-// conversations encoded with its chat template, SFT, then a model or adapter directory.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+// conversations encoded with its chat template, SFT with progress, validation loss and
+// metrics.jsonl, then a model or adapter directory (metrics.jsonl kept inside).
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { renderChat } from "../infer/chat.ts";
-import { writeDirAtomic } from "../io/atomic.ts";
+import { refuseExisting, writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
+import { jsonLine } from "../io/json.ts";
 import { modelFiles } from "../model/directory.ts";
+import { flopsPerToken } from "../model/model.ts";
 import { adapterFiles, loadAnyModel } from "../model/peft.ts";
-import { readConversations } from "../posttrain/data.ts";
-import { encodeConversation } from "../posttrain/encode.ts";
-import { defaultLoraTargets, runSft, type SftMode } from "../posttrain/sft.ts";
+import { Rng } from "../nn/random.ts";
+import { checkRange } from "../options/ranges.ts";
+import { type Conversation, readConversations } from "../posttrain/data.ts";
+import { type EncodedConversation, encodeConversation } from "../posttrain/encode.ts";
+import { conversationLoss, defaultLoraTargets, runSft, type SftMode, sftSteps } from "../posttrain/sft.ts";
+import { createReporter } from "../train/progress.ts";
+import { peakFlops } from "../train/throughput.ts";
 import { loadChatCodec } from "./codec.ts";
 
 export const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "tokenizer.tiktoken", "char_tokenizer.json"];
@@ -20,13 +27,12 @@ export function tokenizerFilesOf(dir: string): Record<string, string> {
   );
 }
 
-export function refuseExisting(out: string): void {
-  if (existsSync(out) && readdirSync(out).length > 0) throw new Error(`${out} already exists; choose another --out`);
-}
-
 export interface SftCommand {
   model: string;
   data: string[];
+  /** validation conversations; without them, valFraction of data is held out */
+  valData?: string[];
+  valFraction: number;
   mode: SftMode;
   trainableLayers: number;
   trainHead: boolean;
@@ -36,25 +42,74 @@ export interface SftCommand {
   loraTargets?: string[];
   loraFa: boolean;
   epochs: number;
+  maxSteps?: number;
+  warmup: number;
   batchSize: number;
   lr: number;
   seed: number;
   out: string;
+  /** validation loss this often (default: about ten times a run) */
+  evalInterval?: number;
+  threads: number;
   quiet?: boolean;
+}
+
+export const METRICS_FILE = "metrics.jsonl";
+
+function checkSftCommand(o: SftCommand): void {
+  checkRange("--epochs", o.epochs, "epochs");
+  checkRange("--batch-size", o.batchSize, "batchSize");
+  checkRange("--lr", o.lr, "lr");
+  checkRange("--warmup", o.warmup, "warmup");
+  checkRange("--val-fraction", o.valFraction, "valFraction");
+  checkRange("--seed", o.seed, "seed");
+  if (o.maxSteps !== undefined) checkRange("--max-steps", o.maxSteps, "steps");
+  if (o.evalInterval !== undefined) checkRange("--eval-interval", o.evalInterval, "steps");
+  if (o.mode === "freeze") checkRange("--trainable-layers", o.trainableLayers, "trainableLayers");
+  if (o.mode === "lora") {
+    checkRange("--lora-rank", o.loraRank, "loraRank");
+    checkRange("--lora-alpha", o.loraAlpha, "loraAlpha");
+    checkRange("--lora-dropout", o.loraDropout, "dropout");
+  }
+}
+
+/** An output folder is refused unless it is empty or holds only the metrics of a run that died. */
+function refuseFinishedOutput(out: string): void {
+  const leftover = existsSync(out) && readdirSync(out).every((f) => f === METRICS_FILE);
+  if (!leftover) refuseExisting(out);
+}
+
+/** Training and validation conversations: the validation file, or a seeded share held out. */
+function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedConversation) {
+  const all = readConversations(o.data).map(encode);
+  if (o.valData?.length) return { train: all, val: readConversations(o.valData).map(encode) };
+  const held = Math.floor(all.length * o.valFraction);
+  if (held === 0) return { train: all, val: [] };
+  const order = all.map((_, i) => i);
+  const rng = new Rng(o.seed + 7);
+  for (let i = order.length - 1; i > 0; i--) {
+    const j = rng.int(i + 1);
+    [order[i], order[j]] = [order[j] as number, order[i] as number];
+  }
+  const isVal = new Set(order.slice(0, held));
+  return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)) };
 }
 
 export function runSftCommand(o: SftCommand): {
   out: string;
   steps: number;
   finalLoss: number;
+  valLoss: number | null;
   trainableParams: number;
 } {
-  refuseExisting(o.out);
+  checkSftCommand(o);
+  refuseFinishedOutput(o.out);
   const model = loadAnyModel(o.model);
   const codec = loadChatCodec(o.model);
   const render = (messages: Parameters<typeof renderChat>[1], addGenerationPrompt: boolean) =>
     codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt), true);
-  const data = readConversations(o.data).map((c) => encodeConversation(c, render, model.config.blockSize));
+  const { train, val } = splitConversations(o, (c) => encodeConversation(c, render, model.config.blockSize));
+  if (train.length === 0) throw new Error(`${o.data.join(", ")}: no conversations to train on`);
   const lora = {
     r: o.loraRank,
     alpha: o.loraAlpha,
@@ -62,15 +117,39 @@ export function runSftCommand(o: SftCommand): {
     targets: o.loraTargets ?? defaultLoraTargets(model.config.arch),
     fa: o.loraFa,
   };
-  const every = Math.max(1, Math.floor((Math.ceil(data.length / o.batchSize) * o.epochs) / 20));
-  const r = runSft(model, data, { ...o, lora, warmupIters: 20, weightDecay: 0, gradClip: 1 }, (s) => {
-    if (!o.quiet && (s.step % every === 0 || s.step === s.total - 1)) {
-      process.stderr.write(
-        `sft step ${s.step + 1}/${s.total}: loss ${s.loss.toFixed(4)}, lr ${s.lr.toExponential(2)}\n`,
-      );
-    }
-  });
-  const files = o.mode === "lora" ? adapterFiles(model, lora, resolve(o.model)) : modelFiles(model);
-  writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model) });
-  return { out: o.out, ...r };
+  const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
+  const total = sftSteps(train.length, options);
+  const evalEvery = o.evalInterval ?? Math.max(1, Math.ceil(total / 10));
+  const metricsPath = join(o.out, METRICS_FILE);
+  mkdirSync(o.out, { recursive: true });
+  writeFileAtomic(metricsPath, "");
+  const log = (record: object) => appendFileSync(metricsPath, jsonLine(record));
+  const reporter = createReporter(total, 0, Math.max(1, Math.floor(total / 20)), o.quiet ?? false);
+  const flops = flopsPerToken(model, model.config.blockSize);
+  const peak = peakFlops(o.threads);
+  let valLoss: number | null = null;
+  const validate = (step: number, trainLoss: number) => {
+    if (val.length === 0) return;
+    valLoss = conversationLoss(model, val, o.batchSize);
+    log({ step, valLoss });
+    reporter.evaluation(step, trainLoss, valLoss);
+  };
+  try {
+    const r = runSft(model, train, options, (s) => {
+      const tokPerSec = (s.tokens / s.ms) * 1000;
+      log({ step: s.step, loss: s.loss, lr: s.lr, ms: s.ms, tokPerS: tokPerSec });
+      reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec, mfu: (flops * tokPerSec) / peak, ms: s.ms });
+      if ((s.step + 1) % evalEvery === 0 && s.step + 1 < s.total) validate(s.step + 1, s.loss);
+    });
+    validate(r.steps, r.finalLoss);
+    reporter.stop();
+    const files = o.mode === "lora" ? adapterFiles(model, lora, resolve(o.model)) : modelFiles(model);
+    const metrics = readFileSync(metricsPath, "utf8");
+    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), [METRICS_FILE]: metrics });
+    return { out: o.out, ...r, valLoss };
+  } catch (e) {
+    reporter.stop();
+    rmSync(o.out, { recursive: true, force: true }); // it held nothing but this run's metrics
+    throw e;
+  }
 }

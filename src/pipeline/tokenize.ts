@@ -1,12 +1,16 @@
 // The tokenize stage: documents -> token shards (train and validation), split by
-// document with a deterministic hash, each document preceded by <|endoftext|>.
+// document with a deterministic hash (or by position when there are too few documents),
+// each document preceded by <|endoftext|>.
 import { createHash } from "node:crypto";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readDocuments } from "../data/documents.ts";
-import { ShardWriter, tokenWidth } from "../io/shards.ts";
+import { buildDirAtomic, writeFileAtomic } from "../io/atomic.ts";
+import { readShard, ShardWriter, tokenWidth } from "../io/shards.ts";
+import { checkRange } from "../options/ranges.ts";
 import { EncoderPool } from "../tokenizer/batch.ts";
 import { loadBpeTokenizer, saveTokenizer } from "../tokenizer/files.ts";
+import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 
 export const SHARDS_META = "meta.json";
 
@@ -24,6 +28,9 @@ export interface TokenizeOptions {
 export interface ShardsMeta {
   vocab_size: number;
   token_bytes: 2 | 4;
+  /** "documents": whole documents by hash; "position": the last val fraction of the token stream */
+  split: "documents" | "position";
+  /** documents read, by the split their hash chose (with split "position", all tokens were cut by position) */
   documents: { train: number; val: number };
   tokens: { train: number; val: number };
   bytes: number;
@@ -37,33 +44,67 @@ export function isValidation(text: string, valFraction: number): boolean {
   return h / 2 ** 32 < valFraction;
 }
 
+type SplitName = "train" | "val";
+
+/** Shard files of one split, each up to `limit` tokens, named train_0000.bin, ... */
+class SplitWriter {
+  private writer: ShardWriter | null = null;
+  readonly names: string[] = [];
+  tokens = 0;
+
+  constructor(
+    private readonly dir: string,
+    private readonly split: SplitName,
+    private readonly width: 2 | 4,
+    private readonly limit: number,
+  ) {}
+
+  write(ids: ArrayLike<number>): void {
+    if (!this.writer || this.writer.tokens >= this.limit) {
+      this.writer?.close();
+      const name = `${this.split}_${String(this.names.length).padStart(4, "0")}.bin`;
+      this.names.push(name);
+      this.writer = new ShardWriter(join(this.dir, name), this.width);
+    }
+    this.writer.write(ids);
+    this.tokens += ids.length;
+  }
+
+  close(): void {
+    this.writer?.close();
+    this.writer = null;
+  }
+}
+
+/**
+ * Writes shards into `out`, which must not exist yet (or be empty). Documents go to train
+ * or validation by a hash of their text; when that leaves a split empty (one text file,
+ * a handful of documents), the token stream is split by position instead, its last
+ * valFraction held out, as `llmfab pretrain` splits a text file. A failed run leaves nothing.
+ */
 export async function tokenizeCorpus(o: TokenizeOptions): Promise<ShardsMeta> {
-  if (!(o.valFraction > 0 && o.valFraction < 1))
-    throw new Error(`--val-fraction must be between 0 and 1, got ${o.valFraction}`);
+  checkRange("--val-fraction", o.valFraction, "fraction");
   const tok = loadBpeTokenizer(o.tokenizer);
+  return buildDirAtomic(o.out, async (dir) => {
+    const meta = await writeShards(o, tok, dir);
+    if (meta.documents.train === 0 || meta.documents.val === 0) await splitByPosition(dir, meta, o);
+    meta.bytes_per_token = meta.bytes / (meta.tokens.train + meta.tokens.val);
+    saveTokenizer(dir, tok);
+    writeFileAtomic(join(dir, SHARDS_META), `${JSON.stringify(meta, null, 2)}\n`);
+    return meta;
+  });
+}
+
+async function writeShards(o: TokenizeOptions, tok: Tokenizer, dir: string): Promise<ShardsMeta> {
   const eot = tok.specialTokens.get("<|endoftext|>");
   const width = tokenWidth(tok.vocabSize);
   const limit = o.shardTokens ?? 1 << 28;
-  mkdirSync(o.out, { recursive: true });
-  const meta: ShardsMeta = {
-    vocab_size: tok.vocabSize,
-    token_bytes: width,
-    documents: { train: 0, val: 0 },
-    tokens: { train: 0, val: 0 },
-    bytes: 0,
-    bytes_per_token: 0,
-    shards: { train: [], val: [] },
+  const writers = {
+    train: new SplitWriter(dir, "train", width, limit),
+    val: new SplitWriter(dir, "val", width, limit),
   };
-  const writers: Record<"train" | "val", ShardWriter | null> = { train: null, val: null };
-  const writerFor = (split: "train" | "val"): ShardWriter => {
-    const current = writers[split];
-    if (current && current.tokens < limit) return current;
-    current?.close();
-    const name = `${split}_${String(meta.shards[split].length).padStart(4, "0")}.bin`;
-    meta.shards[split].push(name);
-    writers[split] = new ShardWriter(join(o.out, name), width);
-    return writers[split] as ShardWriter;
-  };
+  const documents = { train: 0, val: 0 };
+  let bytes = 0;
   const pool = new EncoderPool(o.tokenizer, o.threads);
   try {
     let batch: string[] = [];
@@ -72,12 +113,10 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<ShardsMeta> {
       encoded.forEach((ids, i) => {
         const text = batch[i] as string;
         const split = isValidation(text, o.valFraction) ? "val" : "train";
-        const w = writerFor(split);
-        if (eot !== undefined) w.write([eot]);
-        w.write(ids);
-        meta.documents[split]++;
-        meta.tokens[split] += ids.length + (eot !== undefined ? 1 : 0);
-        meta.bytes += Buffer.byteLength(text);
+        if (eot !== undefined) writers[split].write([eot]);
+        writers[split].write(ids);
+        documents[split]++;
+        bytes += Buffer.byteLength(text);
       });
       batch = [];
     };
@@ -88,17 +127,52 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<ShardsMeta> {
     if (batch.length) await flush();
   } finally {
     await pool.close();
-    writers.train?.close();
-    writers.val?.close();
+    writers.train.close();
+    writers.val.close();
   }
-  if (meta.documents.train === 0 || meta.documents.val === 0) {
-    const empty = meta.documents.train === 0 ? "training" : "validation";
+  if (documents.train + documents.val === 0) throw new Error(`${o.data.join(", ")}: no documents to tokenize`);
+  return {
+    vocab_size: tok.vocabSize,
+    token_bytes: width,
+    split: "documents",
+    documents,
+    tokens: { train: writers.train.tokens, val: writers.val.tokens },
+    bytes,
+    bytes_per_token: 0,
+    shards: { train: writers.train.names, val: writers.val.names },
+  };
+}
+
+/** Rewrites the shards of the one non-empty split as train (the first part) and val (the last valFraction). */
+async function splitByPosition(dir: string, meta: ShardsMeta, o: TokenizeOptions): Promise<void> {
+  const from: SplitName = meta.documents.train > 0 ? "train" : "val";
+  const shards = meta.shards[from].map((name) => readShard(join(dir, name)));
+  const total = shards.reduce((n, s) => n + s.length, 0);
+  const trainTokens = Math.floor(total * (1 - o.valFraction));
+  if (trainTokens === 0 || trainTokens === total)
     throw new Error(
-      `no document went to the ${empty} split (${meta.documents.train + meta.documents.val} documents, --val-fraction ${o.valFraction}); the split is by whole documents, so give more documents or change --val-fraction`,
+      `${o.data.join(", ")}: ${total} tokens are too few to hold out --val-fraction ${o.valFraction} for validation`,
     );
+  const next = join(dir, "by-position");
+  mkdirSync(next);
+  const limit = o.shardTokens ?? 1 << 28;
+  const writers = {
+    train: new SplitWriter(next, "train", meta.token_bytes, limit),
+    val: new SplitWriter(next, "val", meta.token_bytes, limit),
+  };
+  let position = 0;
+  for (const shard of shards) {
+    const cut = Math.min(shard.length, Math.max(0, trainTokens - position));
+    if (cut > 0) writers.train.write(shard.subarray(0, cut));
+    if (cut < shard.length) writers.val.write(shard.subarray(cut));
+    position += shard.length;
   }
-  meta.bytes_per_token = meta.bytes / (meta.tokens.train + meta.tokens.val);
-  saveTokenizer(o.out, tok);
-  writeFileSync(join(o.out, SHARDS_META), `${JSON.stringify(meta, null, 2)}\n`);
-  return meta;
+  writers.train.close();
+  writers.val.close();
+  for (const name of meta.shards[from]) rmSync(join(dir, name));
+  for (const name of [...writers.train.names, ...writers.val.names]) renameSync(join(next, name), join(dir, name));
+  rmSync(next, { recursive: true });
+  meta.split = "position";
+  meta.tokens = { train: writers.train.tokens, val: writers.val.tokens };
+  meta.shards = { train: writers.train.names, val: writers.val.names };
 }

@@ -4,6 +4,7 @@
 //   ShareGPT:     {"conversations": [{"from": "human" | "gpt" | "system", "value": "..."}]}
 //   Alpaca:       {"instruction": "...", "input": "...", "output": "..."}
 import { readFileSync } from "node:fs";
+import { decodeText } from "../io/text.ts";
 
 export type Role = "system" | "user" | "assistant";
 
@@ -73,12 +74,13 @@ function parseLine(value: unknown, where: string): Conversation {
 export function readConversations(paths: string[]): Conversation[] {
   const out: Conversation[] = [];
   for (const path of paths) {
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = readFileSync(path, "utf8");
+      bytes = readFileSync(path);
     } catch {
       throw new Error(`${path}: cannot read`);
     }
+    const text = decodeText(bytes, path);
     text.split("\n").forEach((line, i) => {
       if (!line.trim()) return;
       const where = `${path}:${i + 1}`;

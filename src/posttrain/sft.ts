@@ -9,7 +9,7 @@ import { Rng } from "../nn/random.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { backward, crossEntropy, IGNORE_INDEX, type Tensor, type WeightLayout } from "../tensor/index.ts";
+import { backward, crossEntropy, IGNORE_INDEX, noGrad, type Tensor, type WeightLayout } from "../tensor/index.ts";
 import type { EncodedConversation } from "./encode.ts";
 
 export type SftMode = "full" | "freeze" | "lora";
@@ -21,7 +21,10 @@ export interface SftOptions {
   /** freeze mode: the final norm (and an untied head) train too */
   trainHead: boolean;
   lora: LoraConfig;
+  /** passes over the data (a fraction stops partway through the last one) */
   epochs: number;
+  /** stop after this many steps, whatever the epochs say */
+  maxSteps?: number;
   batchSize: number;
   lr: number;
   warmupIters: number;
@@ -35,6 +38,11 @@ export interface SftStep {
   total: number;
   loss: number;
   lr: number;
+  /** real (unpadded) tokens in the batch */
+  tokens: number;
+  /** the batch's padded length */
+  T: number;
+  ms: number;
 }
 
 export interface SftResult {
@@ -106,23 +114,30 @@ export function padBatch(batch: EncodedConversation[]): { x: Int32Array; y: Int3
   return { x, y, T };
 }
 
+/** Steps a run takes: epochs x batches per epoch (rounded up), capped by maxSteps. */
+export function sftSteps(conversations: number, o: Pick<SftOptions, "epochs" | "batchSize" | "maxSteps">): number {
+  const total = Math.ceil(Math.ceil(conversations / o.batchSize) * o.epochs);
+  return o.maxSteps === undefined ? total : Math.min(total, o.maxSteps);
+}
+
 export function runSft(
   model: Model,
   data: EncodedConversation[],
   o: SftOptions,
   onStep?: (s: SftStep) => void,
 ): SftResult {
+  if (data.length === 0) throw new Error("no conversations to train on");
   const params = prepareTrainable(model, o);
   const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay });
   const rng = new Rng(o.seed);
-  const stepsPerEpoch = Math.ceil(data.length / o.batchSize);
-  const total = stepsPerEpoch * o.epochs;
-  if (total === 0) throw new Error("no conversations to train on");
+  const total = sftSteps(data.length, o);
   const schedule = { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total };
   let step = 0;
   let finalLoss = Number.NaN;
-  for (let epoch = 0; epoch < o.epochs; epoch++) {
+  while (step < total) {
     for (const indices of lengthGroupedBatches(data, o.batchSize, rng)) {
+      if (step === total) break;
+      const started = performance.now();
       const batch = indices.map((i) => data[i] as EncodedConversation);
       const { x, y, T } = padBatch(batch);
       const lr = learningRate(step, schedule);
@@ -131,11 +146,29 @@ export function runSft(
       backward(loss);
       optimizer.step(lr, clipScale(globalGradNorm(params), o.gradClip));
       for (const [, p] of params) p.zeroGrad();
-      onStep?.({ step, total, loss: finalLoss, lr });
+      const tokens = batch.reduce((n, c) => n + c.tokens.length, 0);
+      onStep?.({ step, total, loss: finalLoss, lr, tokens, T, ms: performance.now() - started });
       step++;
     }
   }
   return { steps: step, finalLoss, trainableParams: params.reduce((n, [, t]) => n + t.size, 0) };
+}
+
+/** Mean loss per assistant token over conversations (validation), without gradients. */
+export function conversationLoss(model: Model, data: EncodedConversation[], batchSize: number): number {
+  let sum = 0;
+  let count = 0;
+  noGrad(() => {
+    for (let i = 0; i < data.length; i += batchSize) {
+      const batch = data.slice(i, i + batchSize);
+      const { x, y, T } = padBatch(batch);
+      const targets = y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0);
+      if (targets === 0) continue;
+      sum += crossEntropy(model.forward(x, batch.length, T), y).item() * targets;
+      count += targets;
+    }
+  });
+  return count ? sum / count : Number.NaN;
 }
 
 /** Conversations per sorting window, in batches: wide enough to group lengths, narrow enough to stay random. */

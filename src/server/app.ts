@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { renderChat } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
-import { type Generator, QueueFullError } from "./generator.ts";
+import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
 
 export interface ServerOptions {
@@ -19,6 +19,8 @@ export interface ServerOptions {
   bodyLimit?: number;
   /** extra routes (the web UI) */
   register?: (app: FastifyInstance) => void;
+  /** called with one line per request: method, path, status, milliseconds */
+  log?: (line: string) => void;
 }
 
 class ApiError extends Error {
@@ -45,6 +47,8 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     if (err instanceof ApiError) return reply.status(err.status).send(errorBody(err));
     if (err instanceof QueueFullError)
       return reply.status(429).send(errorBody(new ApiError(429, err.message, "rate_limit_error")));
+    if (err instanceof EngineDownError)
+      return reply.status(503).send(errorBody(new ApiError(503, err.message, "server_error", null, "engine_down")));
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     const message =
       err.code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError
@@ -71,7 +75,18 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     }
   });
 
-  app.get("/health", async () => ({ status: "ok", in_flight: o.generator.inFlight }));
+  if (o.log) {
+    const log = o.log;
+    app.addHook("onResponse", async (req, reply) => {
+      log(`${req.method} ${req.url} ${reply.statusCode} ${reply.elapsedTime.toFixed(0)} ms`);
+    });
+  }
+
+  // 200 while the engine makes progress; 503 when it has stopped or is stuck on its requests.
+  app.get("/health", async (_req, reply) => {
+    const health = o.generator.health();
+    return reply.status(health.status === "ok" ? 200 : 503).send(health);
+  });
 
   app.get("/v1/models", async () => ({
     object: "list",

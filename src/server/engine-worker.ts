@@ -1,8 +1,10 @@
 // The inference engine on its own thread, so the HTTP server stays responsive while it
-// generates. Messages in: generate / cancel. Messages out: token / done / error.
+// generates. Messages in: generate / cancel. Messages out: token / done / error, and a
+// heartbeat after every engine step so the server can tell a busy engine from a stuck one.
 import { parentPort, workerData } from "node:worker_threads";
 import { native } from "../backend/native.ts";
-import { Engine, type GenerationOptions } from "../infer/engine.ts";
+import { Engine, type GenerationOptions, type GenerationResult } from "../infer/engine.ts";
+import type { Model } from "../model/model.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 
@@ -12,17 +14,50 @@ export type WorkerRequest =
 
 export type WorkerEvent =
   | { type: "token"; id: number; token: number; text: string; logprob: number }
-  | { type: "done"; id: number; result: import("../infer/engine.ts").GenerationResult }
-  | { type: "error"; id: number; message: string };
+  | { type: "done"; id: number; result: GenerationResult }
+  | { type: "error"; id: number; message: string }
+  | { type: "step" };
 
-const { modelDir, slots, threads } = workerData as { modelDir: string; slots: number; threads: number };
+/**
+ * A fault to inject, for tests of what the server does when the engine fails: the
+ * model's forward pass number `at` (1-based) throws, blocks for `ms`, or ends the thread.
+ */
+export interface InjectedFault {
+  kind: "throw" | "hang" | "exit";
+  at: number;
+  ms?: number;
+}
+
+export interface WorkerData {
+  modelDir: string;
+  slots: number;
+  threads: number;
+  fault?: InjectedFault;
+}
+
+const { modelDir, slots, threads, fault } = workerData as WorkerData;
 native.setThreads(threads);
-const engine = new Engine(loadAnyModel(modelDir), loadChatCodec(modelDir), slots);
+const engine = new Engine(withFault(loadAnyModel(modelDir), fault), loadChatCodec(modelDir), slots);
 const engineIds = new Map<number, number>();
 let running = false;
 
 function post(e: WorkerEvent): void {
   parentPort?.postMessage(e);
+}
+
+function withFault(model: Model, f: InjectedFault | undefined): Model {
+  if (!f) return model;
+  let calls = 0;
+  const forward: Model["forward"] = (...args) => {
+    calls++;
+    if (calls === f.at) {
+      if (f.kind === "throw") throw new Error(`injected fault in forward pass ${calls}`);
+      if (f.kind === "exit") process.exit(3);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, f.ms ?? 1000);
+    }
+    return model.forward(...args);
+  };
+  return { ...model, forward };
 }
 
 /** Steps the engine, yielding to the message queue between steps so new requests join. */
@@ -35,6 +70,7 @@ function pump(): void {
       return;
     }
     engine.step();
+    post({ type: "step" });
     setImmediate(loop);
   };
   setImmediate(loop);
@@ -54,6 +90,10 @@ parentPort?.on("message", (m: WorkerRequest) => {
       onDone: (result) => {
         engineIds.delete(m.id);
         post({ type: "done", id: m.id, result });
+      },
+      onError: (e) => {
+        engineIds.delete(m.id);
+        post({ type: "error", id: m.id, message: `generation failed: ${e.message}` });
       },
     });
     engineIds.set(m.id, engineId);

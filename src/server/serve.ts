@@ -1,11 +1,12 @@
 // Starts the server for a model directory and shuts it down gracefully on SIGINT/SIGTERM:
 // stop accepting connections, let in-flight requests finish, stop the engine.
-import { basename, resolve } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { readModelConfig } from "../model/directory.ts";
 import { adapterBase, isAdapterDir } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 import { buildServer } from "./app.ts";
+import type { InjectedFault } from "./engine-worker.ts";
 import { Generator } from "./generator.ts";
 
 export interface ServeOptions {
@@ -18,23 +19,52 @@ export interface ServeOptions {
   /** requests waiting beyond the slots before 429 */
   maxQueue: number;
   threads: number;
+  /** the id in /v1/models (default: from the model's folder) */
+  modelName?: string;
+  /** seconds an engine may hold requests without finishing a step before /health says "stalled" */
+  stallSeconds?: number;
   register?: (app: FastifyInstance) => void;
+  /** one line per request */
+  log?: (line: string) => void;
+  /** tests only: make the engine fail on purpose */
+  fault?: InjectedFault;
 }
 
 export interface RunningServer {
   app: FastifyInstance;
   url: string;
+  modelName: string;
   close(): Promise<void>;
+}
+
+/** Folder names that say nothing on their own; the parent's name goes first. */
+const GENERIC_NAMES = new Set(["model", "chat", "final", "merged", "sft", "checkpoint", "adapter", "out"]);
+
+/** A model's id from its folder: "runs/quickstart/chat" -> "quickstart/chat", "my-gpt" -> "my-gpt". */
+export function modelIdOf(dir: string): string {
+  const path = resolve(dir);
+  const name = basename(path);
+  const parent = basename(dirname(path));
+  return GENERIC_NAMES.has(name) && parent && parent !== "/" ? `${parent}/${name}` : name;
 }
 
 export async function startServer(o: ServeOptions): Promise<RunningServer> {
   // An adapter directory serves its base model with the adapters attached.
   const config = readModelConfig(isAdapterDir(o.model) ? adapterBase(o.model) : o.model);
   const codec = loadChatCodec(o.model);
-  const generator = new Generator(resolve(o.model), o.slots, o.threads, o.slots + o.maxQueue);
+  const generator = new Generator({
+    modelDir: resolve(o.model),
+    slots: o.slots,
+    threads: o.threads,
+    maxInFlight: o.slots + o.maxQueue,
+    stallSeconds: o.stallSeconds ?? 120,
+    fault: o.fault,
+  });
   await generator.ready;
+  const modelName = o.modelName ?? modelIdOf(o.model);
   const app = buildServer({
-    modelName: basename(resolve(o.model)),
+    modelName,
+    log: o.log,
     codec,
     generator,
     contextLength: config.blockSize,
@@ -50,5 +80,5 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     })();
     return closing;
   };
-  return { app, url: address, close };
+  return { app, url: address, modelName, close };
 }

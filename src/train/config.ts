@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
+import { zodRange } from "../options/ranges.ts";
 
 const positiveInt = z.number().int().positive();
 
@@ -13,7 +14,7 @@ export const pretrainSchema = z
     /** "char", or a BPE tokenizer (directory or gpt2 / cl100k_base); shard directories bring their own */
     tokenizer: z.string().default("char"),
     /** the last fraction of the corpus is the validation split (nanoGPT: 0.1) */
-    val_fraction: z.number().gt(0).lt(1).default(0.1),
+    val_fraction: zodRange("fraction").default(0.1),
     model: z
       .object({
         arch: z.enum(["gpt2", "llama"]).default("gpt2"),
@@ -24,18 +25,18 @@ export const pretrainSchema = z
         block_size: positiveInt,
         intermediate_size: positiveInt.optional(),
         bias: z.boolean().default(false),
-        dropout: z.number().min(0).lt(1).default(0),
+        dropout: zodRange("dropout").default(0),
         rope_theta: z.number().positive().optional(),
       })
       .strict(),
     train: z
       .object({
-        batch_size: positiveInt,
+        batch_size: zodRange("batchSize"),
         grad_accum: positiveInt.default(1),
         max_iters: positiveInt,
-        lr: z.number().positive().default(1e-3),
+        lr: zodRange("lr").default(1e-3),
         min_lr: z.number().min(0).optional(),
-        warmup_iters: z.number().int().min(0).default(100),
+        warmup_iters: zodRange("warmup").default(100),
         lr_decay_iters: positiveInt.optional(),
         beta1: z.number().min(0).lt(1).default(0.9),
         beta2: z.number().min(0).lt(1).default(0.99),
@@ -45,16 +46,16 @@ export const pretrainSchema = z
         eval_iters: positiveInt.default(20),
         log_interval: positiveInt.default(10),
         checkpoint_interval: positiveInt.default(250),
-        seed: z.number().int().min(0).default(1337),
+        seed: zodRange("seed").default(1337),
         precision: z.enum(["auto", "fp32", "bf16"]).default("auto"),
       })
       .strict(),
     sample: z
       .object({
         count: z.number().int().min(0).default(2),
-        max_tokens: z.number().int().min(0).default(300),
-        temperature: z.number().min(0).default(0.8),
-        top_k: z.number().int().min(0).default(200),
+        max_tokens: zodRange("maxTokens").default(300),
+        temperature: zodRange("temperature").default(0.8),
+        top_k: zodRange("topK").default(200),
         prompt: z.string().default("\n"),
       })
       .strict()
@@ -67,18 +68,50 @@ export type PretrainConfig = z.infer<typeof pretrainSchema>;
 export function parsePretrainConfig(value: unknown, where: string): PretrainConfig {
   const r = pretrainSchema.safeParse(value ?? {});
   if (!r.success) {
-    const issue = r.error.issues[0];
+    // An unknown key is usually a typo of a missing one: name it first.
+    const issues = [...r.error.issues].sort(
+      (a, b) => Number(b.code === "unrecognized_keys") - Number(a.code === "unrecognized_keys"),
+    );
+    const issue = issues[0];
     const path = issue?.path.join(".") || "(top level)";
     const detail =
       issue?.code === "unrecognized_keys"
-        ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}`
+        ? `unknown key ${issue.keys.map((k) => JSON.stringify(k)).join(", ")}${closestKeys(issue.keys, issues)}`
         : issue?.message;
     throw new Error(`${where}: ${path}: ${detail}`);
   }
   return r.data;
 }
 
-export function readPretrainConfig(path: string): PretrainConfig {
+/** " (did you mean "n_layer"?)" when a missing key in the same section is close to an unknown one. */
+function closestKeys(unknown: string[], issues: z.core.$ZodIssue[]): string {
+  const missing = issues.filter((i) => i.code === "invalid_type" && i.input === undefined).map((i) => i.path);
+  const guesses = unknown.flatMap((k) =>
+    missing
+      .map((p) => String(p[p.length - 1]))
+      .filter((m) => editDistance(k, m) <= 2)
+      .map((m) => JSON.stringify(m)),
+  );
+  return guesses.length ? ` (did you mean ${guesses.join(", ")}?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length] as number;
+}
+
+/** Reads a YAML config; `edit` changes the parsed value before validation (command-line overrides). */
+export function readPretrainConfig(path: string, edit: (value: unknown) => unknown = (v) => v): PretrainConfig {
   let text: string;
   try {
     text = readFileSync(path, "utf8");
@@ -91,5 +124,5 @@ export function readPretrainConfig(path: string): PretrainConfig {
   } catch (e) {
     throw new Error(`${path}: invalid YAML (${(e as Error).message.split("\n")[0]})`);
   }
-  return parsePretrainConfig(value, path);
+  return parsePretrainConfig(edit(value), path);
 }

@@ -6,6 +6,7 @@ import { finewebOptions, finewebStep } from "./fineweb.ts";
 import { gopherQualityOptions, gopherQualityStep, gopherRepetitionOptions, gopherRepetitionStep } from "./gopher.ts";
 import { htmlOptions, htmlStep } from "./html.ts";
 import { languageOptions, languageStep } from "./language.ts";
+import { DEFAULT_STEPS, STEP_NAMES, type StepName } from "./names.ts";
 import { normalizeStep } from "./normalize.ts";
 import { piiOptions, piiStep } from "./pii.ts";
 import type { Step } from "./step.ts";
@@ -32,24 +33,9 @@ export const STEPS = {
   pii: define(piiOptions, piiStep, "emails, phone numbers and IP addresses replaced"),
   "exact-dedup": define(noOptions, exactDedupStep, "exact duplicates by content hash"),
   "near-dedup": define(nearDedupOptions, nearDedupStep, "near duplicates by MinHash LSH"),
-} as const;
+} as const satisfies Record<StepName, StepDefinition>;
 
-export type StepName = keyof typeof STEPS;
-export const STEP_NAMES = Object.keys(STEPS) as StepName[];
-
-/** FineWeb's order: extract, identify the language, filter, scrub, then deduplicate. */
-export const DEFAULT_STEPS: StepName[] = [
-  "normalize",
-  "html",
-  "language",
-  "gopher-repetition",
-  "gopher-quality",
-  "c4",
-  "fineweb",
-  "pii",
-  "exact-dedup",
-  "near-dedup",
-];
+export { DEFAULT_STEPS, STEP_NAMES, type StepName };
 
 export interface StepSpec {
   name: StepName;

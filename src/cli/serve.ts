@@ -1,0 +1,71 @@
+// `llmfab chat` (the terminal) and `llmfab serve` (the OpenAI-compatible API and web pages).
+import type { Command } from "commander";
+import { modelDirArg, numberArg } from "./options.ts";
+import type { Runtime } from "./program.ts";
+
+interface ChatFlags {
+  model: string;
+  temperature: number;
+  topP: number;
+  maxTokens: number;
+  seed: number;
+}
+
+interface ServeFlags {
+  model: string;
+  modelName?: string;
+  host: string;
+  port: number;
+  apiKey?: string;
+  slots: number;
+  maxQueue: number;
+  runs: string;
+  quiet: boolean;
+}
+
+export function registerServeCommands(program: Command, runtime: Runtime): void {
+  program
+    .command("chat")
+    .description("chat with a model in the terminal")
+    .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)", modelDirArg)
+    .option("--temperature <t>", "sampling temperature (0: greedy)", numberArg("temperature"), 0.7)
+    .option("--top-p <p>", "nucleus sampling", numberArg("topP"), 0.95)
+    .option("--max-tokens <n>", "longest answer in tokens", numberArg("maxTokens"), 256)
+    .option("--seed <n>", "random seed", numberArg("seed"), 0)
+    .action(async (o: ChatFlags) => {
+      const { runChat } = await import("./chat.ts");
+      await runChat(o.model, { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed });
+    });
+
+  program
+    .command("serve")
+    .description("serve a model: OpenAI-compatible API, chat page and training dashboard")
+    .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)", modelDirArg)
+    .option("--model-name <id>", "the model's id in /v1/models (default: from its folder, e.g. quickstart/chat)")
+    .option("--host <host>", "address to bind", "127.0.0.1")
+    .option("--port <n>", "port (0: any free port)", numberArg("port"), 8080)
+    .option("--api-key <key>", "require Authorization: Bearer <key> on /v1 routes (the chat page asks for it)")
+    .option("--slots <n>", "sequences generated at once", numberArg("slots"), 4)
+    .option("--max-queue <n>", "requests waiting beyond the slots before 429", numberArg("queue"), 16)
+    .option("--runs <dir>", "run directories for the training dashboard", "runs")
+    .option("--quiet", "no log line per request", false)
+    .action(async (o: ServeFlags) => {
+      const { startServer } = await import("../server/serve.ts");
+      const { registerWeb } = await import("../web/routes.ts");
+      const server = await startServer({
+        ...o,
+        threads: runtime.threads(),
+        log: o.quiet ? undefined : (line) => console.log(line),
+        register: (app) => registerWeb(app, { runsDir: o.runs }),
+      });
+      console.log(
+        `llmfab serving ${o.model} as "${server.modelName}" at ${server.url} (chat page: ${server.url}/, dashboard: ${server.url}/dashboard)`,
+      );
+      const shutdown = () => {
+        console.log("shutting down: finishing in-flight requests");
+        server.close().then(() => process.exit(0));
+      };
+      process.once("SIGINT", shutdown);
+      process.once("SIGTERM", shutdown);
+    });
+}
