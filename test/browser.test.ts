@@ -15,7 +15,9 @@ const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed"
 const shots = join(tmpdir(), "llmfab-screenshots");
 
 let server: RunningServer;
+let keyed: RunningServer;
 let browser: Browser;
+const API_KEY = "page-key-123";
 
 describe("web pages", { skip }, () => {
   before(async () => {
@@ -33,6 +35,16 @@ describe("web pages", { skip }, () => {
       slots: 2,
       maxQueue: 4,
       threads: 1,
+      register: (app) => registerWeb(app, { runsDir: runs }),
+    });
+    keyed = await startServer({
+      model: await tinyChatModel(),
+      host: "127.0.0.1",
+      port: 0,
+      slots: 1,
+      maxQueue: 2,
+      threads: 1,
+      apiKey: API_KEY,
       register: (app) => registerWeb(app, { runsDir: runs }),
     });
     browser = await chromium.launch({
@@ -54,6 +66,7 @@ describe("web pages", { skip }, () => {
   after(async () => {
     await browser?.close();
     await server?.close();
+    await keyed?.close();
   });
 
   test("the chat page streams an answer", async () => {
@@ -66,6 +79,27 @@ describe("web pages", { skip }, () => {
     assert.equal((await page.locator(".msg.user").textContent())?.trim(), "Hello there");
     assert.ok(((await page.locator(".msg.assistant").textContent()) ?? "").trim().length > 0, "the answer has text");
     await page.screenshot({ path: join(shots, "chat.png") });
+  });
+
+  test("under --api-key the page asks for the key, then sends it and streams an answer", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${keyed.url}/`);
+    await page.waitForFunction(() => /API key/.test(document.getElementById("model")?.textContent ?? ""));
+    await page.fill("#seed", "1");
+    await page.fill("#input", "Hello there");
+    await page.click("#send");
+    await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
+    assert.match((await page.locator(".msg.assistant").textContent()) ?? "", /enter the server's key/);
+
+    await page.fill("#api_key", API_KEY);
+    await page.dispatchEvent("#api_key", "change");
+    await page.waitForFunction(() => /\/model$/.test(document.getElementById("model")?.textContent ?? ""));
+    await page.click("#reset");
+    await page.fill("#input", "Hello there");
+    await page.click("#send");
+    await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
+    const answer = ((await page.locator(".msg.assistant").last().textContent()) ?? "").trim();
+    assert.ok(answer.length > 0 && !answer.includes("[error"), `answer: ${answer}`);
   });
 
   test("the dashboard plots a run's loss curve", async () => {

@@ -1,6 +1,7 @@
 // Matmul precision. "bf16" runs matmuls with bfloat16 operands and fp32 accumulation
 // (as PyTorch autocast does on CPU); weights, gradients and optimizer state stay fp32.
 import { readFileSync } from "node:fs";
+import { cpus } from "node:os";
 import { native } from "../backend/native.ts";
 
 export type Precision = "fp32" | "bf16";
@@ -35,4 +36,12 @@ export function cpuFlags(): Set<string> {
   } catch {
     return new Set();
   }
+}
+
+/** "Intel(R) Xeon(R) ... (avx2 avx512f avx512_bf16 amx)": the CPU and the features the kernels use. */
+export function cpuSummary(): string {
+  const flags = cpuFlags();
+  const features = ["avx2", "avx512f", "avx512_bf16", "amx_bf16"].filter((f) => flags.has(f));
+  const model = cpus()[0]?.model.trim() || "unknown CPU";
+  return `${model} (${features.length ? features.join(" ") : "no AVX2"})`;
 }

@@ -2,7 +2,7 @@
 // AdamW, warmup + cosine schedule, gradient accumulation and clipping, periodic
 // validation, JSONL metrics, atomic checkpoints and exact resume.
 import { createHash } from "node:crypto";
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type ModelConfig, makeConfig } from "../model/config.ts";
@@ -13,7 +13,15 @@ import { Rng } from "../nn/random.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { backward, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
+import {
+  backward,
+  cpuHasBf16,
+  cpuSummary,
+  crossEntropy,
+  noGrad,
+  resolvePrecision,
+  setPrecision,
+} from "../tensor/index.ts";
 import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
@@ -96,6 +104,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   let model: Model;
   let progress: TrainerProgress;
   let optimizer: AdamW;
+  let createdDir = false;
   if (o.resume) {
     const ckpt = loadCheckpoint(modelDir);
     if (ckpt.progress.configDigest !== digest) {
@@ -112,12 +121,15 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     if (existsSync(join(modelDir, STATE_JSON)) || existsSync(join(modelDir, "config.json"))) {
       throw new Error(`${o.outDir} already holds a run; pass --resume to continue it or choose another --out`);
     }
-    mkdirSync(o.outDir, { recursive: true });
-    writeFileAtomic(metricsPath, "");
+    // The model first: a config it rejects leaves no run folder behind.
     model = initModel(modelConfigOf(cfg, codec.vocabSize), t.seed);
     progress = { step: 0, rng: new Rng(t.seed).state(), tokens: 0, wallSeconds: 0, configDigest: digest };
     optimizer = new AdamW(trainable(model.params), adamOptions(cfg));
+    createdDir = !existsSync(o.outDir);
+    mkdirSync(o.outDir, { recursive: true });
+    writeFileAtomic(metricsPath, "");
   }
+  if (!o.quiet) process.stderr.write(runSummary(model, o, progress.step));
 
   const params = trainable(model.params);
   const rng = new Rng(progress.rng);
@@ -190,9 +202,35 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       modelDir,
       samples,
     };
+  } catch (e) {
+    // Before the first checkpoint there is nothing to resume: leave nothing behind.
+    if (!existsSync(join(modelDir, STATE_JSON))) {
+      if (createdDir) rmSync(o.outDir, { recursive: true, force: true });
+      else rmSync(metricsPath, { force: true });
+    }
+    throw e;
   } finally {
     reporter.stop();
   }
+}
+
+const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} M`;
+
+/** What the run is about to do, printed before the first step. */
+function runSummary(model: Model, o: PretrainOptions, fromStep: number): string {
+  const c = model.config;
+  const t = o.config.train;
+  const params = [...model.params.values()].reduce((n, p) => n + p.size, 0);
+  const tokens = (s: Split) => s.reduce((n, a) => n + a.length, 0);
+  const perStep = t.batch_size * c.blockSize * t.grad_accum;
+  const precision = resolvePrecision(t.precision);
+  const bf16 = precision === "bf16" ? (cpuHasBf16() ? " (native)" : " (emulated: no avx512_bf16)") : "";
+  return [
+    `${c.arch}: ${c.nLayer} layers, ${c.nHead} heads, ${c.nEmbd} wide, block ${c.blockSize}; ${millions(params)} parameters, vocabulary ${c.vocabSize.toLocaleString()}`,
+    `data: ${millions(tokens(o.train))} train / ${millions(tokens(o.val))} val tokens; ${perStep.toLocaleString()} tokens per step, steps ${fromStep + 1}-${t.max_iters} (${((t.max_iters * perStep) / tokens(o.train) || 0).toFixed(2)} epochs)`,
+    `compute: ${o.threads} threads, matmuls in ${precision}${bf16}, ${cpuSummary()}`,
+    "",
+  ].join("\n");
 }
 
 function adamOptions(cfg: PretrainConfig) {
