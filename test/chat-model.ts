@@ -9,8 +9,11 @@ import { initModel } from "../src/model/model.ts";
 import { tokenizerFiles } from "../src/tokenizer/files.ts";
 import { trainTokenizer } from "../src/tokenizer/train.ts";
 
-/** A tiny untrained model with a BPE tokenizer that has the chat special tokens. */
-export async function tinyChatModel(): Promise<string> {
+/**
+ * A tiny untrained model with a BPE tokenizer that has the chat special tokens.
+ * paddedRows: embedding rows beyond the tokenizer's vocabulary, as many published models have.
+ */
+export async function tinyChatModel(paddedRows = 0): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), "llmfab-serve-"));
   writeFileSync(join(dir, "text.txt"), "Hello there, how are you today? I am fine, thank you. ".repeat(50));
   const { tokenizer } = await trainTokenizer({
@@ -20,7 +23,14 @@ export async function tinyChatModel(): Promise<string> {
     threads: 1,
   });
   const model = initModel(
-    makeConfig({ arch: "gpt2", vocabSize: tokenizer.vocabSize, blockSize: 96, nLayer: 1, nHead: 2, nEmbd: 32 }),
+    makeConfig({
+      arch: "gpt2",
+      vocabSize: tokenizer.vocabSize + paddedRows,
+      blockSize: 96,
+      nLayer: 1,
+      nHead: 2,
+      nEmbd: 32,
+    }),
     1,
   );
   const modelDir = join(dir, "model");

@@ -179,3 +179,93 @@ describe("under load", () => {
     assert.equal(after.object, "chat.completion");
   });
 });
+
+describe("when the engine fails", () => {
+  const start = async (o: Partial<Parameters<typeof startServer>[0]> = {}, paddedRows = 0) =>
+    startServer({
+      model: await tinyChatModel(paddedRows),
+      host: "127.0.0.1",
+      port: 0,
+      slots: 2,
+      maxQueue: 4,
+      threads: 1,
+      ...o,
+    });
+  const chat = (s: RunningServer, content = "hello") =>
+    fetch(`${s.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ messages: [{ role: "user", content }], max_tokens: 4, seed: 1 }),
+    });
+  const health = async (s: RunningServer) => {
+    const r = await fetch(`${s.url}/health`);
+    return { status: r.status, body: (await r.json()) as { status: string; in_flight: number } };
+  };
+
+  test("padded embedding rows are never sampled (a model vocabulary larger than its tokenizer's)", async () => {
+    const s = await start({}, 64);
+    try {
+      const client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "none", maxRetries: 0 });
+      for (let seed = 0; seed < 6; seed++) {
+        const r = await client.completions.create({
+          model: "m",
+          prompt: "Hello",
+          max_tokens: 20,
+          temperature: 2,
+          seed,
+          logprobs: 1,
+        });
+        assert.equal(typeof r.choices[0]?.text, "string"); // before the fix: HTTP 500, "token id ... is not in the vocabulary"
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an error inside the engine ends that request with a clear error; the next ones are served", async () => {
+    const s = await start({ fault: { kind: "throw", at: 2 } });
+    try {
+      const failed = await chat(s);
+      assert.equal(failed.status, 500);
+      assert.match(
+        ((await failed.json()) as { error: { message: string } }).error.message,
+        /generation failed: injected fault/,
+      );
+      for (let i = 0; i < 3; i++) assert.equal((await chat(s, `again ${i}`)).status, 200);
+      assert.deepEqual(await health(s), { status: 200, body: { status: "ok", in_flight: 0, since_progress_s: 0 } });
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("/health says 503 stalled while the engine holds requests without progress, ok once it moves", async () => {
+    const s = await start({ fault: { kind: "hang", at: 2, ms: 2500 }, stallSeconds: 0.5 });
+    try {
+      const pending = chat(s);
+      await new Promise((r) => setTimeout(r, 1500));
+      const stuck = await health(s);
+      assert.equal(stuck.status, 503);
+      assert.equal(stuck.body.status, "stalled");
+      assert.equal(stuck.body.in_flight, 1);
+      assert.equal((await pending).status, 200);
+      assert.equal((await health(s)).body.status, "ok");
+    } finally {
+      await s.close();
+    }
+  });
+
+  test("an engine that dies fails its request and refuses new ones with 503; /health says stopped", async () => {
+    const s = await start({ fault: { kind: "exit", at: 2 } });
+    try {
+      const failed = await chat(s);
+      assert.equal(failed.status, 503);
+      assert.match(((await failed.json()) as { error: { message: string } }).error.message, /engine stopped/);
+      assert.equal((await chat(s)).status, 503, "a new request is refused at once, not left hanging");
+      const h = await health(s);
+      assert.equal(h.status, 503);
+      assert.equal(h.body.status, "stopped");
+    } finally {
+      await s.close();
+    }
+  });
+});
