@@ -1,19 +1,13 @@
 // The command line on bad input: one-line errors that name the problem, and nothing on
 // disk overwritten or lost.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { assertOneLineError, llmfab, root } from "./cli-helpers.ts";
 
-const root = new URL("..", import.meta.url).pathname;
 const corpus = readFileSync(join(root, "../shared/data/tinyshakespeare.txt"), "utf8").slice(0, 20_000);
-
-function llmfab(args: string[]): { code: number; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [join(root, "bin/llmfab.js"), "--threads", "1", ...args], { encoding: "utf8" });
-  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
-}
 
 function setup(config: string): { dir: string; config: string; data: string } {
   const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
@@ -36,13 +30,6 @@ train:
 sample:
   count: 0
 `;
-
-function assertOneLineError(r: { code: number; stderr: string }, pattern: RegExp): void {
-  assert.equal(r.code, 1, `exit code (stderr: ${r.stderr})`);
-  const lines = r.stderr.trim().split("\n");
-  assert.equal(lines.length, 1, `one line, got:\n${r.stderr}`);
-  assert.match(lines[0] as string, pattern);
-}
 
 describe("llmfab pretrain on bad input", () => {
   test("an unknown config key", () => {

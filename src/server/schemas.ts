@@ -1,19 +1,20 @@
 // Request bodies of the OpenAI-compatible API, validated with zod.
 import { z } from "zod";
+import { zodRange } from "../options/ranges.ts";
 
 const stop = z.union([z.string(), z.array(z.string()).max(4)]).nullish();
 
 const sampling = {
   model: z.string().optional(),
-  max_tokens: z.number().int().positive().nullish(),
-  temperature: z.number().min(0).max(2).nullish(),
-  top_p: z.number().gt(0).max(1).nullish(),
-  n: z.number().int().min(1).max(8).nullish(),
+  max_tokens: zodRange("maxTokens").nullish(),
+  temperature: zodRange("temperature").nullish(),
+  top_p: zodRange("topP").nullish(),
+  n: zodRange("choices").nullish(),
   stop,
-  seed: z.number().int().nullish(),
+  seed: zodRange("seed").nullish(),
   stream: z.boolean().nullish(),
-  frequency_penalty: z.number().min(-2).max(2).nullish(),
-  presence_penalty: z.number().min(-2).max(2).nullish(),
+  frequency_penalty: zodRange("penalty").nullish(),
+  presence_penalty: zodRange("penalty").nullish(),
   user: z.string().optional(),
 };
 
@@ -27,7 +28,7 @@ export const chatRequest = z.object({
       }),
     )
     .min(1),
-  max_completion_tokens: z.number().int().positive().nullish(),
+  max_completion_tokens: zodRange("maxTokens").nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(0).nullish(),
 });
