@@ -8,8 +8,7 @@ import { backward, crossEntropy } from "../src/tensor/index.ts";
 import { relError, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss } from "./reference/models.ts";
 
-function checkModel(config: ModelConfig): void {
-  const [B, T] = [2, 6];
+function checkModel(config: ModelConfig, B = 2, T = 6): void {
   const model = initModel(config, 7);
   // Larger-than-init weights so every path carries signal; a randomised LayerNorm/RMSNorm gain.
   const r = rng(3);
@@ -62,6 +61,12 @@ describe("models against a float64 reference", () => {
         tieEmbeddings: false,
       }),
     );
+  });
+  // T = 100 runs attention over two 64-row tiles (the second partial): the online-softmax rescale between tiles.
+  test("GPT-2 and Llama at T=100, across attention tiles", () => {
+    const shape = { vocabSize: 7, blockSize: 100, nLayer: 1, nHead: 2, nEmbd: 8 };
+    checkModel(makeConfig({ arch: "gpt2", ...shape }), 1, 100);
+    checkModel(makeConfig({ arch: "llama", ...shape, nHead: 4, nKvHead: 2, intermediateSize: 8 }), 1, 100);
   });
   test("Llama (grouped-query attention, untied head) loss and every parameter gradient", () => {
     checkModel(

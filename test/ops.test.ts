@@ -222,10 +222,12 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
-  // T = 45 is not a multiple of the 32-row tiles, so partial tiles are exercised.
+  // T = 45 is within one 64-row tile; T = 100 spans two (the second partial), so the
+  // online-softmax rescale between tiles is checked, forward and backward.
   for (const [T, H] of [
     [7, 2],
     [45, 2],
+    [100, 1],
   ] as const)
     test(`causal attention from fused qkv, T=${T}`, () => {
       const [B, D] = [2, 4];
@@ -242,20 +244,24 @@ describe("gradient checks against float64 finite differences", () => {
       });
     });
 
-  test("grouped-query attention (4 query heads over 2 kv heads), T=37", () => {
-    const [B, T, Hq, Hkv, D] = [1, 37, 4, 2, 4];
-    gradCheck("attention GQA", {
-      inputs: [randn(B * T * Hq * D, 30), randn(B * T * Hkv * D, 31), randn(B * T * Hkv * D, 32)],
-      shapes: [
-        [B, T, Hq, D],
-        [B, T, Hkv, D],
-        [B, T, Hkv, D],
-      ],
-      op: ([q, k, v]) => ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D }),
-      ref: ([q, k, v]) => ref.attention(q!, k!, v!, B, T, Hq, Hkv, D),
-      gradTol: 2e-3,
+  for (const [T, Hq, Hkv] of [
+    [37, 4, 2],
+    [100, 2, 1],
+  ] as const)
+    test(`grouped-query attention (${Hq} query heads over ${Hkv} kv heads), T=${T}`, () => {
+      const [B, D] = [1, 4];
+      gradCheck("attention GQA", {
+        inputs: [randn(B * T * Hq * D, 30), randn(B * T * Hkv * D, 31), randn(B * T * Hkv * D, 32)],
+        shapes: [
+          [B, T, Hq, D],
+          [B, T, Hkv, D],
+          [B, T, Hkv, D],
+        ],
+        op: ([q, k, v]) => ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D }),
+        ref: ([q, k, v]) => ref.attention(q!, k!, v!, B, T, Hq, Hkv, D),
+        gradTol: 2e-3,
+      });
     });
-  });
 
   test("cross-entropy with ignored targets", () => {
     const [N, V] = [6, 7];
