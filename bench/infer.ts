@@ -42,7 +42,7 @@ export function inferBench(
         prefill.push(prompt.length / ((performance.now() - t) / 1000));
       }
       const ref = haveTorch
-        ? torchBest(["--config", name, "--infer", "--new_tokens", String(NEW_TOKENS)], threads)
+        ? torchBest(["--config", name, "--infer", "--new_tokens", String(NEW_TOKENS)], threads, false)
         : null;
       const ours = median(decode);
       const ratio = ref ? ours / ref.tok_per_s : null;

@@ -3,7 +3,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { cpuHasBf16 } from "../src/tensor/index.ts";
+import { cpuHasBf16, cpuSummary } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
@@ -18,8 +18,13 @@ const { values, positionals } = parseArgs({
     threads: { type: "string", multiple: true },
     precision: { type: "string", multiple: true },
     steps: { type: "string" },
+    profile: { type: "boolean", default: false },
   },
 });
+
+/** The CPU and the features the kernels use, in every row: figures mean nothing without them. */
+const cpu = cpuSummary();
+const [cpuModel, isa] = [cpu.replace(/ \(.*\)$/, ""), /\(([^)]*)\)$/.exec(cpu)?.[1] ?? ""];
 
 const benches: Record<string, () => void> = {
   train: trainBench,
@@ -40,7 +45,7 @@ for (const name of which) {
 }
 
 function emit(row: Record<string, unknown>, text: string): void {
-  console.log(values.json ? JSON.stringify(row) : text);
+  console.log(values.json ? JSON.stringify({ ...row, cpu: cpuModel, isa }) : text);
 }
 
 function trainBench(): void {
@@ -49,13 +54,15 @@ function trainBench(): void {
   const precisions = values.precision ?? ["fp32", "bf16"];
   const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
   const haveTorch = torchAvailable();
+  if (values.profile) return trainProfile(configs, threadList, precisions);
   if (!values.json) {
+    console.log(`CPU: ${cpu}`);
     console.log(
       `train bench: ms/step (median), tok/s, GFLOP/s, peak RSS; bf16 ${cpuHasBf16() ? "native" : "emulated (no avx512_bf16)"}`,
     );
     console.log(
       haveTorch
-        ? "reference: PyTorch (torch_gpt_bench.py) at its best setting"
+        ? `reference: PyTorch (torch_gpt_bench.py) at its best setting (fp32${cpuHasBf16() ? " or bf16 autocast" : ""})`
         : "reference: none (python3-torch not installed)",
     );
   }
@@ -63,7 +70,9 @@ function trainBench(): void {
     if (!(config in BENCH_CONFIGS)) throw new Error(`unknown config ${config}`);
     const steps = values.steps ?? (config === "A" ? "30" : "8");
     for (const threads of threadList) {
-      const ref = haveTorch ? torchBest(["--config", config, "--steps", steps, "--warmup", "3"], threads) : null;
+      const ref = haveTorch
+        ? torchBest(["--config", config, "--steps", steps, "--warmup", "3"], threads, cpuHasBf16())
+        : null;
       for (const precision of precisions) {
         const r = spawnSync(
           process.execPath,
@@ -106,6 +115,35 @@ function trainBench(): void {
       }
     }
   }
+}
+
+/** Milliseconds per step by category (matmul, attention, conversions, elementwise, optimizer, other). */
+function trainProfile(configs: BenchConfigName[], threadList: number[], precisions: string[]): void {
+  if (!values.json) console.log(`CPU: ${cpu}\ntrain profile: ms per step by category (mean of 5 steps)`);
+  const worker = fileURLToPath(new URL("./profile-worker.ts", import.meta.url));
+  for (const config of configs)
+    for (const threads of threadList)
+      for (const precision of precisions) {
+        const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, String(threads), precision, "5"], {
+          encoding: "utf8",
+        });
+        if (r.status !== 0) throw new Error(`profile worker failed: ${r.stderr}`);
+        const ms = JSON.parse(r.stdout) as Record<string, number>;
+        const parts = Object.entries(ms)
+          .filter(([k]) => k !== "step")
+          .map(([k, v]) => `${k} ${round(v)}`)
+          .join(", ");
+        emit(
+          {
+            bench: "train-profile",
+            config,
+            threads,
+            precision,
+            ...Object.fromEntries(Object.entries(ms).map(([k, v]) => [`${k}_ms`, round(v)])),
+          },
+          `${config} ${threads}t ${precision.padEnd(5)} ${round(ms.step ?? 0)} ms/step: ${parts}`,
+        );
+      }
 }
 
 /** Peak memory of full, freeze (top 2 blocks), LoRA and LoRA-FA fine-tuning, each in its own process. */

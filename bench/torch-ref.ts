@@ -45,22 +45,32 @@ function runOnce(args: string[], env: Record<string, string>, setting: string): 
   return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting };
 }
 
-export function torchBest(extraArgs: string[], threads: number): TorchResult | null {
-  const runs =
-    threads === 1
-      ? [runOnce([...extraArgs, "--threads", "1"], { OPENBLAS_NUM_THREADS: "1" }, "1 thread")]
+/**
+ * PyTorch at its best: each thread setting, in fp32 and (where the CPU has bf16) under
+ * bf16 autocast, as a PyTorch user on that CPU would run it; the fastest wins.
+ */
+export function torchBest(extraArgs: string[], threads: number, autocast: boolean): TorchResult | null {
+  const settings = (ac: "none" | "bf16"): [string[], Record<string, string>, string][] => {
+    const args = [...extraArgs, "--autocast", ac];
+    const label = ac === "bf16" ? ", bf16 autocast" : ", fp32";
+    return threads === 1
+      ? [[[...args, "--threads", "1"], { OPENBLAS_NUM_THREADS: "1" }, `1 thread${label}`]]
       : [
-          runOnce(
-            [...extraArgs, "--threads", String(threads)],
+          [
+            [...args, "--threads", String(threads)],
             { OMP_WAIT_POLICY: "PASSIVE" },
-            `${threads} threads, OMP_WAIT_POLICY=PASSIVE`,
-          ),
-          runOnce(
-            [...extraArgs, "--threads", "1"],
+            `${threads} threads, OMP_WAIT_POLICY=PASSIVE${label}`,
+          ],
+          [
+            [...args, "--threads", "1"],
             { OPENBLAS_NUM_THREADS: String(threads) },
-            `1 torch thread, OPENBLAS_NUM_THREADS=${threads}`,
-          ),
+            `1 torch thread, OPENBLAS_NUM_THREADS=${threads}${label}`,
+          ],
         ];
+  };
+  const runs = [...settings("none"), ...(autocast ? settings("bf16") : [])].map(([args, env, label]) =>
+    runOnce(args, env, label),
+  );
   const ok = runs.filter((r): r is TorchResult => r !== null);
   return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;
 }

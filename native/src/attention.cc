@@ -19,23 +19,18 @@ namespace llmfab {
 namespace {
 constexpr int64_t BT = 64;  // rows per query tile and per key tile
 
-// Copies n rows of width D (stride apart) into a dense [BT][D] tile, zero-padding the rest.
-void load_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
-  for (int64_t r = 0; r < n; r++) std::copy(src + r * stride, src + r * stride + D, dst + r * D);
-  std::fill(dst + n * D, dst + BT * D, 0.f);
-}
-
-// Copies n rows transposed into a [D][BT] tile, zero-padding the missing columns.
-void load_transposed(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
-  std::fill(dst, dst + D * BT, 0.f);
-  for (int64_t r = 0; r < n; r++)
-    for (int64_t d = 0; d < D; d++) dst[d * BT + r] = src[r * stride + d];
-}
-
-// dst[j][i] = src[i][j] for BT x BT tiles.
-void transpose_tile(float* dst, const float* src) {
-  for (int64_t i = 0; i < BT; i++)
-    for (int64_t j = 0; j < BT; j++) dst[j * BT + i] = src[i * BT + j];
+// Copies the T rows of a head (stride apart) transposed into dst [D][Tp], Tp = T rounded up
+// to whole tiles, the padding zero: a key tile is then the columns j0 .. j0 + BT.
+// In 16 x 16 blocks, so that reads and writes both stay within a few cache lines.
+void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  constexpr int64_t S = 16;
+  for (int64_t d = 0; d < D; d++) std::fill(dst + d * Tp + T, dst + (d + 1) * Tp, 0.f);
+  for (int64_t r0 = 0; r0 < T; r0 += S)
+    for (int64_t d0 = 0; d0 < D; d0 += S) {
+      const int64_t r1 = std::min(T, r0 + S), d1 = std::min(D, d0 + S);
+      for (int64_t d = d0; d < d1; d++)
+        for (int64_t r = r0; r < r1; r++) dst[d * Tp + r] = src[r * stride + d];
+    }
 }
 
 void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
@@ -48,15 +43,20 @@ void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D
 inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
   return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
 }
+
+inline int64_t padded(int64_t T) { return (T + BT - 1) / BT * BT; }
 }  // namespace
 
+// Tiles are read in place: queries straight from q (lda = qStride), values from v, keys
+// from one transposed copy per head; no per-tile copies.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
                        int64_t kvStride, float scale) {
   const int64_t group = Hq / Hkv;
+  const int64_t Tp = padded(T);
 #pragma omp parallel
   {
-    std::vector<float> qt(BT * D), kt(D * BT), vt(BT * D), s(BT * BT), o(BT * D), m(BT), l(BT);
+    std::vector<float> kt(D * Tp), s(BT * BT), o(BT * D), m(BT), l(BT);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t h = 0; h < Hq; h++) {
@@ -64,22 +64,21 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         const float* qb = q + b * T * qStride + h * D;
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
+        transpose_rows(kt.data(), kb, T, Tp, kvStride, D);
         for (int64_t i0 = 0; i0 < T; i0 += BT) {
           const int64_t nq = std::min(BT, T - i0);
-          load_rows(qt.data(), qb + i0 * qStride, nq, qStride, D);
           std::fill(o.begin(), o.end(), 0.f);
           std::fill(m.begin(), m.end(), -INFINITY);
           std::fill(l.begin(), l.end(), 0.f);
           for (int64_t j0 = 0; j0 < i0 + nq; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
-            load_transposed(kt.data(), kb + j0 * kvStride, nk, kvStride, D);
-            load_rows(vt.data(), vb + j0 * kvStride, nk, kvStride, D);
             std::fill(s.begin(), s.end(), 0.f);
-            tile_gemm(s.data(), qt.data(), kt.data(), nq, BT, D, D, BT, BT);
+            tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT);
             for (int64_t i = 0; i < nq; i++) {
               float* srow = &s[i * BT];
               const int64_t n = visible(i0, i, j0, nk);
               float rowMax = m[i];
+#pragma omp simd reduction(max : rowMax)
               for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
               float sum = 0.f;
 #pragma omp simd reduction(+ : sum)
@@ -93,7 +92,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
               l[i] = l[i] * corr + sum;
               m[i] = rowMax;
             }
-            tile_gemm(o.data(), s.data(), vt.data(), nq, D, BT, BT, D, D);
+            tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D);
           }
           for (int64_t i = 0; i < nq; i++) {
             float* orow = out + ((b * T + i0 + i) * Hq + h) * D;
@@ -113,17 +112,20 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t kvStride, float scale) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;  // between tokens of out and dout
+  const int64_t Tp = padded(T);
   // One work item per (batch, kv head): the query heads of its group all add into the
   // same dk/dv rows, so they run inside the item and no two threads write one row.
 #pragma omp parallel
   {
-    std::vector<float> Drow(T), dqAcc(T * D), kt(D * BT), vt(D * BT), krows(BT * D), qt(BT * D),
-        dot_(BT * D), s(BT * BT), dp(BT * BT), tr(BT * BT), dkt(BT * D), dvt(BT * D);
+    std::vector<float> Drow(T), dqAcc(T * D), kt(D * Tp), vt(D * Tp), s(BT * BT), dp(BT * BT),
+        dkt(BT * D), dvt(BT * D);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
+        transpose_rows(kt.data(), kb, T, Tp, kvStride, D);
+        transpose_rows(vt.data(), vb, T, Tp, kvStride, D);
         for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
           const float* qb = q + b * T * qStride + h * D;
           const float* dob = dout + b * T * rowStride + h * D;
@@ -138,19 +140,16 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
           for (int64_t j0 = 0; j0 < T; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
-            load_transposed(kt.data(), kb + j0 * kvStride, nk, kvStride, D);
-            load_transposed(vt.data(), vb + j0 * kvStride, nk, kvStride, D);
-            load_rows(krows.data(), kb + j0 * kvStride, nk, kvStride, D);
             std::fill(dkt.begin(), dkt.end(), 0.f);
             std::fill(dvt.begin(), dvt.end(), 0.f);
             for (int64_t i0 = j0; i0 < T; i0 += BT) {  // earlier queries cannot see these keys
               const int64_t nq = std::min(BT, T - i0);
-              load_rows(qt.data(), qb + i0 * qStride, nq, qStride, D);
-              load_rows(dot_.data(), dob + i0 * rowStride, nq, rowStride, D);
+              const float* qi = qb + i0 * qStride;
+              const float* doi = dob + i0 * rowStride;
               std::fill(s.begin(), s.end(), 0.f);
               std::fill(dp.begin(), dp.end(), 0.f);
-              tile_gemm(s.data(), qt.data(), kt.data(), nq, BT, D, D, BT, BT);     // S = Q K^T
-              tile_gemm(dp.data(), dot_.data(), vt.data(), nq, BT, D, D, BT, BT);  // dP = dO V^T
+              tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT);     // S = Q K^T
+              tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT);  // dP = dO V^T
               for (int64_t i = 0; i < nq; i++) {
                 const int64_t n = visible(i0, i, j0, nk);
                 const float Li = L[i0 + i], Di = Drow[i0 + i];
@@ -163,15 +162,11 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                   dprow[j] = p * (dprow[j] - Di) * scale;  // dS
                 }
               }
-              for (int64_t i = nq; i < BT; i++) {  // rows past the end must not contribute
-                std::fill(&s[i * BT], &s[i * BT] + BT, 0.f);
-                std::fill(&dp[i * BT], &dp[i * BT] + BT, 0.f);
-              }
-              transpose_tile(tr.data(), s.data());
-              tile_gemm(dvt.data(), tr.data(), dot_.data(), BT, D, nq, BT, D, D);  // dV += P^T dO
-              transpose_tile(tr.data(), dp.data());
-              tile_gemm(dkt.data(), tr.data(), qt.data(), BT, D, nq, BT, D, D);  // dK += dS^T Q
-              tile_gemm(&dqAcc[i0 * D], dp.data(), krows.data(), nq, D, BT, BT, D, D);  // dQ += dS K
+              // Only the nq rows of P and dS are read: the rest of the tile never contributes.
+              tile_gemm<true>(dvt.data(), s.data(), doi, nk, D, nq, BT, rowStride, D);  // dV += P^T dO
+              tile_gemm<true>(dkt.data(), dp.data(), qi, nk, D, nq, BT, qStride, D);    // dK += dS^T Q
+              tile_gemm(&dqAcc[i0 * D], dp.data(), kb + j0 * kvStride, nq, D, nk, BT, kvStride,
+                        D);  // dQ += dS K
             }
             add_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D);
             add_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D);
