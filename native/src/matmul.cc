@@ -2,8 +2,11 @@
 // layout and precision, since creating one costs far more than running a small one.
 #include <omp.h>
 
-#include <cstring>
+#include <immintrin.h>
+
 #include <atomic>
+#include <cstring>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <stdexcept>
@@ -77,9 +80,22 @@ Cached make(int64_t batch, int64_t M, int64_t N, int64_t K, bool transA, bool tr
   return c;
 }
 
-// Scratch buffers for bf16 operands, reused between calls.
-thread_local std::vector<uint16_t> scratchA, scratchB;
-thread_local std::vector<float> roundA, roundB;
+// Scratch buffers for operands, reused between calls; growing one does not zero it
+// (std::vector::resize would write every new element before the conversion does).
+template <typename T>
+struct Scratch {
+  std::unique_ptr<T[]> data;
+  int64_t size = 0;
+  T* get(int64_t n) {
+    if (n > size) {
+      data.reset(new T[n]);
+      size = n;
+    }
+    return data.get();
+  }
+};
+thread_local Scratch<uint16_t> scratchA, scratchB;
+thread_local Scratch<float> roundA, roundB;
 
 inline uint16_t f32_to_bf16(float f) {
   uint32_t u;
@@ -90,8 +106,19 @@ inline uint16_t f32_to_bf16(float f) {
 }
 
 void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+#ifdef __AVX512BF16__
+  // vcvtne2ps2bf16: 32 floats per instruction, round to nearest even (NaN stays NaN).
+  const int64_t full = n - n % 32;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < full; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
+  }
+  for (int64_t i = full; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+#else
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+#endif
 }
 
 int bf16_mode() {
@@ -131,19 +158,19 @@ void matmul(const float* A, const float* B, float* C, const float* bias, int64_t
   if (bf16) {
     if (bf16_mode() == 1) {
       native = true;
-      scratchA.resize(nA);
-      scratchB.resize(nB);
-      to_bf16(A, scratchA.data(), nA);
-      to_bf16(B, scratchB.data(), nB);
-      a = scratchA.data();
-      b = scratchB.data();
+      uint16_t* a16 = scratchA.get(nA);
+      uint16_t* b16 = scratchB.get(nB);
+      to_bf16(A, a16, nA);
+      to_bf16(B, b16, nB);
+      a = a16;
+      b = b16;
     } else {
-      roundA.resize(nA);
-      roundB.resize(nB);
-      round_to_bf16(A, roundA.data(), nA);
-      round_to_bf16(B, roundB.data(), nB);
-      a = roundA.data();
-      b = roundB.data();
+      float* ar = roundA.get(nA);
+      float* br = roundB.get(nB);
+      round_to_bf16(A, ar, nA);
+      round_to_bf16(B, br, nB);
+      a = ar;
+      b = br;
     }
   }
   Key key{batch, M, N, K, transA, transB, accumulate, bias != nullptr, broadcastB, native,
