@@ -122,6 +122,12 @@ Napi::Value Accumulate(const Napi::CallbackInfo& info) {
   accumulate(F(info, 0), F(info, 1), R(info, 2), N(info, 3));
   return Undefined(info);
 }
+// fill(x, value, n)
+Napi::Value Fill(const Napi::CallbackInfo& info) {
+  fill(F(info, 0), R(info, 1), N(info, 2));
+  return info.Env().Undefined();
+}
+
 Napi::Value Scale(const Napi::CallbackInfo& info) {
   scale_inplace(F(info, 0), R(info, 1), N(info, 2));
   return Undefined(info);
@@ -227,6 +233,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"add", Add},
       {"accumulate", Accumulate},
       {"scale", Scale},
+      {"fill", Fill},
       {"dropout", Dropout},
       {"attentionForward", AttentionForward},
       {"attentionBackward", AttentionBackward},

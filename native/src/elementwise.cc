@@ -123,6 +123,11 @@ void accumulate(float* dst, const float* src, float scale, int64_t n) {
   for (int64_t i = 0; i < n; i++) dst[i] += scale * src[i];
 }
 
+void fill(float* x, float value, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) x[i] = value;
+}
+
 void scale_inplace(float* x, float s, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;

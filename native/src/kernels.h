@@ -51,6 +51,7 @@ void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, in
 void add(float* out, const float* a, const float* b, int64_t n);
 void accumulate(float* dst, const float* src, float scale, int64_t n);
 void scale_inplace(float* x, float s, int64_t n);
+void fill(float* x, float value, int64_t n);
 void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate);
 
 // ---- attention ----

@@ -81,6 +81,8 @@ export interface NativeAddon {
   add(out: F32, a: F32, b: F32, n: number): void;
   accumulate(dst: F32, src: F32, scale: number, n: number): void;
   scale(x: F32, s: number, n: number): void;
+  /** x[0..n) = value, on all threads */
+  fill(x: F32, value: number, n: number): void;
   dropout(out: F32, x: F32, n: number, p: number, seed: number, accumulate: boolean): void;
   attentionForward(
     out: F32,

@@ -2,6 +2,8 @@
 // page fault per 4 KiB on first touch plus zero-filling; a training step allocates the
 // same sizes every time, so handing buffers back after backward() removes that cost.
 
+import { native } from "../backend/native.ts";
+
 const MIN_POOLED = 1 << 14; // smaller arrays are cheap to allocate
 const free = new Map<number, Float32Array[]>();
 let pooledFloats = 0;
@@ -13,7 +15,7 @@ export function take(n: number, zero: boolean): Float32Array {
     const buf = free.get(n)?.pop();
     if (buf) {
       pooledFloats -= n;
-      if (zero) buf.fill(0);
+      if (zero) zeroFill(buf);
       return buf;
     }
   }
@@ -38,4 +40,10 @@ export function give(buf: Float32Array): void {
 export function clearPool(): void {
   free.clear();
   pooledFloats = 0;
+}
+
+/** Zeroes a buffer; large ones on all compute threads (a single-threaded fill left a core idle). */
+export function zeroFill(buf: Float32Array): void {
+  if (buf.length >= MIN_POOLED) native.fill(buf, 0, buf.length);
+  else buf.fill(0);
 }

@@ -1,6 +1,6 @@
 // Tensor: a shape over float32 storage shared with the native kernels. A tensor that
 // requires grad gets a gradient buffer of the same size, allocated on first use.
-import { give, take } from "./pool.ts";
+import { give, take, zeroFill } from "./pool.ts";
 
 export type Shape = readonly number[];
 
@@ -66,7 +66,7 @@ export class Tensor {
 
   zeroGrad(): void {
     if (this.base) this.base.zeroGrad();
-    else this.gradBuffer?.fill(0);
+    else if (this.gradBuffer) zeroFill(this.gradBuffer);
   }
 
   /** Drops the gradient buffer (frees memory; a frozen or evaluated tensor needs none). */
