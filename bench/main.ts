@@ -54,7 +54,10 @@ function trainBench(): void {
   const precisions = values.precision ?? ["fp32", "bf16"];
   const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
   const haveTorch = torchAvailable();
-  if (values.profile) return trainProfile(configs, threadList, precisions);
+  if (values.profile) {
+    trainProfile(configs, threadList, precisions);
+    return;
+  }
   if (!values.json) {
     console.log(`CPU: ${cpu}`);
     console.log(

@@ -64,6 +64,17 @@ export class Tensor {
     return this.gradBuffer;
   }
 
+  /**
+   * Where a kernel that writes every element should put this tensor's gradient, and
+   * whether it must add to what is there: the first writer of a fresh buffer overwrites it,
+   * which saves zero-filling it first. (A view shares its base's buffer: always adds.)
+   */
+  gradTarget(): { grad: Float32Array; accumulate: boolean } {
+    if (this.base || this.gradBuffer) return { grad: this.ensureGrad(), accumulate: true };
+    this.gradBuffer = take(this.size, false);
+    return { grad: this.gradBuffer, accumulate: false };
+  }
+
   zeroGrad(): void {
     if (this.base) this.base.zeroGrad();
     else if (this.gradBuffer) zeroFill(this.gradBuffer);

@@ -44,7 +44,10 @@ function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): Lay
 function linearBackward(g: Float32Array, x: Tensor, w: Tensor, b: Tensor | null, s: LayerShape): void {
   const { M, N, K, transW } = s;
   // dx[M,K] = dy[M,N] . W[N,K]
-  if (x.requiresGrad) native.matmul(g, w.data, x.ensureGrad(), null, 1, M, K, N, false, !transW, true, bf16(), false);
+  if (x.requiresGrad) {
+    const dx = x.gradTarget();
+    native.matmul(g, w.data, dx.grad, null, 1, M, K, N, false, !transW, dx.accumulate, bf16(), false);
+  }
   if (w.requiresGrad) {
     // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
     if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
