@@ -27,8 +27,15 @@ export function resolvePrecision(p: Precision | "auto"): Precision {
   return cpuHasBf16() ? "bf16" : "fp32";
 }
 
-/** Best-effort CPU flags, for reports (Linux only). */
+let cachedFlags: Set<string> | null = null;
+
+/** Best-effort CPU flags (Linux only), read once. */
 export function cpuFlags(): Set<string> {
+  cachedFlags ??= readCpuFlags();
+  return cachedFlags;
+}
+
+function readCpuFlags(): Set<string> {
   try {
     const info = readFileSync("/proc/cpuinfo", "utf8");
     const line = info.split("\n").find((l) => l.startsWith("flags"));
