@@ -193,3 +193,45 @@ function load(): NativeAddon {
 }
 
 export const native: NativeAddon = load();
+
+/** out[batch][M][N] (+)= op(a)[M][K] · op(b)[K][N], as llm.c's matmul_forward(out, inp, weight, ...). */
+export interface GemmArgs {
+  out: F32;
+  a: F32;
+  b: F32;
+  bias?: F32 | null;
+  M: number;
+  N: number;
+  K: number;
+  /** independent products stacked along the first dimension (default 1) */
+  batch?: number;
+  /** a is stored [K, M] */
+  transA?: boolean;
+  /** b is stored [N, K] */
+  transB?: boolean;
+  /** add into out instead of overwriting it */
+  accumulate?: boolean;
+  /** bf16 operands, fp32 accumulation */
+  bf16?: boolean;
+  /** one b for every batch entry */
+  broadcastB?: boolean;
+}
+
+/** The addon's matmul with named arguments (general matrix multiply). */
+export function gemm(o: GemmArgs): void {
+  native.matmul(
+    o.a,
+    o.b,
+    o.out,
+    o.bias ?? null,
+    o.batch ?? 1,
+    o.M,
+    o.N,
+    o.K,
+    o.transA ?? false,
+    o.transB ?? false,
+    o.accumulate ?? false,
+    o.bf16 ?? false,
+    o.broadcastB ?? false,
+  );
+}

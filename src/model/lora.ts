@@ -1,7 +1,7 @@
 // LoRA (Hu et al., 2021): a frozen weight W plus a trained low-rank update,
 // y = x W^T + (alpha / r) (x A^T) B^T, with A [r, in] and B [out, r] (PEFT's shapes for
 // both nn.Linear and GPT-2's Conv1D). B starts at zero, so training starts from the base.
-import { native } from "../backend/native.ts";
+import { gemm } from "../backend/native.ts";
 import type { Rng } from "../nn/random.ts";
 import { dropout, linear, linearPlusLowRank, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
 import type { Model } from "./model.ts";
@@ -85,9 +85,9 @@ export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): v
   const [inF, outF] = featuresOf(w, layout);
   const r = a.A.shape[0] as number;
   const scaledB = Float32Array.from(a.B.data, (v) => v * a.scale);
-  if (layout === "out-in")
-    native.matmul(scaledB, a.A.data, w.data, null, 1, outF, inF, r, false, false, true, false, false);
-  else native.matmul(a.A.data, scaledB, w.data, null, 1, inF, outF, r, true, true, true, false, false);
+  if (layout === "out-in") gemm({ out: w.data, a: scaledB, b: a.A.data, M: outF, N: inF, K: r, accumulate: true });
+  else
+    gemm({ out: w.data, a: a.A.data, b: scaledB, M: inF, N: outF, K: r, transA: true, transB: true, accumulate: true });
 }
 
 /** Folds every attached adapter into the model's weights and detaches them; returns how many. */

@@ -1,5 +1,5 @@
 // Matrix products, all on oneDNN. linear() is the layer op; matmul() the general one.
-import { native } from "../../backend/native.ts";
+import { gemm } from "../../backend/native.ts";
 import { precision } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
@@ -46,21 +46,22 @@ function linearBackward(g: Float32Array, x: Tensor, w: Tensor, b: Tensor | null,
   // dx[M,K] = dy[M,N] . W[N,K]
   if (x.requiresGrad) {
     const dx = x.gradTarget();
-    native.matmul(g, w.data, dx.grad, null, 1, M, K, N, false, !transW, dx.accumulate, bf16(), false);
+    gemm({ out: dx.grad, a: g, b: w.data, M, N: K, K: N, transB: !transW, accumulate: dx.accumulate, bf16: bf16() });
   }
   if (w.requiresGrad) {
     // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
-    if (transW) native.matmul(g, x.data, w.ensureGrad(), null, 1, N, K, M, true, false, true, bf16(), false);
-    else native.matmul(x.data, g, w.ensureGrad(), null, 1, K, N, M, true, false, true, bf16(), false);
+    const dw = { out: w.ensureGrad(), transA: true, accumulate: true, bf16: bf16() };
+    if (transW) gemm({ ...dw, a: g, b: x.data, M: N, N: K, K: M });
+    else gemm({ ...dw, a: x.data, b: g, M: K, N, K: M });
   }
-  if (b?.requiresGrad) native.matmul(onesOf(M), g, b.ensureGrad(), null, 1, 1, N, M, false, false, true, false, false);
+  if (b?.requiresGrad) gemm({ out: b.ensureGrad(), a: onesOf(M), b: g, M: 1, N, K: M, accumulate: true });
 }
 
 /** y = x W^T + b over the last dimension of x. */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLayout = "out-in"): Tensor {
   const s = layerShape("linear", x, w, layout);
   const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
-  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, s.M, s.N, s.K, false, s.transW, false, bf16(), false);
+  gemm({ out: out.data, a: x.data, b: w.data, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
   if (needsGrad(x, w, b)) {
     record(out, () => {
       if (out.grad) linearBackward(out.grad, x, w, b, s);
@@ -90,15 +91,16 @@ export function linearPlusLowRank(
     );
   }
   const out = Tensor.empty([...x.shape.slice(0, -1), N]);
-  native.matmul(x.data, w.data, out.data, b?.data ?? null, 1, M, N, s.K, false, s.transW, false, bf16(), false);
-  native.matmul(h.data, u.data, out.data, null, 1, M, N, r, false, true, true, bf16(), false);
+  gemm({ out: out.data, a: x.data, b: w.data, bias: b?.data, M, N, K: s.K, transB: s.transW, bf16: bf16() });
+  gemm({ out: out.data, a: h.data, b: u.data, M, N, K: r, transB: true, accumulate: true, bf16: bf16() });
   if (needsGrad(x, w, b, h, u)) {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
       linearBackward(g, x, w, b, s);
-      if (u.requiresGrad) native.matmul(g, h.data, u.ensureGrad(), null, 1, N, r, M, true, false, true, bf16(), false);
-      if (h.requiresGrad) native.matmul(g, u.data, h.ensureGrad(), null, 1, M, r, N, false, false, true, bf16(), false);
+      const acc = { accumulate: true, bf16: bf16() };
+      if (u.requiresGrad) gemm({ ...acc, out: u.ensureGrad(), a: g, b: h.data, M: N, N: r, K: M, transA: true });
+      if (h.requiresGrad) gemm({ ...acc, out: h.ensureGrad(), a: g, b: u.data, M, N: r, K: N });
     });
   }
   return out;
@@ -118,19 +120,21 @@ export function matmul(a: Tensor, b: Tensor, transA = false, transB = false): Te
     throw new Error(`matmul: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] do not multiply`);
   }
   const out = Tensor.empty(a.shape.length === 2 ? [M, N] : [batch, M, N]);
-  native.matmul(a.data, b.data, out.data, null, batch, M, N, K, transA, transB, false, bf16(), false);
+  gemm({ out: out.data, a: a.data, b: b.data, batch, M, N, K, transA, transB, bf16: bf16() });
   if (needsGrad(a, b)) {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
       if (a.requiresGrad) {
         // dA = dC op(B)^T, laid out as A is.
-        if (transA) native.matmul(b.data, g, a.ensureGrad(), null, batch, K, M, N, transB, true, true, bf16(), false);
-        else native.matmul(g, b.data, a.ensureGrad(), null, batch, M, K, N, false, !transB, true, bf16(), false);
+        const da = { out: a.ensureGrad(), batch, accumulate: true, bf16: bf16() };
+        if (transA) gemm({ ...da, a: b.data, b: g, M: K, N: M, K: N, transA: transB, transB: true });
+        else gemm({ ...da, a: g, b: b.data, M, N: K, K: N, transB: !transB });
       }
       if (b.requiresGrad) {
-        if (transB) native.matmul(g, a.data, b.ensureGrad(), null, batch, N, K, M, true, transA, true, bf16(), false);
-        else native.matmul(a.data, g, b.ensureGrad(), null, batch, K, N, M, !transA, false, true, bf16(), false);
+        const db = { out: b.ensureGrad(), batch, accumulate: true, bf16: bf16() };
+        if (transB) gemm({ ...db, a: g, b: a.data, M: N, N: K, K: M, transA: true, transB: transA });
+        else gemm({ ...db, a: a.data, b: g, M: K, N, K: M, transA: !transA });
       }
     });
   }
