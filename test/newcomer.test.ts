@@ -6,6 +6,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { continueTokens } from "../src/infer/continue.ts";
+import { Engine, type EngineTokenizer } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { generate } from "../src/model/generate.ts";
 import { describeRange, RANGES } from "../src/options/ranges.ts";
@@ -230,16 +232,30 @@ describe("tokenize and pretrain split a single text file the same way", () => {
   });
 });
 
-describe("generation stops at the end of a turn", () => {
-  test("sample's generate stops before a stop id and returns no markup", async () => {
+describe("sample runs on the KV-cache engine", () => {
+  test("it stops before a stop id, and slides past the context like a window", async () => {
     const model = loadModel(await tinyChatModel());
-    const prompt = Int32Array.of(1, 2, 3);
+    const prompt = [1, 2, 3];
     const options = { maxTokens: 8, temperature: 0, topK: 0, seed: 1 };
-    const free = noGrad(() => generate(model, prompt, options));
-    assert.equal(free.length, 8);
-    const stopAt = free[3] as number;
-    const stopped = noGrad(() => generate(model, prompt, { ...options, stopIds: new Set([stopAt]) }));
-    assert.deepEqual([...stopped], [...free.slice(0, free.indexOf(stopAt))]);
+    const reference = [...noGrad(() => generate(model, Int32Array.from(prompt), options))];
+    const tokenizer = (stopIds: Set<number>): EngineTokenizer => ({
+      vocabSize: model.config.vocabSize,
+      stopIds,
+      streamDecoder: () => ({ push: () => "", flush: () => "" }),
+    });
+    const free = continueTokens(new Engine(model, tokenizer(new Set()), 1), prompt, options);
+    assert.deepEqual(free, reference, "greedy tokens equal full recomputation's");
+    const stopAt = reference[3] as number;
+    const stopped = continueTokens(new Engine(model, tokenizer(new Set([stopAt])), 1), prompt, options);
+    assert.deepEqual(stopped, reference.slice(0, reference.indexOf(stopAt)));
+    const long = continueTokens(new Engine(model, tokenizer(new Set()), 1), prompt, { ...options, maxTokens: 250 });
+    assert.equal(long.length, 250, `past the ${model.config.blockSize}-token context`);
+  });
+
+  test("llmfab sample streams a continuation", async () => {
+    const r = llmfab(["sample", "--model", await tinyChatModel(), "--prompt", "Hello", "--max-tokens", "20"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stdout.startsWith("Hello"));
   });
 });
 

@@ -66,11 +66,15 @@ export function registerEvalCommands(program: Command): void {
     .action(async (o: SampleFlags) => {
       const { loadAnyModel } = await import("../model/peft.ts");
       const { loadChatCodec, loadModelCodec } = await import("../pipeline/codec.ts");
-      const { generate } = await import("../model/generate.ts");
-      const model = loadAnyModel(o.model);
-      const codec = loadModelCodec(o.model);
-      const ids = generate(model, codec.encode(o.prompt), { ...o, stopIds: loadChatCodec(o.model).stopIds });
-      process.stdout.write(`${o.prompt}${codec.decode(ids)}\n`);
+      const { Engine } = await import("../infer/engine.ts");
+      const { continueTokens } = await import("../infer/continue.ts");
+      const prompt = loadModelCodec(o.model).encode(o.prompt);
+      if (prompt.length === 0) throw new Error("--prompt encodes to no tokens; give some text");
+      // The chat codec's decoder streams text and stops at the end-of-text / end-of-turn tokens.
+      const engine = new Engine(loadAnyModel(o.model), loadChatCodec(o.model), 1);
+      process.stdout.write(o.prompt);
+      continueTokens(engine, prompt, { ...o, topP: 1 }, (text) => process.stdout.write(text));
+      process.stdout.write("\n");
     });
 }
 

@@ -1,5 +1,5 @@
-// Autoregressive sampling by full recomputation over the last block of tokens. (The
-// KV-cache engine for serving lives in infer/.)
+// Autoregressive sampling by full recomputation over the last block of tokens: the plain
+// reference that the KV-cache engine (infer/, what every command uses) is tested against.
 import { Rng } from "../nn/random.ts";
 import { noGrad } from "../tensor/index.ts";
 import type { Model } from "./model.ts";
@@ -10,8 +10,6 @@ export interface SampleOptions {
   /** keep only the k most likely tokens (0: all) */
   topK: number;
   seed: number;
-  /** ids that end the text (end of turn, end of text); the stop id itself is not returned */
-  stopIds?: ReadonlySet<number>;
 }
 
 /** Picks a token id from logits with temperature and top-k (temperature 0: greedy). */
@@ -47,9 +45,7 @@ export function generate(model: Model, prompt: Int32Array, opts: SampleOptions):
       const ctx = Int32Array.from(tokens.slice(-model.config.blockSize));
       const logits = model.forward(ctx, 1, ctx.length);
       const last = logits.data.subarray((ctx.length - 1) * V, ctx.length * V);
-      const next = sampleToken(last, opts.temperature, opts.topK, rng);
-      if (opts.stopIds?.has(next)) break;
-      tokens.push(next);
+      tokens.push(sampleToken(last, opts.temperature, opts.topK, rng));
     }
     return Int32Array.from(tokens.slice(prompt.length));
   });
