@@ -1,10 +1,32 @@
-// Model FLOPs utilisation: achieved FLOP/s over an estimate of the CPU's fp32 peak.
-import { cpus } from "node:os";
-import { cpuFlags } from "../tensor/precision.ts";
+// Model FLOPs utilisation: achieved FLOP/s over the peak this machine actually reaches, as
+// measured once per process by a short matmul probe at the precision and thread count in
+// use (a nominal clock x vector width overstates or understates it: turbo, AMX, noisy
+// neighbours).
+import { gemm, native } from "../backend/native.ts";
+import { precision } from "../tensor/precision.ts";
 
-/** Peak fp32 FLOP/s of `threads` cores: 2 FMA pipes x vector lanes x 2 FLOPs x clock. */
+const measured = new Map<string, number>();
+const PROBE = 1024;
+
+/** FLOP/s of a 1024^3 matmul on `threads` threads at the current matmul precision (best of 5). */
 export function peakFlops(threads: number): number {
-  const lanes = cpuFlags().has("avx512f") ? 16 : cpuFlags().has("avx2") ? 8 : 4;
-  const mhz = cpus()[0]?.speed || 3000;
-  return threads * 2 * lanes * 2 * mhz * 1e6;
+  const bf16 = precision() === "bf16";
+  const key = `${threads}:${bf16}`;
+  const known = measured.get(key);
+  if (known) return known;
+  const previous = native.getThreads();
+  native.setThreads(threads);
+  const a = new Float32Array(PROBE * PROBE).fill(0.5);
+  const b = new Float32Array(PROBE * PROBE).fill(0.25);
+  const out = new Float32Array(PROBE * PROBE);
+  let best = 0;
+  for (let i = 0; i < 6; i++) {
+    const t = performance.now();
+    gemm({ out, a, b, M: PROBE, N: PROBE, K: PROBE, bf16 });
+    const seconds = (performance.now() - t) / 1000;
+    if (i > 0) best = Math.max(best, (2 * PROBE ** 3) / seconds); // the first run builds the primitive
+  }
+  native.setThreads(previous);
+  measured.set(key, best);
+  return best;
 }
