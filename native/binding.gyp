@@ -6,6 +6,7 @@
         "src/addon.cc",
         "src/matmul.cc",
         "src/attention.cc",
+        "src/attention_bf16.cc",
         "src/embedding.cc",
         "src/norm.cc",
         "src/elementwise.cc",

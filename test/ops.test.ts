@@ -1,8 +1,9 @@
+import assert from "node:assert/strict";
 // Every op: forward against a float64 reference, backward against finite differences.
 import { describe, test } from "node:test";
 import { native } from "../src/backend/native.ts";
 import * as ops from "../src/tensor/index.ts";
-import { assertClose, gradCheck, randn } from "./helpers.ts";
+import { assertClose, gradCheck, randn, relError } from "./helpers.ts";
 import * as ref from "./reference/ops.ts";
 
 describe("native matmul (oneDNN)", () => {
@@ -261,6 +262,48 @@ describe("gradient checks against float64 finite differences", () => {
         ref: ([q, k, v]) => ref.attention(q!, k!, v!, B, T, Hq, Hkv, D),
         gradTol: 2e-3,
       });
+    });
+
+  // bf16 tile products (avx512_bf16): forward and gradients against float64 within bf16 rounding.
+  for (const [T, Hq, Hkv] of [
+    [100, 2, 2],
+    [37, 4, 2],
+  ] as const)
+    test(`attention with bf16 tiles, ${Hq} query heads over ${Hkv} kv heads, T=${T}`, {
+      skip: ops.cpuHasBf16() ? false : "no avx512_bf16",
+    }, () => {
+      const [B, D] = [2, 16];
+      const inputs = [randn(B * T * Hq * D, 50), randn(B * T * Hkv * D, 51), randn(B * T * Hkv * D, 52)];
+      const shapes = [
+        [B, T, Hq, D],
+        [B, T, Hkv, D],
+        [B, T, Hkv, D],
+      ];
+      const run = (p: "fp32" | "bf16") => {
+        ops.setPrecision(p);
+        try {
+          const [q, k, v] = inputs.map((x, i) => new ops.Tensor(Float32Array.from(x), shapes[i] as number[], true));
+          const out = ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D });
+          const y = Float32Array.from(out.data);
+          ops.backward(out, Float32Array.from(randn(out.size, 53)));
+          return { y, grads: [q!, k!, v!].map((t) => Float32Array.from(t.grad ?? [])) };
+        } finally {
+          ops.setPrecision("fp32");
+        }
+      };
+      const expected = ref.attention(
+        ...(inputs.map((x) => Float64Array.from(Float32Array.from(x))) as [Float64Array, Float64Array, Float64Array]),
+        B,
+        T,
+        Hq,
+        Hkv,
+        D,
+      );
+      const fp32 = run("fp32");
+      const bf16 = run("bf16");
+      assertClose(bf16.y, expected, 2e-2, "bf16 attention forward");
+      assert.ok(relError(bf16.y, expected) > 1e-6, "the bf16 path ran (it rounds)");
+      fp32.grads.forEach((g, i) => assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`));
     });
 
   test("cross-entropy with ignored targets", () => {

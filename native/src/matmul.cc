@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "bf16.h"
 #include "kernels.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -96,14 +97,6 @@ struct Scratch {
 };
 thread_local Scratch<uint16_t> scratchA, scratchB;
 thread_local Scratch<float> roundA, roundB;
-
-inline uint16_t f32_to_bf16(float f) {
-  uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if ((u & 0x7fffffff) > 0x7f800000) return static_cast<uint16_t>((u >> 16) | 0x40);  // NaN
-  u += 0x7fff + ((u >> 16) & 1);  // round to nearest even
-  return static_cast<uint16_t>(u >> 16);
-}
 
 void to_bf16(const float* src, uint16_t* dst, int64_t n) {
 #ifdef __AVX512BF16__

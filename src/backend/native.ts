@@ -98,6 +98,8 @@ export interface NativeAddon {
     qStride: number,
     kvStride: number,
     scale: number,
+    /** bf16 tile products where the CPU has avx512_bf16 (and D is a multiple of 16) */
+    bf16: boolean,
   ): void;
   attentionBackward(
     dq: F32,
@@ -117,6 +119,7 @@ export interface NativeAddon {
     qStride: number,
     kvStride: number,
     scale: number,
+    bf16: boolean,
   ): void;
   crossEntropyForward(
     losses: F32,

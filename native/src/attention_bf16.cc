@@ -1,0 +1,346 @@
+// Causal attention with bf16 tile products (avx512_bf16's vdpbf16ps: two bf16 products
+// per fp32 lane per instruction, twice the fp32 FMA rate), the same flash-style algorithm
+// and tiling as attention.cc: operands are rounded to bf16, every sum is fp32, the online
+// softmax and the log-sum-exp stay fp32. Used when matmuls run in bf16 on a CPU that has
+// the instruction and D is a multiple of 16; attention.cc is the fp32 path and reference.
+//
+// vdpbf16ps reads its operands in pairs along the summed dimension k: A row r gives the
+// pair (A[r][k], A[r][k+1]) as one 32-bit word (bf16 rows laid out as usual), and B gives,
+// for 16 columns j, the words (B[k][j], B[k+1][j]): "pairs of rows". Each head's Q, K, V
+// (and dO) are laid out once in the forms its products need.
+#include "kernels.h"
+
+#ifdef __AVX512BF16__
+#include <immintrin.h>
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "vecmath.h"
+
+namespace llmfab {
+
+namespace {
+constexpr int64_t BT = 64;
+
+// C[M x N] += A[M x 2*K2] B[2*K2 x N]: A bf16 rows (lda in 32-bit pairs), B pairs of rows
+// (ldb words between pair rows), C fp32 (ldc floats). N is a multiple of 16.
+template <int MR, int NV>
+inline void dp_block(float* C, const uint32_t* A, const uint32_t* B, int64_t K2, int64_t lda, int64_t ldb,
+                     int64_t ldc) {
+  __m512 acc[MR][NV];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm512_loadu_ps(C + r * ldc + 16 * v);
+  for (int64_t k = 0; k < K2; k++) {
+    __m512bh b[NV];
+    for (int v = 0; v < NV; v++) b[v] = (__m512bh)_mm512_loadu_si512(B + k * ldb + 16 * v);
+    for (int r = 0; r < MR; r++) {
+      const __m512bh a = (__m512bh)_mm512_set1_epi32(static_cast<int>(A[r * lda + k]));
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_dpbf16_ps(acc[r][v], a, b[v]);
+    }
+  }
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) _mm512_storeu_ps(C + r * ldc + 16 * v, acc[r][v]);
+}
+
+template <int MR>
+inline void dp_row_block(float* C, const uint32_t* A, const uint32_t* B, int64_t N, int64_t K2, int64_t lda,
+                         int64_t ldb, int64_t ldc) {
+  int64_t j = 0;
+  for (; j + 32 <= N; j += 32) dp_block<MR, 2>(C + j, A, B + j, K2, lda, ldb, ldc);
+  if (j < N) dp_block<MR, 1>(C + j, A, B + j, K2, lda, ldb, ldc);
+}
+
+#ifdef __AMX_BF16__
+// AMX: the tile unit multiplies 16 x 32 bf16 by 32 x 16 bf16 into 16 x 16 fp32 in one
+// instruction. Linux hands out the tile registers only after the process asks for them.
+bool amx_usable() {
+  static const bool ok = syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */) == 0;
+  return ok;
+}
+
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t startRow = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytesPerRow[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// Every tile 16 rows of 64 bytes: C tiles 16 x 16 fp32, A and B tiles 16 x 16 words.
+// Loaded before each product: oneDNN's kernels release the tiles after they run.
+void amx_configure() {
+  static const TileConfig config = [] {
+    TileConfig c;
+    for (int t = 0; t < 8; t++) {
+      c.bytesPerRow[t] = 64;
+      c.rows[t] = 16;
+    }
+    return c;
+  }();
+  _tile_loadconfig(&config);
+}
+
+// dp_gemm for M, N multiples of 16 and K2 a multiple of 16: 16 x 16 blocks of C in tmm0,
+// A in tmm1, B in tmm2.
+void amx_gemm(float* C, const uint32_t* A, const uint32_t* B, int64_t M, int64_t N, int64_t K2, int64_t lda,
+              int64_t ldb, int64_t ldc) {
+  amx_configure();
+  for (int64_t i = 0; i < M; i += 16)
+    for (int64_t j = 0; j < N; j += 16) {
+      _tile_loadd(0, C + i * ldc + j, ldc * 4);
+      for (int64_t k = 0; k < K2; k += 16) {
+        _tile_loadd(1, A + i * lda + k, lda * 4);
+        _tile_loadd(2, B + k * ldb + j, ldb * 4);
+        _tile_dpbf16ps(0, 1, 2);
+      }
+      _tile_stored(0, C + i * ldc + j, ldc * 4);
+    }
+}
+#endif
+
+void dp_gemm(float* C, const uint32_t* A, const uint32_t* B, int64_t M, int64_t N, int64_t K2, int64_t lda,
+             int64_t ldb, int64_t ldc) {
+#ifdef __AMX_BF16__
+  if (M % 16 == 0 && N % 16 == 0 && K2 % 16 == 0 && amx_usable()) return amx_gemm(C, A, B, M, N, K2, lda, ldb, ldc);
+#endif
+  int64_t i = 0;
+  for (; i + 4 <= M; i += 4) dp_row_block<4>(C + i * ldc, A + i * lda, B, N, K2, lda, ldb, ldc);
+  for (; i < M; i++) dp_row_block<1>(C + i * ldc, A + i * lda, B, N, K2, lda, ldb, ldc);
+}
+
+// n floats (a multiple of 16) as n / 2 words of bf16 pairs: (src[0], src[1]), (src[2], src[3]), ...
+inline void cvt_row(uint32_t* dst, const float* src, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i / 2, (__m512i)v);
+  }
+  if (i < n) _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst + i / 2), (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(src + i)));
+}
+
+// n floats of two rows (n a multiple of 16) as words (r0[j], r1[j]) for j = 0 .. n - 1.
+inline void interleave_rows(uint32_t* dst, const float* r0, const float* r1, int64_t n) {
+  alignas(64) static const int16_t order[32] = {0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23,
+                                                8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __m512i idx = _mm512_load_si512(order);
+  for (int64_t j = 0; j < n; j += 16) {
+    const __m512i both = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(r1 + j), _mm512_loadu_ps(r0 + j));
+    _mm512_storeu_si512(dst + j, _mm512_permutexvar_epi16(idx, both));
+  }
+}
+
+alignas(64) const float kZeros[1024] = {};
+
+// One head's T x D rows (stride floats apart) as bf16 rows [Tp][D/2 words], rows past T zero.
+void rows_bf16(uint32_t* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  for (int64_t t = 0; t < Tp; t++) cvt_row(dst + t * (D / 2), t < T ? src + t * stride : kZeros, D);
+}
+
+// The same rows as the B operand of a product summed over d (X^T): [D/2][Tp] words.
+void transposed_pairs(uint32_t* dst, const uint32_t* rows, int64_t Tp, int64_t D) {
+  for (int64_t t = 0; t < Tp; t++)
+    for (int64_t d2 = 0; d2 < D / 2; d2++) dst[d2 * Tp + t] = rows[t * (D / 2) + d2];
+}
+
+// The rows as the B operand of a product summed over t: pairs of rows [Tp/2][D] words.
+void row_pairs(uint32_t* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  for (int64_t t = 0; t < Tp; t += 2)
+    interleave_rows(dst + (t / 2) * D, t < T ? src + t * stride : kZeros, t + 1 < T ? src + (t + 1) * stride : kZeros,
+                    D);
+}
+
+// A BT x BT fp32 tile as bf16 rows ([BT][BT/2] words), or transposed (dst row j = column j).
+void tile_rows(uint32_t* dst, const float* tile) {
+  for (int64_t i = 0; i < BT; i++) cvt_row(dst + i * (BT / 2), tile + i * BT, BT);
+}
+void tile_transposed(uint32_t* dst, const float* tile) {
+  alignas(64) uint32_t w[BT];
+  for (int64_t i = 0; i < BT; i += 2) {
+    interleave_rows(w, tile + i * BT, tile + (i + 1) * BT, BT);
+    for (int64_t j = 0; j < BT; j++) dst[j * (BT / 2) + i / 2] = w[j];
+  }
+}
+
+void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
+  for (int64_t r = 0; r < n; r++)
+#pragma omp simd
+    for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
+}
+
+// Rows past the end of a partial tile are zero in every operand, so products may run on
+// whole blocks of 16 rows (what the AMX tiles take).
+inline int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
+
+inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
+  return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
+}
+}  // namespace
+
+bool attention_bf16_supported(int64_t D) { return D % 16 == 0 && D <= 1024; }
+
+void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                            int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
+                            float scale) {
+  const int64_t group = Hq / Hkv;
+  const int64_t Tp = (T + BT - 1) / BT * BT;
+  const int64_t D2 = D / 2;
+#pragma omp parallel
+  {
+    std::vector<uint32_t> q16(Tp * D2), k16(Tp * D2), kp(D2 * Tp), v2(Tp / 2 * D), p16(BT * BT / 2);
+    std::vector<float> s(BT * BT), o(BT * D), m(BT), l(BT);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t h = 0; h < Hq; h++) {
+        const int64_t kh = h / group;
+        rows_bf16(q16.data(), q + b * T * qStride + h * D, T, Tp, qStride, D);
+        rows_bf16(k16.data(), k + b * T * kvStride + kh * D, T, Tp, kvStride, D);
+        transposed_pairs(kp.data(), k16.data(), Tp, D);
+        row_pairs(v2.data(), v + b * T * kvStride + kh * D, T, Tp, kvStride, D);
+        for (int64_t i0 = 0; i0 < T; i0 += BT) {
+          const int64_t nq = std::min(BT, T - i0);
+          std::fill(o.begin(), o.end(), 0.f);
+          std::fill(m.begin(), m.end(), -INFINITY);
+          std::fill(l.begin(), l.end(), 0.f);
+          for (int64_t j0 = 0; j0 < i0 + nq; j0 += BT) {
+            const int64_t nk = std::min(BT, T - j0);
+            std::fill(s.begin(), s.end(), 0.f);
+            dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // S = Q K^T
+            for (int64_t i = 0; i < nq; i++) {
+              float* srow = &s[i * BT];
+              const int64_t n = visible(i0, i, j0, nk);
+              float rowMax = m[i];
+#pragma omp simd reduction(max : rowMax)
+              for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
+              float sum = 0.f;
+#pragma omp simd reduction(+ : sum)
+              for (int64_t j = 0; j < BT; j++) {
+                srow[j] = j < n ? fast_exp(srow[j] * scale - rowMax) : 0.f;
+                sum += srow[j];
+              }
+              const float corr = fast_exp(m[i] - rowMax);
+#pragma omp simd
+              for (int64_t d = 0; d < D; d++) o[i * D + d] *= corr;
+              l[i] = l[i] * corr + sum;
+              m[i] = rowMax;
+            }
+            tile_rows(p16.data(), s.data());
+            dp_gemm(o.data(), p16.data(), v2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // O += P V
+          }
+          for (int64_t i = 0; i < nq; i++) {
+            float* orow = out + ((b * T + i0 + i) * Hq + h) * D;
+            const float inv = 1.f / l[i];
+            for (int64_t d = 0; d < D; d++) orow[d] = o[i * D + d] * inv;
+            lse[(b * Hq + h) * T + i0 + i] = m[i] + std::log(l[i]);
+          }
+        }
+      }
+    }
+  }
+}
+
+void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                             const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale) {
+  const int64_t group = Hq / Hkv;
+  const int64_t rowStride = Hq * D;
+  const int64_t Tp = (T + BT - 1) / BT * BT;
+  const int64_t D2 = D / 2;
+#pragma omp parallel
+  {
+    std::vector<uint32_t> k16(Tp * D2), kp(D2 * Tp), k2(Tp / 2 * D), v16(Tp * D2), vp(D2 * Tp), q16(Tp * D2),
+        q2(Tp / 2 * D), do16(Tp * D2), do2(Tp / 2 * D), a16(BT * BT / 2);
+    std::vector<float> Drow(T), dqAcc(Tp * D), s(BT * BT), dp(BT * BT), dkt(BT * D), dvt(BT * D);
+#pragma omp for collapse(2) schedule(static)
+    for (int64_t b = 0; b < B; b++) {
+      for (int64_t kh = 0; kh < Hkv; kh++) {
+        const float* kb = k + b * T * kvStride + kh * D;
+        const float* vb = v + b * T * kvStride + kh * D;
+        rows_bf16(k16.data(), kb, T, Tp, kvStride, D);
+        transposed_pairs(kp.data(), k16.data(), Tp, D);
+        row_pairs(k2.data(), kb, T, Tp, kvStride, D);
+        rows_bf16(v16.data(), vb, T, Tp, kvStride, D);
+        transposed_pairs(vp.data(), v16.data(), Tp, D);
+        for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
+          const float* qb = q + b * T * qStride + h * D;
+          const float* dob = dout + b * T * rowStride + h * D;
+          const float* ob = out + b * T * rowStride + h * D;
+          const float* L = lse + (b * Hq + h) * T;
+          rows_bf16(q16.data(), qb, T, Tp, qStride, D);
+          row_pairs(q2.data(), qb, T, Tp, qStride, D);
+          rows_bf16(do16.data(), dob, T, Tp, rowStride, D);
+          row_pairs(do2.data(), dob, T, Tp, rowStride, D);
+          for (int64_t i = 0; i < T; i++) {
+            float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+            for (int64_t d = 0; d < D; d++) acc += dob[i * rowStride + d] * ob[i * rowStride + d];
+            Drow[i] = acc;
+          }
+          std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
+          for (int64_t j0 = 0; j0 < T; j0 += BT) {
+            const int64_t nk = std::min(BT, T - j0);
+            std::fill(dkt.begin(), dkt.end(), 0.f);
+            std::fill(dvt.begin(), dvt.end(), 0.f);
+            for (int64_t i0 = j0; i0 < T; i0 += BT) {
+              const int64_t nq = std::min(BT, T - i0);
+              std::fill(s.begin(), s.end(), 0.f);
+              std::fill(dp.begin(), dp.end(), 0.f);
+              dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);    // S = Q K^T
+              dp_gemm(dp.data(), do16.data() + i0 * D2, vp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // dP = dO V^T
+              for (int64_t i = 0; i < BT; i++) {
+                float* srow = &s[i * BT];
+                float* dprow = &dp[i * BT];
+                if (i >= nq) {  // rows past the end must not contribute
+                  std::fill(srow, srow + BT, 0.f);
+                  std::fill(dprow, dprow + BT, 0.f);
+                  continue;
+                }
+                const int64_t n = visible(i0, i, j0, nk);
+                const float Li = L[i0 + i], Di = Drow[i0 + i];
+#pragma omp simd
+                for (int64_t j = 0; j < BT; j++) {
+                  const float p = j < n ? fast_exp(srow[j] * scale - Li) : 0.f;
+                  srow[j] = p;                             // P
+                  dprow[j] = p * (dprow[j] - Di) * scale;  // dS
+                }
+              }
+              tile_transposed(a16.data(), s.data());
+              dp_gemm(dvt.data(), a16.data(), do2.data() + (i0 / 2) * D, up16(nk), D, BT / 2, BT / 2, D, D);  // dV += P^T dO
+              tile_transposed(a16.data(), dp.data());
+              dp_gemm(dkt.data(), a16.data(), q2.data() + (i0 / 2) * D, up16(nk), D, BT / 2, BT / 2, D, D);  // dK += dS^T Q
+              tile_rows(a16.data(), dp.data());
+              dp_gemm(&dqAcc[i0 * D], a16.data(), k2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // dQ += dS K
+            }
+            add_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D);
+            add_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D);
+          }
+          add_rows(dq + b * T * qStride + h * D, dqAcc.data(), T, qStride, D);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace llmfab
+
+#else  // no avx512_bf16: the fp32 kernels serve every call
+
+namespace llmfab {
+bool attention_bf16_supported(int64_t) { return false; }
+void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
+                            int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
+                            float scale) {
+  attention_forward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale);
+}
+void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
+                             const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale) {
+  attention_backward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale);
+}
+}  // namespace llmfab
+
+#endif
