@@ -303,7 +303,9 @@ describe("gradient checks against float64 finite differences", () => {
       const bf16 = run("bf16");
       assertClose(bf16.y, expected, 2e-2, "bf16 attention forward");
       assert.ok(relError(bf16.y, expected) > 1e-6, "the bf16 path ran (it rounds)");
-      fp32.grads.forEach((g, i) => assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`));
+      fp32.grads.forEach((g, i) => {
+        assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`);
+      });
     });
 
   test("cross-entropy with ignored targets", () => {
