@@ -1,7 +1,7 @@
 // Where a training step's time goes (`npm run bench -- train --profile`): every call into
 // the native addon is timed and put in a category; "other" is the rest of the step (the
 // TypeScript side: the tape, allocation, bookkeeping). Matmul time includes converting
-// its operands to bf16, which happens inside the addon's matmul.
+// operands it did not get in bf16 already.
 import { native } from "../src/backend/native.ts";
 import { makeConfig } from "../src/model/config.ts";
 import { initModel } from "../src/model/model.ts";
@@ -14,7 +14,7 @@ import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 
 const CATEGORIES: [RegExp, string][] = [
   [/^matmul/, "matmul"],
-  [/^roundBf16/, "conversions"],
+  [/^(roundBf16|toBf16)/, "conversions"],
   [/^attention/, "attention"],
   [/^(adamw|sumSquares|scale)/, "optimizer"],
   [/./, "elementwise"], // norms, activations, embeddings, residual adds, loss

@@ -22,6 +22,13 @@ float* F(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Float32Array>().Data();
 }
 
+// A matmul operand: a Float32Array, or a Uint16Array of bf16 values.
+Operand Op(const Napi::CallbackInfo& info, size_t i) {
+  if (info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array)
+    return {info[i].As<Napi::Uint16Array>().Data(), true};
+  return {F(info, i), false};
+}
+
 int32_t* I(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
@@ -51,11 +58,18 @@ Napi::Value Bf16Native(const Napi::CallbackInfo& info) {
 // matmul(A, B, C, bias, batch, M, N, K, transA, transB, accumulate, bf16, broadcastB)
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   try {
-    matmul(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
+    matmul(Op(info, 0), Op(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
            N(info, 7), B(info, 8), B(info, 9), B(info, 10), B(info, 11), B(info, 12));
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), std::string("oneDNN matmul failed: ") + e.what());
   }
+  return Undefined(info);
+}
+// toBf16(src, dst: Uint16Array, n)
+Napi::Value ToBf16(const Napi::CallbackInfo& info) {
+  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
+    throw Napi::TypeError::New(info.Env(), "argument 1 must be a Uint16Array");
+  to_bf16(F(info, 0), info[1].As<Napi::Uint16Array>().Data(), N(info, 2));
   return Undefined(info);
 }
 Napi::Value RoundBf16(const Napi::CallbackInfo& info) {
@@ -223,6 +237,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"bf16Native", Bf16Native},
       {"matmul", Matmul},
       {"roundBf16", RoundBf16},
+      {"toBf16", ToBf16},
       {"embeddingForward", EmbeddingForward},
       {"embeddingBackward", EmbeddingBackward},
       {"layerNormForward", LayerNormForward},

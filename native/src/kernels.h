@@ -12,9 +12,14 @@ void set_num_threads(int n);
 // C[b] (+)= op(A[b]) * op(B[b]) (+ bias), op = transpose when the flag is set.
 // A is [batch, M, K] (or [batch, K, M] when transA), B is [batch, K, N] (or [batch, N, K]).
 // bStride0 = 0 broadcasts one B over the batch.
-void matmul(const float* A, const float* B, float* C, const float* bias, int64_t batch, int64_t M,
-            int64_t N, int64_t K, bool transA, bool transB, bool accumulate, bool bf16,
-            bool broadcastB);
+// A matmul operand: fp32, or already bf16 (converted once by to_bf16 and reused).
+struct Operand {
+  const void* data;
+  bool isBf16;
+};
+void matmul(Operand A, Operand B, float* C, const float* bias, int64_t batch, int64_t M, int64_t N,
+            int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB);
+void to_bf16(const float* src, uint16_t* dst, int64_t n);
 bool bf16_native_supported();
 void round_to_bf16(const float* src, float* dst, int64_t n);
 

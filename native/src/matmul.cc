@@ -98,22 +98,6 @@ struct Scratch {
 thread_local Scratch<uint16_t> scratchA, scratchB;
 thread_local Scratch<float> roundA, roundB;
 
-void to_bf16(const float* src, uint16_t* dst, int64_t n) {
-#ifdef __AVX512BF16__
-  // vcvtne2ps2bf16: 32 floats per instruction, round to nearest even (NaN stays NaN).
-  const int64_t full = n - n % 32;
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < full; i += 32) {
-    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
-    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
-  }
-  for (int64_t i = full; i < n; i++) dst[i] = f32_to_bf16(src[i]);
-#else
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
-#endif
-}
-
 int bf16_mode() {
   // 1: oneDNN runs bf16 natively; 0: emulate by rounding operands to bf16 and running fp32.
   static std::atomic<int> mode{-1};
@@ -132,6 +116,23 @@ int bf16_mode() {
 
 bool bf16_native_supported() { return bf16_mode() == 1; }
 
+void to_bf16(const float* src, uint16_t* dst, int64_t n) {
+#ifdef __AVX512BF16__
+  // vcvtne2ps2bf16: 32 floats per instruction, round to nearest even (NaN stays NaN).
+  const int64_t full = n - n % 32;
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < full; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
+  }
+  for (int64_t i = full; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+#else
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; i++) dst[i] = f32_to_bf16(src[i]);
+#endif
+}
+
+
 void round_to_bf16(const float* src, float* dst, int64_t n) {
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; i++) {
@@ -140,28 +141,33 @@ void round_to_bf16(const float* src, float* dst, int64_t n) {
   }
 }
 
-void matmul(const float* A, const float* B, float* C, const float* bias, int64_t batch, int64_t M,
-            int64_t N, int64_t K, bool transA, bool transB, bool accumulate, bool bf16,
-            bool broadcastB) {
+void matmul(Operand A, Operand B, float* C, const float* bias, int64_t batch, int64_t M, int64_t N,
+            int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB) {
   const int64_t nA = batch * M * K;
   const int64_t nB = (broadcastB ? 1 : batch) * K * N;
-  const void* a = A;
-  const void* b = B;
+  const void* a = A.data;
+  const void* b = B.data;
   bool native = false;
+  if ((A.isBf16 || B.isBf16) && !(bf16 && bf16_mode() == 1))
+    throw std::invalid_argument("bf16 operands need native bf16 matmuls");
   if (bf16) {
     if (bf16_mode() == 1) {
       native = true;
-      uint16_t* a16 = scratchA.get(nA);
-      uint16_t* b16 = scratchB.get(nB);
-      to_bf16(A, a16, nA);
-      to_bf16(B, b16, nB);
-      a = a16;
-      b = b16;
+      if (!A.isBf16) {
+        uint16_t* a16 = scratchA.get(nA);
+        to_bf16(static_cast<const float*>(A.data), a16, nA);
+        a = a16;
+      }
+      if (!B.isBf16) {
+        uint16_t* b16 = scratchB.get(nB);
+        to_bf16(static_cast<const float*>(B.data), b16, nB);
+        b = b16;
+      }
     } else {
       float* ar = roundA.get(nA);
       float* br = roundB.get(nB);
-      round_to_bf16(A, ar, nA);
-      round_to_bf16(B, br, nB);
+      round_to_bf16(static_cast<const float*>(A.data), ar, nA);
+      round_to_bf16(static_cast<const float*>(B.data), br, nB);
       a = ar;
       b = br;
     }

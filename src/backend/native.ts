@@ -12,9 +12,10 @@ export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   bf16Native(): boolean;
+  /** a and b: fp32, or bf16 values in a Uint16Array (from toBf16; native bf16 matmuls only) */
   matmul(
-    a: F32,
-    b: F32,
+    a: F32 | Uint16Array,
+    b: F32 | Uint16Array,
     c: F32,
     bias: F32OrNull,
     batch: number,
@@ -28,6 +29,8 @@ export interface NativeAddon {
     broadcastB: boolean,
   ): void;
   roundBf16(src: F32, dst: F32, n: number): void;
+  /** dst = src rounded to bf16 (round to nearest even), as raw 16-bit values */
+  toBf16(src: F32, dst: Uint16Array, n: number): void;
   embeddingForward(out: F32, idx: Int32Array, wte: F32, wpe: F32OrNull, b: number, t: number, c: number): void;
   embeddingBackward(
     dout: F32,
@@ -200,8 +203,9 @@ export const native: NativeAddon = load();
 /** out[batch][M][N] (+)= op(a)[M][K] · op(b)[K][N], as llm.c's matmul_forward(out, inp, weight, ...). */
 export interface GemmArgs {
   out: F32;
-  a: F32;
-  b: F32;
+  /** fp32, or a bf16 copy made by toBf16 (when bf16 matmuls are native) */
+  a: F32 | Uint16Array;
+  b: F32 | Uint16Array;
   bias?: F32 | null;
   M: number;
   N: number;

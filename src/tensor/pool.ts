@@ -39,6 +39,7 @@ export function give(buf: Float32Array): void {
 /** Drops every idle buffer (after training, before a phase with different shapes). */
 export function clearPool(): void {
   free.clear();
+  freeBf16.clear();
   pooledFloats = 0;
 }
 
@@ -46,4 +47,21 @@ export function clearPool(): void {
 export function zeroFill(buf: Float32Array): void {
   if (buf.length >= MIN_POOLED) native.fill(buf, 0, buf.length);
   else buf.fill(0);
+}
+
+const freeBf16 = new Map<number, Uint16Array[]>();
+
+/** A buffer for n bf16 values (contents unspecified), for operands converted once and reused. */
+export function takeBf16(n: number): Uint16Array {
+  return freeBf16.get(n)?.pop() ?? new Uint16Array(n);
+}
+
+export function giveBf16(buf: Uint16Array): void {
+  if (buf.length < MIN_POOLED) return;
+  let list = freeBf16.get(buf.length);
+  if (!list) {
+    list = [];
+    freeBf16.set(buf.length, list);
+  }
+  list.push(buf);
 }

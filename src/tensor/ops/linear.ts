@@ -1,6 +1,7 @@
 // Matrix products, all on oneDNN. linear() is the layer op; matmul() the general one.
-import { gemm } from "../../backend/native.ts";
-import { precision } from "../precision.ts";
+import { gemm, native } from "../../backend/native.ts";
+import { giveBf16, takeBf16 } from "../pool.ts";
+import { cpuHasBf16, precision } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -9,6 +10,22 @@ export type WeightLayout = "out-in" | "in-out";
 
 function bf16(): boolean {
   return precision() === "bf16";
+}
+
+/**
+ * With native bf16 matmuls, an operand used twice (an input in the forward and again for
+ * the weight gradient, an output gradient for both input and weight gradients) is
+ * converted to bf16 once; elsewhere the fp32 data is passed and the matmul rounds it.
+ */
+function converted(data: Float32Array): Float32Array | Uint16Array {
+  if (!bf16() || !cpuHasBf16()) return data;
+  const out = takeBf16(data.length);
+  native.toBf16(data, out, data.length);
+  return out;
+}
+
+function release(operand: Float32Array | Uint16Array): void {
+  if (operand instanceof Uint16Array) giveBf16(operand);
 }
 
 const ones = new Map<number, Float32Array>();
@@ -40,9 +57,17 @@ function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): Lay
   return { M: x.size / K, N, K, transW };
 }
 
-/** Adds the gradients of y = x W^T + b, given dy = g, into x, W and b (those that need them). */
-function linearBackward(g: Float32Array, x: Tensor, w: Tensor, b: Tensor | null, s: LayerShape): void {
+/** Adds the gradients of y = x W^T + b, given dy, into x, W and b (those that need them); xData: x as the forward used it. */
+function linearBackward(
+  grad: Float32Array,
+  x: Tensor,
+  xData: Float32Array | Uint16Array,
+  w: Tensor,
+  b: Tensor | null,
+  s: LayerShape,
+): void {
   const { M, N, K, transW } = s;
+  const g = converted(grad);
   // dx[M,K] = dy[M,N] . W[N,K]
   if (x.requiresGrad) {
     const dx = x.gradTarget();
@@ -51,22 +76,27 @@ function linearBackward(g: Float32Array, x: Tensor, w: Tensor, b: Tensor | null,
   if (w.requiresGrad) {
     // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
     const dw = { out: w.ensureGrad(), transA: true, accumulate: true, bf16: bf16() };
-    if (transW) gemm({ ...dw, a: g, b: x.data, M: N, N: K, K: M });
-    else gemm({ ...dw, a: x.data, b: g, M: K, N, K: M });
+    if (transW) gemm({ ...dw, a: g, b: xData, M: N, N: K, K: M });
+    else gemm({ ...dw, a: xData, b: g, M: K, N, K: M });
   }
-  if (b?.requiresGrad) gemm({ out: b.ensureGrad(), a: onesOf(M), b: g, M: 1, N, K: M, accumulate: true });
+  if (b?.requiresGrad) gemm({ out: b.ensureGrad(), a: onesOf(M), b: grad, M: 1, N, K: M, accumulate: true });
+  release(g);
 }
 
 /** y = x W^T + b over the last dimension of x. */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLayout = "out-in"): Tensor {
   const s = layerShape("linear", x, w, layout);
   const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
-  gemm({ out: out.data, a: x.data, b: w.data, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
-  if (needsGrad(x, w, b)) {
-    record(out, () => {
-      if (out.grad) linearBackward(out.grad, x, w, b, s);
-    });
+  const xData = converted(x.data);
+  gemm({ out: out.data, a: xData, b: w.data, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
+  if (!needsGrad(x, w, b)) {
+    release(xData);
+    return out;
   }
+  record(out, () => {
+    if (out.grad) linearBackward(out.grad, x, xData, w, b, s);
+    release(xData);
+  });
   return out;
 }
 
@@ -97,7 +127,7 @@ export function linearPlusLowRank(
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      linearBackward(g, x, w, b, s);
+      linearBackward(g, x, x.data, w, b, s);
       const acc = { accumulate: true, bf16: bf16() };
       if (u.requiresGrad) gemm({ ...acc, out: u.ensureGrad(), a: g, b: h.data, M: N, N: r, K: M, transA: true });
       if (h.requiresGrad) gemm({ ...acc, out: h.ensureGrad(), a: g, b: u.data, M, N: r, K: N });
