@@ -20,14 +20,21 @@ const CATEGORIES: [RegExp, string][] = [
   [/./, "elementwise"], // norms, activations, embeddings, residual adds, loss
 ];
 
-const [name, threads, precision, steps] = process.argv.slice(2) as [BenchConfigName, string, Precision, string];
+const [name, threads, precision, steps, detail] = process.argv.slice(2) as [
+  BenchConfigName,
+  string,
+  Precision,
+  string,
+  string?,
+];
 const spent = new Map<string, number>();
 let timing = false;
 const addon = native as unknown as Record<string, unknown>;
 for (const key of Object.keys(addon)) {
   const f = addon[key];
   if (typeof f !== "function") continue;
-  const category = (CATEGORIES.find(([re]) => re.test(key)) as [RegExp, string])[1];
+  // With a fifth argument "functions", every addon function is its own category.
+  const category = detail === "functions" ? key : (CATEGORIES.find(([re]) => re.test(key)) as [RegExp, string])[1];
   addon[key] = (...args: unknown[]) => {
     if (!timing) return (f as (...a: unknown[]) => unknown)(...args);
     const t = performance.now();
@@ -62,7 +69,8 @@ for (let i = 0; i < warmup + Number(steps); i++) {
 const n = Number(steps);
 const inNative = [...spent.values()].reduce((a, b) => a + b, 0);
 const breakdown: Record<string, number> = { step: total / n };
-for (const category of ["matmul", "attention", "conversions", "elementwise", "optimizer"])
-  breakdown[category] = (spent.get(category) ?? 0) / n;
+const categories =
+  detail === "functions" ? [...spent.keys()] : ["matmul", "attention", "conversions", "elementwise", "optimizer"];
+for (const category of categories) breakdown[category] = (spent.get(category) ?? 0) / n;
 breakdown.other = (total - inNative) / n;
 process.stdout.write(`${JSON.stringify(breakdown)}\n`);
