@@ -1,0 +1,58 @@
+// The clock tool: today's date, the time and the weekday in an IANA time zone. The clock
+// itself is injectable, so tests (and evaluations) run at a fixed moment.
+import { z } from "zod";
+import { defineTool, type Tool, ToolError } from "./tool.ts";
+
+const args = z
+  .object({
+    timezone: z
+      .string()
+      .max(64)
+      .optional()
+      .describe('IANA time zone, e.g. "Europe/Paris" or "Asia/Shanghai" (default: the server\'s)'),
+  })
+  .strict();
+
+export interface ClockReading {
+  date: string;
+  time: string;
+  weekday: string;
+  timezone: string;
+}
+
+/** The reading of `now` in `timezone` (throws ToolError for an unknown zone). */
+export function readClock(now: Date, timezone?: string): ClockReading {
+  const zone = timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone;
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat("en-US", {
+      timeZone: zone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      second: "2-digit",
+      weekday: "long",
+      hourCycle: "h23",
+    }).formatToParts(now);
+  } catch {
+    throw new ToolError(`unknown time zone "${zone}" (use an IANA name such as "Europe/Paris")`);
+  }
+  const part = (type: Intl.DateTimeFormatPartTypes) => parts.find((p) => p.type === type)?.value ?? "";
+  return {
+    date: `${part("year")}-${part("month")}-${part("day")}`,
+    time: `${part("hour")}:${part("minute")}:${part("second")}`,
+    weekday: part("weekday"),
+    timezone: zone,
+  };
+}
+
+export function clockTool(now: () => Date = () => new Date()): Tool {
+  return defineTool(
+    "clock",
+    "The current date, time and day of the week. Call it whenever a question depends on today's date.",
+    args,
+    (a) => JSON.stringify(readClock(now(), a.timezone)),
+  );
+}

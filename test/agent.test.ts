@@ -1,0 +1,146 @@
+// Built-in tools: the calculator computes what it should and refuses hostile expressions
+// with a clear message; the clock reads an injected moment in any IANA zone; bad
+// arguments, failures and hangs become error results, never exceptions.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { z } from "zod";
+import { calculate, calculatorTool } from "../src/agent/calculator.ts";
+import { clockTool, readClock } from "../src/agent/clock.ts";
+import { defineTool, openAiTools, runTool, ToolError } from "../src/agent/tool.ts";
+
+describe("calculator", () => {
+  test("arithmetic and functions", () => {
+    const cases: [string, string][] = [
+      ["2+2", "4"],
+      ["12 * (3 + 4)", "84"],
+      ["2^10", "1024"],
+      ["17 % 5", "2"],
+      ["sqrt(16)", "4"],
+      ["sin(pi / 2)", "1"],
+      ["round(2.5) + floor(-1.5)", "1"],
+      ["mean([2, 4, 9])", "5"],
+      ["max(3, 7, 5) - min(3, 7, 5)", "4"],
+      ["5!", "120"],
+      ["combinations(5, 2)", "10"],
+      ["0.1 + 0.2", "0.3"],
+      ["123456789 * 987654321", "1.2193263111264e+17"],
+      ["sqrt(-4)", "2i"],
+      ["3 > 2", "true"],
+    ];
+    for (const [expression, expected] of cases) assert.equal(calculate(expression), expected, expression);
+  });
+
+  test("thirty hostile expressions are each refused with a reason", () => {
+    const hostile: [string, RegExp][] = [
+      ["import({ x: 1 }, { override: true })", /function import is not available/],
+      ['createUnit("foo")', /createUnit is not available/],
+      ['evaluate("1 + 1")', /evaluate is not available/],
+      ['parse("1")', /parse is not available/],
+      ['compile("1")', /compile is not available/],
+      ['simplify("x + x")', /simplify is not available/],
+      ['derivative("x^2", "x")', /derivative is not available/],
+      ["f(x) = f(x)", /defining functions is not allowed/],
+      ["f(x) = x; f(2)", /give one expression|defining functions/],
+      ["x = 5", /assigning variables is not allowed/],
+      ["10^10^10", /too large/],
+      ["9^9^9^9", /too large/],
+      ["1e9!", /factorial takes numbers up to 10000/],
+      ["factorial(100000)", /factorial takes numbers up to 10000/],
+      ["combinations(1e9, 5e8)", /combinations takes numbers up to 10000/],
+      ["permutations(1e7)", /permutations takes numbers up to 10000/],
+      ["zeros(10000, 10000)", /zeros is not available/],
+      ["ones(1e9)", /ones is not available/],
+      ["identity(1e5)", /identity is not available/],
+      ["range(1, 1e10)", /range is not available/],
+      ["sum(1:100000000)", /ranges \(a:b\) are not allowed/],
+      ["matrix([[1, 2], [3, 4]])", /matrix is not available/],
+      ["[1, 2, 3][2]", /indexing and property access/],
+      ["sin.constructor", /indexing and property access/],
+      ['"".constructor.constructor("return process")', /constructor is not available/],
+      ['"".constructor.constructor("return process")()', /cannot parse/],
+      ["__proto__", /unknown name "__proto__"/],
+      ["pi.sqrt(4)", /calling methods is not allowed/],
+      ["{ a: 1 }", /objects are not allowed/],
+      ['"a" + "b"', /only numbers are allowed/],
+      [`${"1+".repeat(50_000)}1`, /the expression is 100001 characters; at most 500/],
+      [`${"(".repeat(400)}1${")".repeat(400)}`, /at most 500/],
+      ["1/0", /too large/],
+      ["help(sin)", /help is not available/],
+      ["1 +", /cannot parse the expression/],
+    ];
+    assert.ok(hostile.length >= 30);
+    for (const [expression, reason] of hostile) {
+      assert.throws(
+        () => calculate(expression),
+        (e: unknown) => e instanceof ToolError && reason.test(e.message),
+        expression.slice(0, 60),
+      );
+    }
+  });
+
+  test("as a tool: a JSON Schema for the model, refusals as error results", async () => {
+    const tool = calculatorTool();
+    assert.deepEqual(tool.parameters.required, ["expression"]);
+    assert.deepEqual(await runTool(tool, { expression: "6 * 7" }), { ok: true, content: "42" });
+    assert.deepEqual(await runTool(tool, { expression: "zeros(9, 9)" }), {
+      ok: false,
+      content: "error: the function zeros is not available",
+    });
+    assert.match((await runTool(tool, { expr: "1" })).content, /^error: .*expression/);
+    assert.match((await runTool(tool, { expression: 7 })).content, /^error: expression: /);
+  });
+});
+
+describe("clock", () => {
+  const moment = new Date("2024-03-09T14:02:05Z"); // a Saturday
+
+  test("reads the date, time and weekday in a time zone", () => {
+    assert.deepEqual(readClock(moment, "UTC"), {
+      date: "2024-03-09",
+      time: "14:02:05",
+      weekday: "Saturday",
+      timezone: "UTC",
+    });
+    const shanghai = readClock(moment, "Asia/Shanghai");
+    assert.equal(shanghai.time, "22:02:05");
+    const samoa = readClock(new Date("2024-03-09T23:30:00Z"), "Pacific/Kiritimati");
+    assert.deepEqual([samoa.date, samoa.weekday], ["2024-03-10", "Sunday"], "past midnight east of UTC");
+  });
+
+  test("as a tool with an injected clock; an unknown zone is an error result", async () => {
+    const tool = clockTool(() => moment);
+    const r = await runTool(tool, { timezone: "Europe/Paris" });
+    assert.ok(r.ok);
+    assert.deepEqual(JSON.parse(r.content), {
+      date: "2024-03-09",
+      time: "15:02:05",
+      weekday: "Saturday",
+      timezone: "Europe/Paris",
+    });
+    assert.match(
+      (await runTool(tool, { timezone: "Mars/Olympus" })).content,
+      /^error: unknown time zone "Mars\/Olympus"/,
+    );
+    assert.match((await runTool(tool, { timezone: "UTC", extra: 1 })).content, /^error: /);
+    assert.ok((await runTool(tool, {})).ok, "the zone is optional");
+  });
+});
+
+describe("running tools", () => {
+  test("a tool that throws or hangs gives an error result; OpenAI's tools format", async () => {
+    const failing = defineTool("fail", "always fails", z.object({}), () => {
+      throw new Error("disk on fire");
+    });
+    assert.deepEqual(await runTool(failing, {}), { ok: false, content: "error: disk on fire" });
+    const hanging = defineTool("hang", "never answers", z.object({}), () => new Promise<string>(() => {}));
+    assert.deepEqual(await runTool(hanging, {}, 50), { ok: false, content: "error: hang took longer than 50 ms" });
+    const listed = openAiTools([calculatorTool(), clockTool()]);
+    assert.deepEqual(
+      listed.map((t) => [t.type, t.function.name, (t.function.parameters as { type: string }).type]),
+      [
+        ["function", "calculator", "object"],
+        ["function", "clock", "object"],
+      ],
+    );
+  });
+});
