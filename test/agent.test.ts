@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { calculate, calculatorTool } from "../src/agent/calculator.ts";
-import { clockTool, readClock } from "../src/agent/clock.ts";
+import { clockTool, isChinese, readClock, todayLine } from "../src/agent/clock.ts";
 import { defineTool, openAiTools, runTool, ToolError } from "../src/agent/tool.ts";
 
 describe("calculator", () => {
@@ -123,6 +123,17 @@ describe("clock", () => {
     );
     assert.match((await runTool(tool, { timezone: "UTC", extra: 1 })).content, /^error: /);
     assert.ok((await runTool(tool, {})).ok, "the zone is optional");
+  });
+});
+
+describe("today's date for the system turn", () => {
+  test("in the forms the synthetic training data uses, in the user's language and time zone", () => {
+    const moment = new Date("2024-03-09T23:30:00Z");
+    assert.equal(todayLine(moment, false, "UTC"), "Today is Saturday, 9 March 2024.");
+    assert.equal(todayLine(moment, true, "UTC"), "今天是2024年3月9日，星期六。");
+    assert.equal(todayLine(moment, false, "Asia/Shanghai"), "Today is Sunday, 10 March 2024.");
+    assert.ok(isChinese("今天星期几?"));
+    assert.ok(!isChinese("What day is it?"));
   });
 });
 

@@ -69,8 +69,12 @@ describe("web pages", { skip }, () => {
     await keyed?.close();
   });
 
-  test("the chat page streams an answer", async () => {
+  test("the chat page streams an answer, with today's date in the system turn", async () => {
     const page = await browser.newPage();
+    const bodies: string[] = [];
+    page.on("request", (r) => {
+      if (r.url().endsWith("/v1/chat/completions")) bodies.push(r.postData() ?? "");
+    });
     await page.goto(`${server.url}/`);
     await page.fill("#seed", "1");
     await page.fill("#input", "Hello there");
@@ -78,6 +82,12 @@ describe("web pages", { skip }, () => {
     await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
     assert.equal((await page.locator(".msg.user").textContent())?.trim(), "Hello there");
     assert.ok(((await page.locator(".msg.assistant").textContent()) ?? "").trim().length > 0, "the answer has text");
+    const sent = JSON.parse(bodies[0] ?? "{}") as { messages: { role: string; content: string }[] };
+    assert.equal(sent.messages[0]?.role, "system");
+    assert.match(
+      sent.messages[0]?.content ?? "",
+      /^Today is (Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d+ [A-Z][a-z]+ \d{4}\.$/,
+    );
     await page.screenshot({ path: join(shots, "chat.png") });
   });
 

@@ -56,3 +56,43 @@ export function clockTool(now: () => Date = () => new Date()): Tool {
     (a) => JSON.stringify(readClock(now(), a.timezone)),
   );
 }
+
+const MONTHS = [
+  "January",
+  "February",
+  "March",
+  "April",
+  "May",
+  "June",
+  "July",
+  "August",
+  "September",
+  "October",
+  "November",
+  "December",
+];
+const WEEKDAYS_ZH: Record<string, string> = {
+  Sunday: "星期日",
+  Monday: "星期一",
+  Tuesday: "星期二",
+  Wednesday: "星期三",
+  Thursday: "星期四",
+  Friday: "星期五",
+  Saturday: "星期六",
+};
+
+/** Whether a text is written in Chinese (any CJK ideograph). */
+export const isChinese = (text: string) => /\p{Script=Han}/u.test(text);
+
+/**
+ * Today's date as deployed assistants put it in their system turn, in the user's language:
+ * "Today is Saturday, 9 March 2024." or "今天是2024年3月9日，星期六。" (the forms llmfab synth
+ * trains on), so a model without tools can answer what day it is.
+ */
+export function todayLine(now: Date, chinese: boolean, timezone?: string): string {
+  const c = readClock(now, timezone);
+  const [y, m, d] = c.date.split("-").map(Number) as [number, number, number];
+  return chinese
+    ? `今天是${y}年${m}月${d}日，${WEEKDAYS_ZH[c.weekday]}。`
+    : `Today is ${c.weekday}, ${d} ${MONTHS[m - 1]} ${y}.`;
+}

@@ -1,6 +1,7 @@
 // `llmfab chat`: a terminal conversation with streamed answers. The engine keeps the
 // conversation in its cache, so each turn only prefills the new messages.
 import { createInterface } from "node:readline";
+import { isChinese, todayLine } from "../agent/clock.ts";
 import { type ChatMessage, renderChat } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
@@ -8,7 +9,16 @@ import { loadChatCodec } from "../pipeline/codec.ts";
 
 const HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit";
 
-export async function runChat(modelDir: string, options: Partial<GenerationOptions>): Promise<void> {
+export interface ChatOptions {
+  generation: Partial<GenerationOptions>;
+  /** put today's date in the system turn (in the language of the user's last message) */
+  date: boolean;
+  now?: () => Date;
+}
+
+export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
+  const options = o.generation;
+  const now = o.now ?? (() => new Date());
   const codec = loadChatCodec(modelDir);
   const engine = new Engine(loadAnyModel(modelDir), codec, 1);
   const rl = createInterface({ input: process.stdin, output: process.stdout });
@@ -33,7 +43,9 @@ export async function runChat(modelDir: string, options: Partial<GenerationOptio
 
   const answer = (line: string) => {
     history.push({ role: "user", content: line });
-    const messages: ChatMessage[] = system ? [{ role: "system", content: system }, ...history] : history;
+    const today = o.date ? todayLine(now(), isChinese(line)) : "";
+    const systemTurn = [today, system].filter((s) => s !== "").join("\n");
+    const messages: ChatMessage[] = systemTurn ? [{ role: "system", content: systemTurn }, ...history] : history;
     let prompt = codec.encode(renderChat(codec.chatTemplate, messages), true);
     const room = engine.contextLength - 1;
     if (prompt.length > room) {

@@ -5,6 +5,7 @@ import type { Runtime } from "./program.ts";
 
 interface ChatFlags {
   model: string;
+  date: boolean;
   temperature: number;
   topP: number;
   maxTokens: number;
@@ -32,9 +33,11 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     .option("--top-p <p>", "nucleus sampling", numberArg("topP"), 0.95)
     .option("--max-tokens <n>", "longest answer in tokens", numberArg("maxTokens"), 256)
     .option("--seed <n>", "random seed", numberArg("seed"), 0)
+    .option("--no-date", "leave today's date out of the system turn")
     .action(async (o: ChatFlags) => {
       const { runChat } = await import("./chat.ts");
-      await runChat(o.model, { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed });
+      const generation = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
+      await runChat(o.model, { generation, date: o.date });
     });
 
   program
