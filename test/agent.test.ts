@@ -1,12 +1,20 @@
 // Built-in tools: the calculator computes what it should and refuses hostile expressions
 // with a clear message; the clock reads an injected moment in any IANA zone; bad
-// arguments, failures and hangs become error results, never exceptions.
+// arguments, failures and hangs become error results, never exceptions. Tool calls in the
+// chat template, the parser, and the agent loop.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { z } from "zod";
 import { calculate, calculatorTool } from "../src/agent/calculator.ts";
 import { clockTool, isChinese, readClock, todayLine } from "../src/agent/clock.ts";
+import { agentTurn, parseToolCalls } from "../src/agent/loop.ts";
 import { defineTool, openAiTools, runTool, ToolError } from "../src/agent/tool.ts";
+import { type ChatMessage, PLAIN_CHAT_TEMPLATE, renderChat } from "../src/infer/chat.ts";
+import { Engine } from "../src/infer/engine.ts";
+import { loadModel } from "../src/model/directory.ts";
+import { loadChatCodec } from "../src/pipeline/codec.ts";
+import { CHAT_TEMPLATE } from "../src/tokenizer/huggingface.ts";
+import { tinyChatModel } from "./chat-model.ts";
 
 describe("calculator", () => {
   test("arithmetic and functions", () => {
@@ -153,5 +161,94 @@ describe("running tools", () => {
         ["function", "clock", "object"],
       ],
     );
+  });
+});
+
+describe("tool calls in the chat format and the agent loop", () => {
+  const moment = new Date("2024-03-09T14:02:05Z");
+  const tools = [clockTool(() => moment), calculatorTool()];
+  const specs = openAiTools(tools).map((t) => t.function);
+
+  test("llmfab's template renders tools, calls and results; a template without tools gets them in the system turn", () => {
+    const messages: ChatMessage[] = [
+      { role: "system", content: "Be brief." },
+      { role: "user", content: "What day is it?" },
+      { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "clock", arguments: { timezone: "UTC" } }] },
+      { role: "tool", content: '{"weekday":"Saturday"}', toolCallId: "call_1" },
+    ];
+    const text = renderChat(CHAT_TEMPLATE, messages, true, specs);
+    assert.ok(text.startsWith("<|bos|><|system_start|>Be brief.\nYou can call these tools: [{"), text.slice(0, 80));
+    assert.equal(text.split("<|system_start|>").length, 2, "one system turn");
+    assert.ok(
+      text.endsWith(
+        '<|user_start|>What day is it?<|user_end|><|assistant_start|><|tool_call_start|>{"name": "clock", "arguments": {"timezone": "UTC"}}<|tool_call_end|><|assistant_end|><|tool_result_start|>{"weekday":"Saturday"}<|tool_result_end|><|assistant_start|>',
+      ),
+      text,
+    );
+    const plain = renderChat(PLAIN_CHAT_TEMPLATE, messages.slice(0, 2), true, specs);
+    assert.match(plain, /^system: Be brief\.\nYou can call these tools: \[\{"name":"clock"/);
+  });
+
+  test("the parser reads calls, keeps the text, and reports malformed ones", () => {
+    let n = 0;
+    const id = () => `call_${++n}`;
+    const r = parseToolCalls(
+      'Let me check.<|tool_call_start|>{"name": "clock", "arguments": {}}<|tool_call_end|><|tool_call_start|>{"name": "calculator", "arguments": "{\\"expression\\": \\"2+2\\"}"}<|tool_call_end|><|tool_call_start|>{oops<|tool_call_end|>',
+      id,
+    );
+    assert.equal(r.content, "Let me check.");
+    assert.deepEqual(r.calls, [
+      { id: "call_1", name: "clock", arguments: {} },
+      { id: "call_2", name: "calculator", arguments: { expression: "2+2" } },
+    ]);
+    assert.deepEqual(r.malformed, ["not JSON: {oops"]);
+  });
+
+  test("a turn runs the calls, feeds back results (errors included) and ends with the answer", async () => {
+    const seen: ChatMessage[][] = [];
+    const script = [
+      '<|tool_call_start|>{"name": "clock", "arguments": {"timezone": "UTC"}}<|tool_call_end|><|tool_call_start|>{"name": "abacus", "arguments": {}}<|tool_call_end|>',
+      "It is Saturday.",
+    ];
+    const steps: string[] = [];
+    const added = await agentTurn([{ role: "user", content: "What day is it?" }], {
+      tools,
+      generate: (messages) => {
+        seen.push(messages);
+        return script[seen.length - 1] ?? "";
+      },
+      onToolCall: (s) => steps.push(`${s.call.name}:${s.ok}`),
+    });
+    assert.deepEqual(steps, ["clock:true", "abacus:false"]);
+    assert.deepEqual(
+      added.map((m) => [m.role, m.content]),
+      [
+        ["assistant", ""],
+        ["tool", '{"date":"2024-03-09","time":"14:02:05","weekday":"Saturday","timezone":"UTC"}'],
+        ["tool", 'error: unknown tool "abacus" (tools: clock, calculator)'],
+        ["assistant", "It is Saturday."],
+      ],
+    );
+    assert.equal(seen[1]?.length, 4, "the second answer sees the calls and results");
+    const endless = await agentTurn([{ role: "user", content: "loop" }], {
+      tools,
+      maxSteps: 3,
+      generate: () => '<|tool_call_start|>{"name": "clock", "arguments": {}}<|tool_call_end|>',
+    });
+    assert.equal(endless.filter((m) => m.role === "assistant").length, 3, "stops at the step limit");
+  });
+
+  test("with a real model and engine, a turn without calls is one answer", async () => {
+    const dir = await tinyChatModel();
+    const codec = loadChatCodec(dir);
+    const engine = new Engine(loadModel(dir), codec, 1);
+    const added = await agentTurn([{ role: "user", content: "Hello there" }], {
+      tools,
+      generate: (messages, t) => {
+        const prompt = codec.encode(renderChat(codec.chatTemplate, messages, true, t), true).slice(-80);
+        return codec.decodeRaw(engine.generate(prompt, { temperature: 0, maxTokens: 8 }).ids);
+      },
+    });
+    assert.ok(added.length >= 1 && added[0]?.role === "assistant");
   });
 });

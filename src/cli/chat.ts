@@ -1,8 +1,11 @@
 // `llmfab chat`: a terminal conversation with streamed answers. The engine keeps the
-// conversation in its cache, so each turn only prefills the new messages.
+// conversation in its cache, so each turn only prefills the new messages. With tools, each
+// turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
 import { createInterface } from "node:readline";
 import { isChinese, todayLine } from "../agent/clock.ts";
-import { type ChatMessage, renderChat } from "../infer/chat.ts";
+import { agentTurn } from "../agent/loop.ts";
+import type { Tool } from "../agent/tool.ts";
+import { type ChatMessage, renderChat, type ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
@@ -13,6 +16,8 @@ export interface ChatOptions {
   generation: Partial<GenerationOptions>;
   /** put today's date in the system turn (in the language of the user's last message) */
   date: boolean;
+  /** tools the model may call (none: a plain conversation) */
+  tools: Tool[];
   now?: () => Date;
 }
 
@@ -41,20 +46,41 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
     return line.startsWith("/") ? HELP : null;
   };
 
-  const answer = (line: string) => {
-    history.push({ role: "user", content: line });
-    const today = o.date ? todayLine(now(), isChinese(line)) : "";
-    const systemTurn = [today, system].filter((s) => s !== "").join("\n");
-    const messages: ChatMessage[] = systemTurn ? [{ role: "system", content: systemTurn }, ...history] : history;
-    let prompt = codec.encode(renderChat(codec.chatTemplate, messages), true);
+  // Tool-call markers are special tokens: the streamed answer hides them and what is between.
+  const [callStart, callEnd] = ["<|tool_call_start|>", "<|tool_call_end|>"].map((t) => {
+    const ids = codec.encode(t, true);
+    return ids.length === 1 ? ids[0] : -1;
+  });
+
+  /** The model's raw answer (special tokens written out) to the conversation, streamed to the terminal. */
+  const generate = (messages: ChatMessage[], tools: ToolSpec[]): string => {
+    let prompt = codec.encode(renderChat(codec.chatTemplate, messages, true, tools), true);
     const room = engine.contextLength - 1;
     if (prompt.length > room) {
       prompt = prompt.slice(prompt.length - room); // keep the most recent context
       console.log("(the conversation is longer than the context; older turns are cut)");
     }
-    const r = engine.generate(prompt, options, (e) => process.stdout.write(e.text));
+    let inCall = false;
+    const r = engine.generate(prompt, options, (e) => {
+      if (e.id === callStart) inCall = true;
+      else if (e.id === callEnd) inCall = false;
+      else if (!inCall) process.stdout.write(e.text);
+    });
     process.stdout.write("\n");
-    history.push({ role: "assistant", content: r.text });
+    return codec.decodeRaw(r.ids);
+  };
+
+  const answer = async (line: string) => {
+    history.push({ role: "user", content: line });
+    const today = o.date ? todayLine(now(), isChinese(line)) : "";
+    const systemTurn = [today, system].filter((s) => s !== "").join("\n");
+    const conversation: ChatMessage[] = systemTurn ? [{ role: "system", content: systemTurn }, ...history] : history;
+    const added = await agentTurn(conversation, {
+      generate,
+      tools: o.tools,
+      onToolCall: (s) => console.log(`  [${s.call.name} ${JSON.stringify(s.call.arguments)}] -> ${s.result}`),
+    });
+    history.push(...added);
   };
   try {
     rl.setPrompt("> ");
@@ -65,7 +91,7 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
       const reply = handle(line);
       if (reply === "exit") break;
       if (reply !== null) console.log(reply);
-      else if (line) answer(line);
+      else if (line) await answer(line);
       rl.prompt();
     }
   } finally {

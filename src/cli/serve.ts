@@ -6,6 +6,7 @@ import type { Runtime } from "./program.ts";
 interface ChatFlags {
   model: string;
   date: boolean;
+  tools?: string;
   temperature: number;
   topP: number;
   maxTokens: number;
@@ -34,10 +35,13 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     .option("--max-tokens <n>", "longest answer in tokens", numberArg("maxTokens"), 256)
     .option("--seed <n>", "random seed", numberArg("seed"), 0)
     .option("--no-date", "leave today's date out of the system turn")
+    .option("--tools <names>", "tools the model may call, comma-separated: clock, calculator")
     .action(async (o: ChatFlags) => {
       const { runChat } = await import("./chat.ts");
+      const { builtinTools } = await import("../agent/builtin.ts");
+      const tools = builtinTools(o.tools ? o.tools.split(",").map((t) => t.trim()) : []);
       const generation = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
-      await runChat(o.model, { generation, date: o.date });
+      await runChat(o.model, { generation, date: o.date, tools });
     });
 
   program

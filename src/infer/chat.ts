@@ -5,21 +5,85 @@ import { Template } from "@huggingface/jinja";
 
 export type Role = "system" | "user" | "assistant" | "tool";
 
+/** A call the assistant made: OpenAI's shape, with the arguments parsed. */
+export interface ToolCall {
+  id: string;
+  name: string;
+  arguments: Record<string, unknown>;
+}
+
 export interface ChatMessage {
   role: Role;
   content: string;
+  /** assistant turns: the tools it called */
+  toolCalls?: ToolCall[];
+  /** tool turns: the call this result answers */
+  toolCallId?: string;
+}
+
+/** A tool as the template lists it (OpenAI's `function` object). */
+export interface ToolSpec {
+  name: string;
+  description: string;
+  parameters: Record<string, unknown>;
 }
 
 /** For vocabularies without special tokens (character-level models). */
 export const PLAIN_CHAT_TEMPLATE =
   "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";
 
-export function renderChat(template: string, messages: ChatMessage[], addGenerationPrompt = true): string {
+/** How tools are described to a model whose template does not render them itself. */
+export function toolsSystemText(tools: ToolSpec[]): string {
+  return `You can call these tools: ${JSON.stringify(tools)}`;
+}
+
+/**
+ * Renders a conversation with the model's template. Messages reach the template in
+ * Hugging Face's shape (tool_calls: [{id, type, function: {name, arguments}}],
+ * tool_call_id), and `tools` as a list of functions, so templates written for
+ * transformers' apply_chat_template work; a template that ignores `tools` gets them in
+ * the system turn instead.
+ */
+export function renderChat(
+  template: string,
+  messages: ChatMessage[],
+  addGenerationPrompt = true,
+  tools: ToolSpec[] = [],
+): string {
   let compiled: Template;
   try {
     compiled = new Template(template);
   } catch (e) {
     throw new Error(`invalid chat template: ${(e as Error).message}`);
   }
-  return compiled.render({ messages, add_generation_prompt: addGenerationPrompt, bos_token: "", eos_token: "" });
+  let list = messages;
+  if (tools.length > 0 && !template.includes("tools")) {
+    const first = messages[0];
+    const text = toolsSystemText(tools);
+    list =
+      first?.role === "system"
+        ? [{ ...first, content: `${first.content}\n${text}` }, ...messages.slice(1)]
+        : [{ role: "system", content: text }, ...messages];
+  }
+  const hf = list.map((m) => ({
+    role: m.role,
+    content: m.content,
+    ...(m.toolCalls?.length
+      ? {
+          tool_calls: m.toolCalls.map((c) => ({
+            id: c.id,
+            type: "function",
+            function: { name: c.name, arguments: c.arguments },
+          })),
+        }
+      : {}),
+    ...(m.toolCallId ? { tool_call_id: m.toolCallId } : {}),
+  }));
+  return compiled.render({
+    messages: hf,
+    ...(tools.length ? { tools } : {}),
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: "",
+    eos_token: "",
+  });
 }

@@ -32,6 +32,8 @@ export interface ChatCodec extends EngineTokenizer {
   /** encodes a rendered chat (special tokens in it are parsed) or a plain prompt */
   encode(text: string, parseSpecial: boolean): number[];
   decode(ids: number[]): string;
+  /** decodes with special tokens written out (to find tool calls in an answer) */
+  decodeRaw(ids: number[]): string;
   chatTemplate: string;
 }
 
@@ -57,6 +59,7 @@ export function loadChatCodec(dir: string): ChatCodec {
         parseSpecial ? tok.encode(text, { allowedSpecial: "all" }) : tok.encodeOrdinary(text),
       // Answers never show markup: special tokens that are not stops decode to nothing.
       decode: (ids) => tok.decode(ids, true),
+      decodeRaw: (ids) => tok.decode(ids),
       streamDecoder: () => tok.streamDecoder(true),
       vocabSize: tok.vocabSize,
       stopIds: new Set(stops),
@@ -67,6 +70,7 @@ export function loadChatCodec(dir: string): ChatCodec {
   return {
     encode: (text) => [...codec.encode(text)],
     decode: (ids) => codec.decode(ids),
+    decodeRaw: (ids) => codec.decode(ids),
     streamDecoder: () => ({ push: (ids) => codec.decode(ids), flush: () => "" }),
     vocabSize: codec.vocabSize,
     stopIds: new Set(),

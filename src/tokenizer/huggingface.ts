@@ -168,10 +168,17 @@ export function parseTokenizerJson(text: string, where: string): Tokenizer {
  * Hugging Face's apply_chat_template expects it.
  */
 export const CHAT_TEMPLATE =
-  "<|bos|>{% for m in messages %}" +
-  "{% if m.role == 'system' %}<|system_start|>{{ m.content }}<|system_end|>" +
+  "<|bos|>" +
+  // Tools are listed in the system turn (merged with the conversation's own system message).
+  "{% if tools %}<|system_start|>{% if messages[0].role == 'system' %}{{ messages[0].content }}\n{% endif %}" +
+  "You can call these tools: {{ tools | tojson }}<|system_end|>{% endif %}" +
+  "{% for m in messages %}" +
+  "{% if m.role == 'system' %}{% if not (tools and loop.first) %}<|system_start|>{{ m.content }}<|system_end|>{% endif %}" +
   "{% elif m.role == 'user' %}<|user_start|>{{ m.content }}<|user_end|>" +
-  "{% elif m.role == 'assistant' %}<|assistant_start|>{{ m.content }}<|assistant_end|>" +
+  "{% elif m.role == 'assistant' %}<|assistant_start|>{{ m.content }}" +
+  "{% if m.tool_calls %}{% for c in m.tool_calls %}<|tool_call_start|>" +
+  "{{ {'name': c.function.name, 'arguments': c.function.arguments} | tojson }}<|tool_call_end|>{% endfor %}{% endif %}" +
+  "<|assistant_end|>" +
   "{% elif m.role == 'tool' %}<|tool_result_start|>{{ m.content }}<|tool_result_end|>" +
   "{% endif %}{% endfor %}{% if add_generation_prompt %}<|assistant_start|>{% endif %}";
 
