@@ -3,14 +3,9 @@
 // TypeScript side: the tape, allocation, bookkeeping). Matmul time includes converting
 // operands it did not get in bf16 already.
 import { native } from "../src/backend/native.ts";
-import { makeConfig } from "../src/model/config.ts";
-import { initModel } from "../src/model/model.ts";
-import { trainable } from "../src/nn/parameters.ts";
-import { Rng } from "../src/nn/random.ts";
-import { AdamW } from "../src/optim/adamw.ts";
-import { clipScale, globalGradNorm } from "../src/optim/clip.ts";
-import { backward, crossEntropy, type Precision, setPrecision } from "../src/tensor/index.ts";
-import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
+import type { Precision } from "../src/tensor/index.ts";
+import type { BenchConfigName } from "./configs.ts";
+import { benchTrainer } from "./step.ts";
 
 const CATEGORIES: [RegExp, string][] = [
   [/^matmul/, "matmul"],
@@ -44,26 +39,13 @@ for (const key of Object.keys(addon)) {
   };
 }
 
-const c = BENCH_CONFIGS[name];
-native.setThreads(Number(threads));
-setPrecision(precision);
-const model = initModel(makeConfig({ arch: "gpt2", bias: false, ...c }));
-const params = trainable(model.params);
-const opt = new AdamW(params, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: 0.1 });
-const rng = new Rng(1337);
-const tokens = c.batch * c.blockSize;
+const trainer = benchTrainer(name, Number(threads), precision);
 const warmup = 2;
 let total = 0;
 for (let i = 0; i < warmup + Number(steps); i++) {
   timing = i >= warmup;
-  const x = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
-  const y = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
   const t0 = performance.now();
-  const loss = crossEntropy(model.forward(x, c.batch, c.blockSize), y);
-  loss.item();
-  backward(loss);
-  opt.step(1e-3, clipScale(globalGradNorm(params), 1));
-  for (const [, p] of params) p.zeroGrad();
+  trainer.step();
   if (timing) total += performance.now() - t0;
 }
 const n = Number(steps);

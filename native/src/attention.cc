@@ -12,12 +12,13 @@
 
 #include "kernels.h"
 #include "tile_gemm.h"
+#include "attention_rows.h"
 #include "vecmath.h"
 
 namespace llmfab {
 
 namespace {
-constexpr int64_t BT = 64;  // rows per query tile and per key tile
+using namespace attention_rows;
 
 // Copies the T rows of a head (stride apart) transposed into dst [D][Tp], Tp = T rounded up
 // to whole tiles, the padding zero: a key tile is then the columns j0 .. j0 + BT.
@@ -33,16 +34,7 @@ void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t
     }
 }
 
-void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
-  for (int64_t r = 0; r < n; r++)
-#pragma omp simd
-    for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
-}
 
-// Number of keys j0 + j that query i0 + i may see within a key tile of nk keys.
-inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
-  return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
-}
 
 inline int64_t padded(int64_t T) { return (T + BT - 1) / BT * BT; }
 }  // namespace
@@ -74,32 +66,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
             const int64_t nk = std::min(BT, T - j0);
             std::fill(s.begin(), s.end(), 0.f);
             tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT);
-            for (int64_t i = 0; i < nq; i++) {
-              float* srow = &s[i * BT];
-              const int64_t n = visible(i0, i, j0, nk);
-              float rowMax = m[i];
-#pragma omp simd reduction(max : rowMax)
-              for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
-              float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-              for (int64_t j = 0; j < BT; j++) {
-                srow[j] = j < n ? fast_exp(srow[j] * scale - rowMax) : 0.f;
-                sum += srow[j];
-              }
-              const float corr = fast_exp(m[i] - rowMax);
-#pragma omp simd
-              for (int64_t d = 0; d < D; d++) o[i * D + d] *= corr;
-              l[i] = l[i] * corr + sum;
-              m[i] = rowMax;
-            }
+            online_softmax(s.data(), o.data(), m.data(), l.data(), nq, i0, j0, nk, D, scale);
             tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D);
           }
-          for (int64_t i = 0; i < nq; i++) {
-            float* orow = out + ((b * T + i0 + i) * Hq + h) * D;
-            const float inv = 1.f / l[i];
-            for (int64_t d = 0; d < D; d++) orow[d] = o[i * D + d] * inv;
-            lse[(b * Hq + h) * T + i0 + i] = m[i] + std::log(l[i]);
-          }
+          write_rows(out + ((b * T + i0) * Hq + h) * D, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(),
+                     nq, Hq * D, D);
         }
       }
     }
@@ -131,12 +102,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           const float* dob = dout + b * T * rowStride + h * D;
           const float* ob = out + b * T * rowStride + h * D;
           const float* L = lse + (b * Hq + h) * T;
-          for (int64_t i = 0; i < T; i++) {
-            float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t d = 0; d < D; d++) acc += dob[i * rowStride + d] * ob[i * rowStride + d];
-            Drow[i] = acc;
-          }
+          output_dots(Drow.data(), dob, ob, T, rowStride, D);
           std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
           for (int64_t j0 = 0; j0 < T; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
@@ -150,18 +116,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
               std::fill(dp.begin(), dp.end(), 0.f);
               tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT);     // S = Q K^T
               tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT);  // dP = dO V^T
-              for (int64_t i = 0; i < nq; i++) {
-                const int64_t n = visible(i0, i, j0, nk);
-                const float Li = L[i0 + i], Di = Drow[i0 + i];
-                float* srow = &s[i * BT];
-                float* dprow = &dp[i * BT];
-#pragma omp simd
-                for (int64_t j = 0; j < BT; j++) {
-                  const float p = j < n ? fast_exp(srow[j] * scale - Li) : 0.f;
-                  srow[j] = p;                             // P
-                  dprow[j] = p * (dprow[j] - Di) * scale;  // dS
-                }
-              }
+              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), nq, i0, j0, nk, scale);
               // Only the nq rows of P and dS are read: the rest of the tile never contributes.
               tile_gemm<true>(dvt.data(), s.data(), doi, nk, D, nq, BT, rowStride, D);  // dV += P^T dO
               tile_gemm<true>(dkt.data(), dp.data(), qi, nk, D, nq, BT, qStride, D);    // dK += dS^T Q

@@ -20,12 +20,13 @@
 #include <cmath>
 #include <vector>
 
+#include "attention_rows.h"
 #include "vecmath.h"
 
 namespace llmfab {
 
 namespace {
-constexpr int64_t BT = 64;
+using namespace attention_rows;
 
 // C[M x N] += A[M x 2*K2] B[2*K2 x N]: A bf16 rows (lda in 32-bit pairs), B pairs of rows
 // (ldb words between pair rows), C fp32 (ldc floats). N is a multiple of 16.
@@ -166,19 +167,11 @@ void tile_transposed(uint32_t* dst, const float* tile) {
   }
 }
 
-void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
-  for (int64_t r = 0; r < n; r++)
-#pragma omp simd
-    for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
-}
 
 // Rows past the end of a partial tile are zero in every operand, so products may run on
 // whole blocks of 16 rows (what the AMX tiles take).
 inline int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
 
-inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
-  return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
-}
 }  // namespace
 
 bool attention_bf16_supported(int64_t D) { return D % 16 == 0 && D <= 1024; }
@@ -210,33 +203,12 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
             const int64_t nk = std::min(BT, T - j0);
             std::fill(s.begin(), s.end(), 0.f);
             dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // S = Q K^T
-            for (int64_t i = 0; i < nq; i++) {
-              float* srow = &s[i * BT];
-              const int64_t n = visible(i0, i, j0, nk);
-              float rowMax = m[i];
-#pragma omp simd reduction(max : rowMax)
-              for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
-              float sum = 0.f;
-#pragma omp simd reduction(+ : sum)
-              for (int64_t j = 0; j < BT; j++) {
-                srow[j] = j < n ? fast_exp(srow[j] * scale - rowMax) : 0.f;
-                sum += srow[j];
-              }
-              const float corr = fast_exp(m[i] - rowMax);
-#pragma omp simd
-              for (int64_t d = 0; d < D; d++) o[i * D + d] *= corr;
-              l[i] = l[i] * corr + sum;
-              m[i] = rowMax;
-            }
+            online_softmax(s.data(), o.data(), m.data(), l.data(), nq, i0, j0, nk, D, scale);
             tile_rows(p16.data(), s.data());
             dp_gemm(o.data(), p16.data(), v2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // O += P V
           }
-          for (int64_t i = 0; i < nq; i++) {
-            float* orow = out + ((b * T + i0 + i) * Hq + h) * D;
-            const float inv = 1.f / l[i];
-            for (int64_t d = 0; d < D; d++) orow[d] = o[i * D + d] * inv;
-            lse[(b * Hq + h) * T + i0 + i] = m[i] + std::log(l[i]);
-          }
+          write_rows(out + ((b * T + i0) * Hq + h) * D, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(),
+                     nq, Hq * D, D);
         }
       }
     }
@@ -274,12 +246,7 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
           row_pairs(q2.data(), qb, T, Tp, qStride, D);
           rows_bf16(do16.data(), dob, T, Tp, rowStride, D);
           row_pairs(do2.data(), dob, T, Tp, rowStride, D);
-          for (int64_t i = 0; i < T; i++) {
-            float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-            for (int64_t d = 0; d < D; d++) acc += dob[i * rowStride + d] * ob[i * rowStride + d];
-            Drow[i] = acc;
-          }
+          output_dots(Drow.data(), dob, ob, T, rowStride, D);
           std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
           for (int64_t j0 = 0; j0 < T; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
@@ -291,23 +258,7 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
               std::fill(dp.begin(), dp.end(), 0.f);
               dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);    // S = Q K^T
               dp_gemm(dp.data(), do16.data() + i0 * D2, vp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // dP = dO V^T
-              for (int64_t i = 0; i < BT; i++) {
-                float* srow = &s[i * BT];
-                float* dprow = &dp[i * BT];
-                if (i >= nq) {  // rows past the end must not contribute
-                  std::fill(srow, srow + BT, 0.f);
-                  std::fill(dprow, dprow + BT, 0.f);
-                  continue;
-                }
-                const int64_t n = visible(i0, i, j0, nk);
-                const float Li = L[i0 + i], Di = Drow[i0 + i];
-#pragma omp simd
-                for (int64_t j = 0; j < BT; j++) {
-                  const float p = j < n ? fast_exp(srow[j] * scale - Li) : 0.f;
-                  srow[j] = p;                             // P
-                  dprow[j] = p * (dprow[j] - Di) * scale;  // dS
-                }
-              }
+              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), nq, i0, j0, nk, scale);
               tile_transposed(a16.data(), s.data());
               dp_gemm(dvt.data(), a16.data(), do2.data() + (i0 / 2) * D, up16(nk), D, BT / 2, BT / 2, D, D);  // dV += P^T dO
               tile_transposed(a16.data(), dp.data());
