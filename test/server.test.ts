@@ -3,8 +3,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
+import { clockTool } from "../src/agent/clock.ts";
+import { runTool } from "../src/agent/tool.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
-import { tinyChatModel } from "./chat-model.ts";
+import { tinyChatModel, toolCallingModel } from "./chat-model.ts";
 
 const API_KEY = "test-key";
 
@@ -267,5 +269,128 @@ describe("when the engine fails", () => {
     } finally {
       await s.close();
     }
+  });
+});
+
+describe("tool calling with the official openai client", () => {
+  const clockSpec = clockTool().parameters;
+  const tools: OpenAI.Chat.Completions.ChatCompletionTool[] = [
+    {
+      type: "function",
+      function: { name: "clock", description: clockTool().description, parameters: clockSpec },
+    },
+  ];
+  let s: RunningServer;
+  let c: OpenAI;
+
+  before(async () => {
+    const spec = { name: "clock", description: clockTool().description, parameters: clockSpec };
+    s = await startServer({
+      model: await toolCallingModel(spec),
+      host: "127.0.0.1",
+      port: 0,
+      slots: 2,
+      maxQueue: 4,
+      threads: 1,
+    });
+    c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "none", maxRetries: 0 });
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  const ask: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: "user", content: "What day is it?" }];
+
+  test("a round trip: tools -> tool_calls -> tool message -> answer", async () => {
+    const first = await c.chat.completions.create({ model: "m", messages: ask, tools, temperature: 0 });
+    const choice = first.choices[0];
+    assert.equal(choice?.finish_reason, "tool_calls");
+    const call = choice?.message.tool_calls?.[0];
+    assert.ok(call && call.type === "function");
+    assert.equal(call.function.name, "clock");
+    assert.deepEqual(JSON.parse(call.function.arguments), {});
+    const result = await runTool(
+      clockTool(() => new Date("2024-03-09T12:00:00Z")),
+      JSON.parse(call.function.arguments),
+    );
+    const second = await c.chat.completions.create({
+      model: "m",
+      tools,
+      temperature: 0,
+      messages: [
+        ...ask,
+        { role: "assistant", content: null, tool_calls: [call] },
+        { role: "tool", tool_call_id: call.id, content: '{"weekday":"Saturday"}' },
+      ],
+    });
+    assert.equal(second.choices[0]?.finish_reason, "stop");
+    assert.equal(second.choices[0]?.message.content, "It is Saturday.");
+    assert.ok(result.ok);
+  });
+
+  test("streamed: the deltas join to the same call; tool_choice none and a named function", async () => {
+    const stream = await c.chat.completions.create({ model: "m", messages: ask, tools, temperature: 0, stream: true });
+    let content = "";
+    const calls: { name?: string; arguments?: string }[] = [];
+    let finish: string | null = null;
+    for await (const chunk of stream) {
+      const d = chunk.choices[0]?.delta;
+      content += d?.content ?? "";
+      for (const t of d?.tool_calls ?? [])
+        calls[t.index] = { name: t.function?.name, arguments: t.function?.arguments };
+      finish = chunk.choices[0]?.finish_reason ?? finish;
+    }
+    assert.equal(finish, "tool_calls");
+    assert.deepEqual(calls, [{ name: "clock", arguments: "{}" }]);
+    assert.equal(content, "", "the call's text is not streamed as content");
+
+    const none = await c.chat.completions.create({
+      model: "m",
+      messages: ask,
+      tools,
+      tool_choice: "none",
+      temperature: 0,
+    });
+    assert.equal(none.choices[0]?.message.tool_calls, undefined);
+    const named = await c.chat.completions.create({
+      model: "m",
+      messages: ask,
+      tools,
+      tool_choice: { type: "function", function: { name: "clock" } },
+      temperature: 0,
+    });
+    const namedCall = named.choices[0]?.message.tool_calls?.[0];
+    assert.ok(namedCall?.type === "function");
+    assert.equal(namedCall.function.name, "clock");
+  });
+
+  test("bad tool requests are 400s naming the field", async () => {
+    const bad = async (body: object, param: RegExp) => {
+      const r = await fetch(`${s.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ messages: ask, ...body }),
+      });
+      assert.equal(r.status, 400);
+      assert.match(((await r.json()) as { error: { message: string } }).error.message, param);
+    };
+    await bad(
+      { tools, tool_choice: { type: "function", function: { name: "abacus" } } },
+      /names "abacus", which is not in tools/,
+    );
+    await bad({ tool_choice: "required" }, /tool_choice needs tools/);
+    await bad({ tools: [{ type: "function", function: { name: "bad name!" } }] }, /tools\.0\.function\.name/);
+    await bad(
+      {
+        messages: [
+          {
+            role: "assistant",
+            content: null,
+            tool_calls: [{ id: "x", type: "function", function: { name: "clock", arguments: "{oops" } }],
+          },
+        ],
+      },
+      /messages\.0\.tool_calls\.0\.function\.arguments: not valid JSON/,
+    );
   });
 });

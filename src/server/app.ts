@@ -8,6 +8,7 @@ import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
+import { answerToolCalls, chatMessages, ToolRequestError, toolSetup } from "./tools.ts";
 
 export interface ServerOptions {
   modelName: string;
@@ -39,8 +40,21 @@ function errorBody(e: ApiError) {
   return { error: { message: e.message, type: e.type, param: e.param, code: e.code } };
 }
 
+interface StreamChunks {
+  first(index: number): object;
+  delta(index: number, text: string): object;
+  /** which generated text is not content: none, what is between tool call markers, or everything from the start */
+  hiddenFrom: "none" | "markers" | "start";
+  last(index: number, r: GenerationResult): object[];
+}
+
 export function buildServer(o: ServerOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: o.bodyLimit ?? 1 << 20, logger: false });
+  const markerId = (marker: string) => {
+    const ids = o.codec.encode(marker, true);
+    return ids.length === 1 ? (ids[0] as number) : -1;
+  };
+  const callMarkers = [markerId("<|tool_call_start|>"), markerId("<|tool_call_end|>")];
   const created = Math.floor(Date.now() / 1000);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -95,29 +109,34 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   app.post("/v1/chat/completions", async (req, reply) => {
     const body = parse(chatRequest, req.body);
-    const messages = body.messages.map((m) => ({
-      role: m.role === "developer" ? ("system" as const) : m.role,
-      content: typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join(""),
-    }));
-    const prompt = o.codec.encode(renderChat(o.codec.chatTemplate, messages), true);
+    const { messages, tools } = toolRequest(body);
+    const text = renderChat(o.codec.chatTemplate, messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
+    const prompt = o.codec.encode(text, true);
     const options = generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length);
     const id = `chatcmpl-${randomUUID()}`;
     const n = body.n ?? 1;
+    const chunk = (index: number, delta: object, finish: string | null) => ({
+      id,
+      object: "chat.completion.chunk",
+      created: now(),
+      model: o.modelName,
+      choices: [{ index, delta, logprobs: null, finish_reason: finish }],
+    });
+    /** The answer's text and calls (a forced call's start is part of the prompt). */
+    const answer = (r: GenerationResult) =>
+      tools ? answerToolCalls(tools.prefix + o.codec.decodeRaw(r.ids)) : { content: r.text, calls: [] };
     if (body.stream) {
-      return stream(reply, n, prompt, options, (index, delta, finish) => ({
-        id,
-        object: "chat.completion.chunk",
-        created: now(),
-        model: o.modelName,
-        choices: [
-          {
-            index,
-            delta: finish ? {} : delta === null ? { role: "assistant", content: "" } : { content: delta },
-            logprobs: null,
-            finish_reason: finish,
-          },
-        ],
-      }));
+      return stream(reply, n, prompt, options, {
+        first: (index) => chunk(index, { role: "assistant", content: "" }, null),
+        delta: (index, content) => chunk(index, { content }, null),
+        hiddenFrom: tools ? (tools.prefix ? "start" : "markers") : "none",
+        last: (index, r) => {
+          const { calls } = answer(r);
+          if (calls.length === 0) return [chunk(index, {}, finishReason(r))];
+          const deltas = calls.map((c, k) => ({ index: k, ...c }));
+          return [chunk(index, { tool_calls: deltas }, null), chunk(index, {}, "tool_calls")];
+        },
+      });
     }
     const results = await runAll(n, prompt, options, reply);
     return {
@@ -125,12 +144,17 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       object: "chat.completion",
       created: now(),
       model: o.modelName,
-      choices: results.map((r, index) => ({
-        index,
-        message: { role: "assistant", content: r.text },
-        logprobs: body.logprobs ? { content: tokenLogprobs(r) } : null,
-        finish_reason: finishReason(r),
-      })),
+      choices: results.map((r, index) => {
+        const { content, calls } = answer(r);
+        return {
+          index,
+          message: calls.length
+            ? { role: "assistant", content: content || null, tool_calls: calls }
+            : { role: "assistant", content },
+          logprobs: body.logprobs ? { content: tokenLogprobs(r) } : null,
+          finish_reason: calls.length ? "tool_calls" : finishReason(r),
+        };
+      }),
       usage: usage(prompt.length, results),
     };
   });
@@ -144,13 +168,19 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const id = `cmpl-${randomUUID()}`;
     const n = body.n ?? 1;
     if (body.stream) {
-      return stream(reply, n, prompt, options, (index, delta, finish) => ({
+      const chunk = (index: number, delta: string, finish: string | null) => ({
         id,
         object: "text_completion",
         created: now(),
         model: o.modelName,
-        choices: [{ index, text: delta ?? "", logprobs: null, finish_reason: finish }],
-      }));
+        choices: [{ index, text: delta, logprobs: null, finish_reason: finish }],
+      });
+      return stream(reply, n, prompt, options, {
+        first: (index) => chunk(index, "", null),
+        delta: (index, text) => chunk(index, text, null),
+        hiddenFrom: "none",
+        last: (index, r) => [chunk(index, "", finishReason(r))],
+      });
     }
     const results = await runAll(n, prompt, options, reply);
     return {
@@ -228,13 +258,23 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     );
   }
 
-  /** Server-sent events: a first chunk per choice, one per text delta, a final one, then [DONE]. */
+  /** The request's messages and tools; a malformed tool call or tool_choice is a 400. */
+  function toolRequest(body: ChatRequest) {
+    try {
+      return { messages: chatMessages(body), tools: toolSetup(body) };
+    } catch (e) {
+      if (e instanceof ToolRequestError) throw new ApiError(400, e.message, "invalid_request_error", e.param);
+      throw e;
+    }
+  }
+
+  /** Server-sent events: a first chunk per choice, one per text delta, the last ones, then [DONE]. */
   async function stream(
     reply: FastifyReply,
     n: number,
     prompt: number[],
     options: Partial<GenerationOptions>,
-    chunk: (index: number, delta: string | null, finish: string | null) => object,
+    chunks: StreamChunks,
   ): Promise<void> {
     if (o.generator.inFlight + n > o.generator.maxInFlight)
       throw new QueueFullError("the server is busy; try again shortly");
@@ -245,18 +285,22 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       res.write(`data: ${typeof data === "string" ? data : JSON.stringify(data)}\n\n`);
     const abort = abortOnClose(reply);
     try {
-      for (let i = 0; i < n; i++) send(chunk(i, null, null));
+      for (let i = 0; i < n; i++) send(chunks.first(i));
       await Promise.all(
         Array.from({ length: n }, async (_, index) => {
+          // Text inside a tool call is not content: it comes back as tool_calls at the end.
+          let inCall = chunks.hiddenFrom === "start";
           const r = await o.generator.generate(
             prompt,
             { ...options, seed: (options.seed ?? 0) + index },
-            (text) => {
-              if (text) send(chunk(index, text, null));
+            (text, token) => {
+              if (token === callMarkers[0]) inCall = chunks.hiddenFrom !== "none";
+              else if (token === callMarkers[1]) inCall = false;
+              else if (text && !inCall) send(chunks.delta(index, text));
             },
             abort.signal,
           );
-          send(chunk(index, null, finishReason(r)));
+          for (const c of chunks.last(index, r)) send(c);
         }),
       );
       send("[DONE]");

@@ -18,16 +18,43 @@ const sampling = {
   user: z.string().optional(),
 };
 
+const toolCall = z.object({
+  id: z.string(),
+  type: z.literal("function").optional(),
+  function: z.object({ name: z.string().min(1), arguments: z.string() }),
+});
+
+const functionTool = z.object({
+  type: z.literal("function"),
+  function: z.object({
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a function name is 1-64 letters, digits, _ or -"),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+    strict: z.boolean().nullish(),
+  }),
+});
+
 export const chatRequest = z.object({
   ...sampling,
   messages: z
     .array(
       z.object({
         role: z.enum(["system", "user", "assistant", "tool", "developer"]),
-        content: z.union([z.string(), z.array(z.object({ type: z.literal("text"), text: z.string() }))]),
+        content: z.union([z.string(), z.array(z.object({ type: z.literal("text"), text: z.string() }))]).nullish(),
+        tool_calls: z.array(toolCall).nullish(),
+        tool_call_id: z.string().nullish(),
+        name: z.string().nullish(),
       }),
     )
     .min(1),
+  tools: z.array(functionTool).max(128).nullish(),
+  tool_choice: z
+    .union([
+      z.enum(["none", "auto", "required"]),
+      z.object({ type: z.literal("function"), function: z.object({ name: z.string() }) }),
+    ])
+    .nullish(),
+  parallel_tool_calls: z.boolean().nullish(),
   max_completion_tokens: zodRange("maxTokens").nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(0).nullish(),
