@@ -3,17 +3,12 @@
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { ChatMessage, ToolSpec } from "../src/infer/chat.ts";
-import { renderChat } from "../src/infer/chat.ts";
+import type { ToolSpec } from "../src/infer/chat.ts";
 import { writeDirAtomic } from "../src/io/atomic.ts";
 import { makeConfig } from "../src/model/config.ts";
-import { loadModel, modelFiles } from "../src/model/directory.ts";
+import { modelFiles } from "../src/model/directory.ts";
 import { initModel } from "../src/model/model.ts";
-import { loadChatCodec } from "../src/pipeline/codec.ts";
-import { tokenizerFilesOf } from "../src/pipeline/sft.ts";
-import type { Message } from "../src/posttrain/data.ts";
-import { encodeConversation } from "../src/posttrain/encode.ts";
-import { runSft } from "../src/posttrain/sft.ts";
+import { runSftCommand } from "../src/pipeline/sft.ts";
 import { tokenizerFiles } from "../src/tokenizer/files.ts";
 import { trainTokenizer } from "../src/tokenizer/train.ts";
 
@@ -47,39 +42,48 @@ export async function tinyChatModel(paddedRows = 0, blockSize = 96): Promise<str
 }
 
 /**
- * A tiny model fine-tuned on one tool-use exchange until it reproduces it: asked "What day
- * is it?" with the clock tool offered, it calls the clock, and given the clock's answer it
- * says the weekday. A real trained model for tests of the tool-calling API.
+ * A tiny model fine-tuned (by llmfab sft's stage, on OpenAI's fine-tuning format) on one
+ * tool-use exchange until it reproduces it: asked "What day is it?" with the clock tool
+ * offered, it calls the clock, and given the clock's answer it says the weekday. A real
+ * trained model for tests of the tool-calling API.
  */
 export async function toolCallingModel(clock: ToolSpec): Promise<string> {
   const base = await tinyChatModel(0, 768);
-  const model = loadModel(base);
-  const codec = loadChatCodec(base);
-  const render = (messages: Message[], generationPrompt: boolean) =>
-    codec.encode(renderChat(codec.chatTemplate, messages as ChatMessage[], generationPrompt, [clock]), true);
-  const call = { id: "call_1", name: "clock", arguments: {} };
-  const messages: ChatMessage[] = [
-    { role: "user", content: "What day is it?" },
-    { role: "assistant", content: "", toolCalls: [call] },
-    { role: "tool", content: '{"weekday":"Saturday"}', toolCallId: "call_1" },
-    { role: "assistant", content: "It is Saturday." },
-  ];
-  // The SFT reader does not take tool turns yet; the encoder only needs them rendered.
-  const data = [encodeConversation({ messages: messages as unknown as Message[], source: "tool-use" }, render, 768)];
-  runSft(model, data, {
+  const dir = mkdtempSync(join(tmpdir(), "llmfab-tools-"));
+  const line = {
+    tools: [{ type: "function", function: clock }],
+    messages: [
+      { role: "user", content: "What day is it?" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_1", type: "function", function: { name: "clock", arguments: "{}" } }],
+      },
+      { role: "tool", tool_call_id: "call_1", content: '{"weekday":"Saturday"}' },
+      { role: "assistant", content: "It is Saturday." },
+    ],
+  };
+  writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
+  const out = join(dir, "model");
+  runSftCommand({
+    model: base,
+    data: [join(dir, "tool-use.jsonl")],
+    valFraction: 0,
     mode: "full",
     trainableLayers: 1,
     trainHead: false,
-    lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
+    loraRank: 4,
+    loraAlpha: 8,
+    loraDropout: 0,
+    loraFa: false,
     epochs: 300,
+    warmup: 10,
     batchSize: 1,
     lr: 1e-2,
-    warmupIters: 10,
-    weightDecay: 0,
-    gradClip: 1,
     seed: 1,
+    out,
+    threads: 1,
+    quiet: true,
   });
-  const dir = join(mkdtempSync(join(tmpdir(), "llmfab-tools-")), "model");
-  writeDirAtomic(dir, { ...modelFiles(model), ...tokenizerFilesOf(base) });
-  return dir;
+  return out;
 }

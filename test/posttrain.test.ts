@@ -119,12 +119,74 @@ describe("conversation data", () => {
       }),
       /bad\.jsonl:2: message 1 is an empty assistant turn/,
     ],
+    [
+      "a tool call whose arguments are not JSON",
+      JSON.stringify({
+        messages: [
+          { role: "user", content: "x" },
+          { role: "assistant", content: null, tool_calls: [{ id: "a", function: { name: "clock", arguments: "{" } }] },
+        ],
+      }),
+      /bad\.jsonl:2: messages\[1\]\.tool_calls\[0\]: function\.arguments is not valid JSON/,
+    ],
+    [
+      "a tool turn without its call id",
+      JSON.stringify({
+        messages: [
+          { role: "tool", content: "{}" },
+          { role: "assistant", content: "ok" },
+        ],
+      }),
+      /bad\.jsonl:2: messages\[0\]: a tool message needs its tool_call_id/,
+    ],
   ] as const)
     test(`${what} is an error with file and line`, () => {
       const path = join(tmp(), "bad.jsonl");
       writeFileSync(path, `${chats[0]}\n${line}\n`);
       assert.throws(() => readConversations([path]), pattern);
     });
+
+  test("OpenAI's fine-tuning format with tools: calls, results, and the tools rendered in the prompt", async () => {
+    const path = join(tmp(), "tools.jsonl");
+    const tools = [
+      { type: "function", function: { name: "clock", description: "the time", parameters: { type: "object" } } },
+    ];
+    const line = {
+      tools,
+      messages: [
+        { role: "user", content: "What day is it?" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [{ id: "c1", type: "function", function: { name: "clock", arguments: '{"timezone":"UTC"}' } }],
+        },
+        { role: "tool", tool_call_id: "c1", content: '{"weekday":"Saturday"}' },
+        { role: "assistant", content: "It is Saturday." },
+      ],
+    };
+    writeFileSync(path, `${JSON.stringify(line)}\n`);
+    const [c] = readConversations([path]);
+    assert.deepEqual(c?.tools, [{ name: "clock", description: "the time", parameters: { type: "object" } }]);
+    assert.deepEqual(c?.messages[1], {
+      role: "assistant",
+      content: "",
+      toolCalls: [{ id: "c1", name: "clock", arguments: { timezone: "UTC" } }],
+    });
+    assert.deepEqual(c?.messages[2], { role: "tool", content: '{"weekday":"Saturday"}', toolCallId: "c1" });
+    const dir = await tinyChatModel(0, 512);
+    const codec = loadChatCodec(dir);
+    const render = (m: Conversation["messages"], g: boolean) =>
+      codec.encode(renderChat(codec.chatTemplate, m, g, c?.tools ?? []), true);
+    const e = encodeConversation(c as Conversation, render, 512);
+    const prompt = codec.decodeRaw(e.tokens);
+    assert.match(prompt, /You can call these tools: \[\{"name": "clock"/);
+    const learned = codec.decodeRaw(e.targets.filter((t) => t >= 0));
+    assert.equal(
+      learned,
+      '<|tool_call_start|>{"name": "clock", "arguments": {"timezone": "UTC"}}<|tool_call_end|><|assistant_end|>It is Saturday.<|assistant_end|>',
+      "the model learns the call and the answer, not the tool's result",
+    );
+  });
 
   test("targets cover only the assistant's words and its end of turn; too long is an error", async () => {
     const dir = await tinyChatModel();

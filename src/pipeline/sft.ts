@@ -106,9 +106,15 @@ export function runSftCommand(o: SftCommand): {
   refuseFinishedOutput(o.out);
   const model = loadAnyModel(o.model);
   const codec = loadChatCodec(o.model);
-  const render = (messages: Parameters<typeof renderChat>[1], addGenerationPrompt: boolean) =>
-    codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt), true);
-  const { train, val } = splitConversations(o, (c) => encodeConversation(c, render, model.config.blockSize));
+  // Each conversation is rendered with the tools it offers (OpenAI's fine-tuning format).
+  const encode = (c: Conversation) =>
+    encodeConversation(
+      c,
+      (messages, addGenerationPrompt) =>
+        codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt, c.tools ?? []), true),
+      model.config.blockSize,
+    );
+  const { train, val } = splitConversations(o, encode);
   if (train.length === 0) throw new Error(`${o.data.join(", ")}: no conversations to train on`);
   const lora = {
     r: o.loraRank,

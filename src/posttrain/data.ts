@@ -1,20 +1,20 @@
 // Conversations for post-training, from JSONL in three common shapes, validated with the
 // file and line of every problem:
-//   OpenAI chat:  {"messages": [{"role": "user", "content": "..."}, ...]}
+//   OpenAI chat:  {"messages": [{"role": "user", "content": "..."}, ...], "tools": [...]}
+//                 (as OpenAI's fine-tuning format: assistant "tool_calls", "tool" turns)
 //   ShareGPT:     {"conversations": [{"from": "human" | "gpt" | "system", "value": "..."}]}
 //   Alpaca:       {"instruction": "...", "input": "...", "output": "..."}
 import { readFileSync } from "node:fs";
+import type { ChatMessage, ToolCall, ToolSpec } from "../infer/chat.ts";
 import { decodeText } from "../io/text.ts";
 
-export type Role = "system" | "user" | "assistant";
-
-export interface Message {
-  role: Role;
-  content: string;
-}
+export type Role = ChatMessage["role"];
+export type Message = ChatMessage;
 
 export interface Conversation {
   messages: Message[];
+  /** the tools offered to the model in this conversation (rendered by the chat template) */
+  tools?: ToolSpec[];
   /** file:line, for error messages */
   source: string;
   /** free-form metadata (synth writes {"task": ...}) */
@@ -34,15 +34,10 @@ function parseLine(value: unknown, where: string): Conversation {
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${where}: expected a JSON object`);
   const meta = typeof v.meta === "object" && v.meta !== null ? (v.meta as Record<string, unknown>) : undefined;
   let messages: Message[];
+  let tools: ToolSpec[] | undefined;
   if (Array.isArray(v.messages)) {
-    messages = v.messages.map((m: unknown, i: number) => {
-      const { role, content } = (m ?? {}) as { role?: unknown; content?: unknown };
-      if (role !== "system" && role !== "user" && role !== "assistant") {
-        throw new Error(`${where}: messages[${i}]: unknown role ${JSON.stringify(role)} (system, user or assistant)`);
-      }
-      if (typeof content !== "string") throw new Error(`${where}: messages[${i}]: content must be a string`);
-      return { role, content };
-    });
+    messages = v.messages.map((m: unknown, i: number) => openAiMessage(m, `${where}: messages[${i}]`));
+    if (v.tools !== undefined) tools = toolSpecs(v.tools, `${where}: tools`);
   } else if (Array.isArray(v.conversations)) {
     messages = v.conversations.map((m: unknown, i: number) => {
       const { from, value: text } = (m ?? {}) as { from?: unknown; value?: unknown };
@@ -63,12 +58,67 @@ function parseLine(value: unknown, where: string): Conversation {
     throw new Error(`${where}: not a conversation (expected "messages", "conversations" or "instruction")`);
   }
   messages.forEach((m, i) => {
-    if (m.role === "assistant" && m.content.trim() === "")
+    if (m.role === "assistant" && m.content.trim() === "" && !m.toolCalls?.length)
       throw new Error(`${where}: message ${i} is an empty assistant turn`);
   });
   if (!messages.some((m) => m.role === "assistant"))
     throw new Error(`${where}: the conversation has no assistant turn to learn from`);
-  return { messages, source: where, ...(meta ? { meta } : {}) };
+  return { messages, source: where, ...(tools ? { tools } : {}), ...(meta ? { meta } : {}) };
+}
+
+const ROLES = ["system", "user", "assistant", "tool"];
+
+/** One OpenAI chat message: content, and for the assistant its tool calls, for a tool its call id. */
+function openAiMessage(m: unknown, where: string): Message {
+  const { role, content, tool_calls, tool_call_id } = (m ?? {}) as Record<string, unknown>;
+  if (typeof role !== "string" || !ROLES.includes(role))
+    throw new Error(`${where}: unknown role ${JSON.stringify(role)} (system, user, assistant or tool)`);
+  const calls = role === "assistant" && tool_calls != null ? toolCalls(tool_calls, `${where}.tool_calls`) : undefined;
+  if (typeof content !== "string" && !(content == null && calls?.length))
+    throw new Error(`${where}: content must be a string`);
+  if (role === "tool" && typeof tool_call_id !== "string")
+    throw new Error(`${where}: a tool message needs its tool_call_id`);
+  return {
+    role: role as Role,
+    content: typeof content === "string" ? content : "",
+    ...(calls?.length ? { toolCalls: calls } : {}),
+    ...(role === "tool" ? { toolCallId: tool_call_id as string } : {}),
+  };
+}
+
+function toolCalls(value: unknown, where: string): ToolCall[] {
+  if (!Array.isArray(value)) throw new Error(`${where}: must be an array`);
+  return value.map((c: unknown, i: number) => {
+    const { id, function: fn } = (c ?? {}) as { id?: unknown; function?: { name?: unknown; arguments?: unknown } };
+    if (typeof fn?.name !== "string") throw new Error(`${where}[${i}]: function.name must be a string`);
+    let args = fn.arguments ?? {};
+    if (typeof args === "string") {
+      try {
+        args = JSON.parse(args);
+      } catch {
+        throw new Error(`${where}[${i}]: function.arguments is not valid JSON`);
+      }
+    }
+    if (typeof args !== "object" || args === null || Array.isArray(args))
+      throw new Error(`${where}[${i}]: function.arguments must be a JSON object`);
+    return { id: typeof id === "string" ? id : `call_${i + 1}`, name: fn.name, arguments: args as Record<string, unknown> };
+  });
+}
+
+function toolSpecs(value: unknown, where: string): ToolSpec[] {
+  if (!Array.isArray(value)) throw new Error(`${where}: must be an array`);
+  return value.map((t: unknown, i: number) => {
+    const fn = (t as { function?: { name?: unknown; description?: unknown; parameters?: unknown } })?.function;
+    if (typeof fn?.name !== "string") throw new Error(`${where}[${i}]: function.name must be a string`);
+    return {
+      name: fn.name,
+      description: typeof fn.description === "string" ? fn.description : "",
+      parameters:
+        typeof fn.parameters === "object" && fn.parameters !== null
+          ? (fn.parameters as Record<string, unknown>)
+          : { type: "object", properties: {} },
+    };
+  });
 }
 
 export function readConversations(paths: string[]): Conversation[] {
