@@ -101,7 +101,11 @@ function toolCalls(value: unknown, where: string): ToolCall[] {
     }
     if (typeof args !== "object" || args === null || Array.isArray(args))
       throw new Error(`${where}[${i}]: function.arguments must be a JSON object`);
-    return { id: typeof id === "string" ? id : `call_${i + 1}`, name: fn.name, arguments: args as Record<string, unknown> };
+    return {
+      id: typeof id === "string" ? id : `call_${i + 1}`,
+      name: fn.name,
+      arguments: args as Record<string, unknown>,
+    };
   });
 }
 
