@@ -7,6 +7,7 @@ interface ChatFlags {
   model: string;
   date: boolean;
   tools?: string;
+  mcp: string[];
   temperature: number;
   topP: number;
   maxTokens: number;
@@ -36,12 +37,26 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     .option("--seed <n>", "random seed", numberArg("seed"), 0)
     .option("--no-date", "leave today's date out of the system turn")
     .option("--tools <names>", "tools the model may call, comma-separated: clock, calculator")
+    .option(
+      "--mcp <command>",
+      'start an MCP server over stdio and offer its tools, e.g. --mcp "npx -y @modelcontextprotocol/server-everything" (repeatable)',
+      (v: string, all: string[]) => [...all, v],
+      [],
+    )
     .action(async (o: ChatFlags) => {
       const { runChat } = await import("./chat.ts");
       const { builtinTools } = await import("../agent/builtin.ts");
+      const { connectMcp } = await import("../agent/mcp.ts");
       const tools = builtinTools(o.tools ? o.tools.split(",").map((t) => t.trim()) : []);
-      const generation = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
-      await runChat(o.model, { generation, date: o.date, tools });
+      const servers = [];
+      try {
+        for (const command of o.mcp) servers.push(await connectMcp(command));
+        for (const server of servers) tools.push(...server.tools);
+        const generation = { temperature: o.temperature, topP: o.topP, maxTokens: o.maxTokens, seed: o.seed };
+        await runChat(o.model, { generation, date: o.date, tools });
+      } finally {
+        for (const server of servers) await server.close();
+      }
     });
 
   program
