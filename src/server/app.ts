@@ -122,9 +122,11 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       model: o.modelName,
       choices: [{ index, delta, logprobs: null, finish_reason: finish }],
     });
-    /** The answer's text and calls (a forced call's start is part of the prompt). */
-    const answer = (r: GenerationResult) =>
-      tools ? answerToolCalls(tools.prefix + o.codec.decodeRaw(r.ids)) : { content: r.text, calls: [] };
+    /** The answer's text and calls (a forced call's start is part of the prompt); without calls, the text as generated (stop strings applied). */
+    const answer = (r: GenerationResult) => {
+      const parsed = tools ? answerToolCalls(tools.prefix + o.codec.decodeRaw(r.ids)) : null;
+      return parsed?.calls.length ? parsed : { content: r.text, calls: [] };
+    };
     if (body.stream) {
       return stream(reply, n, prompt, options, {
         first: (index) => chunk(index, { role: "assistant", content: "" }, null),
