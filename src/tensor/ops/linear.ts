@@ -57,12 +57,16 @@ function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): Lay
   return { M: x.size / K, N, K, transW };
 }
 
-/** Adds the gradients of y = x W^T + b, given dy, into x, W and b (those that need them); xData: x as the forward used it. */
+/**
+ * Adds the gradients of y = x W^T + b, given dy, into x, W and b (those that need them);
+ * xData and wData: x and W as the forward used them (perhaps already in bf16).
+ */
 function linearBackward(
   grad: Float32Array,
   x: Tensor,
   xData: Float32Array | Uint16Array,
   w: Tensor,
+  wData: Float32Array | Uint16Array,
   b: Tensor | null,
   s: LayerShape,
 ): void {
@@ -71,7 +75,7 @@ function linearBackward(
   // dx[M,K] = dy[M,N] . W[N,K]
   if (x.requiresGrad) {
     const dx = x.gradTarget();
-    gemm({ out: dx.grad, a: g, b: w.data, M, N: K, K: N, transB: !transW, accumulate: dx.accumulate, bf16: bf16() });
+    gemm({ out: dx.grad, a: g, b: wData, M, N: K, K: N, transB: !transW, accumulate: dx.accumulate, bf16: bf16() });
   }
   if (w.requiresGrad) {
     // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
@@ -87,15 +91,19 @@ function linearBackward(
 export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLayout = "out-in"): Tensor {
   const s = layerShape("linear", x, w, layout);
   const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
+  const training = needsGrad(x, w, b);
   const xData = converted(x.data);
-  gemm({ out: out.data, a: xData, b: w.data, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
-  if (!needsGrad(x, w, b)) {
+  // The weight changes only at the optimizer step: one conversion serves the forward and dx.
+  const wData = training && x.requiresGrad ? converted(w.data) : w.data;
+  gemm({ out: out.data, a: xData, b: wData, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
+  if (!training) {
     release(xData);
     return out;
   }
   record(out, () => {
-    if (out.grad) linearBackward(out.grad, x, xData, w, b, s);
+    if (out.grad) linearBackward(out.grad, x, xData, w, wData, b, s);
     release(xData);
+    release(wData);
   });
   return out;
 }
@@ -127,7 +135,7 @@ export function linearPlusLowRank(
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      linearBackward(g, x, x.data, w, b, s);
+      linearBackward(g, x, x.data, w, w.data, b, s);
       const acc = { accumulate: true, bf16: bf16() };
       if (u.requiresGrad) gemm({ ...acc, out: u.ensureGrad(), a: g, b: h.data, M: N, N: r, K: M, transA: true });
       if (h.requiresGrad) gemm({ ...acc, out: h.ensureGrad(), a: g, b: u.data, M, N: r, K: N });
