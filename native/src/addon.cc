@@ -111,7 +111,7 @@ Napi::Value GeluForward(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  gelu_backward(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  gelu_backward(F(info, 0), F(info, 1), F(info, 2), N(info, 3), B(info, 4));
   return Undefined(info);
 }
 Napi::Value SwigluForward(const Napi::CallbackInfo& info) {

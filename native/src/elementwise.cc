@@ -26,13 +26,23 @@ void gelu_forward(float* out, const float* x, int64_t n) {
   }
 }
 
-void gelu_backward(float* dx, const float* dout, const float* x, int64_t n) {
+namespace {
+inline float gelu_grad(float v) {
+  const float t = fast_tanh(kGeluC * (v + 0.044715f * v * v * v));
+  const float du = kGeluC * (1.f + 3.f * 0.044715f * v * v);
+  return 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du;
+}
+}  // namespace
+
+// A fresh dx (accumulate false) is written, not added to: it then needs no zero fill and
+// one read less. Two loops, so that each vectorizes.
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, bool accumulate) {
+  if (accumulate) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = x[i];
-    const float t = fast_tanh(kGeluC * (v + 0.044715f * v * v * v));
-    const float du = kGeluC * (1.f + 3.f * 0.044715f * v * v);
-    dx[i] += dout[i] * (0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du);
+    for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * gelu_grad(x[i]);
+  } else {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+    for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * gelu_grad(x[i]);
   }
 }
 

@@ -44,7 +44,7 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 
 // ---- elementwise ----
 void gelu_forward(float* out, const float* x, int64_t n);
-void gelu_backward(float* dx, const float* dout, const float* x, int64_t n);
+void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, bool accumulate);
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);

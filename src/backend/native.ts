@@ -67,7 +67,8 @@ export interface NativeAddon {
   rmsNormForward(out: F32, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
   rmsNormBackward(dx: F32, dw: F32OrNull, dout: F32, x: F32, w: F32, rstd: F32, n: number, c: number): void;
   geluForward(out: F32, x: F32, n: number): void;
-  geluBackward(dx: F32, dout: F32, x: F32, n: number): void;
+  /** dx (+)= dout * gelu'(x): accumulate false overwrites dx (a fresh gradient buffer) */
+  geluBackward(dx: F32, dout: F32, x: F32, n: number, accumulate: boolean): void;
   swigluForward(out: F32, gate: F32, up: F32, n: number): void;
   swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32, n: number): void;
   rope(

@@ -13,7 +13,9 @@ export function gelu(x: Tensor): Tensor {
   native.geluForward(out.data, x.data, x.size);
   if (needsGrad(x)) {
     record(out, () => {
-      if (out.grad) native.geluBackward(x.ensureGrad(), out.grad, x.data, x.size);
+      if (!out.grad) return;
+      const dx = x.gradTarget();
+      native.geluBackward(dx.grad, out.grad, x.data, x.size, dx.accumulate);
     });
   }
   return out;
