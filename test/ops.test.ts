@@ -181,6 +181,13 @@ describe("gradient checks against float64 finite differences", () => {
       op: ([x]) => ops.gelu(x!),
       ref: ([x]) => ref.gelu(x!),
     });
+    // Two uses of x: the first backward writes x's fresh gradient, the second adds to it.
+    gradCheck("gelu used twice", {
+      inputs: [randn(40, 16, 2)],
+      shapes: [[40]],
+      op: ([x]) => ops.add(ops.gelu(x!), ops.gelu(x!)),
+      ref: ([x]) => ref.gelu(x!).map((v) => 2 * v),
+    });
   });
 
   test("swiglu", () => {
