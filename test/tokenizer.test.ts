@@ -312,6 +312,32 @@ describe("token shards", () => {
   });
 });
 
+describe("tokenize splits too few documents by position", () => {
+  test("one text file over many shards: train then val, every token once, in order", async () => {
+    const dir = tmp();
+    const text = sotu.slice(0, 60_000);
+    writeFileSync(join(dir, "one.txt"), text);
+    const meta = await tokenizeCorpus({
+      tokenizer: "gpt2",
+      data: [join(dir, "one.txt")],
+      out: join(dir, "shards"),
+      valFraction: 0.1,
+      threads: 1,
+      shardTokens: 1000,
+    });
+    assert.equal(meta.split, "position");
+    assert.ok(meta.shards.train.length > 5 && meta.shards.val.length >= 2, JSON.stringify(meta.shards));
+    const read = (names: string[]) => names.flatMap((n) => [...readShard(join(dir, "shards", n))]);
+    const train = read(meta.shards.train);
+    const val = read(meta.shards.val);
+    const gpt2 = loadBpeTokenizer("gpt2");
+    const all = [gpt2.specialId("<|endoftext|>"), ...gpt2.encodeOrdinary(text)];
+    assert.deepEqual([...train, ...val], all);
+    assert.equal(train.length, Math.floor(all.length * 0.9));
+    assert.deepEqual(meta.tokens, { train: train.length, val: val.length });
+  });
+});
+
 describe("bad input", () => {
   test("a binary file, a tiny vocabulary, an unknown pattern, a corrupt tokenizer.json", async () => {
     const dir = tmp();

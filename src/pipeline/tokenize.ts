@@ -6,7 +6,7 @@ import { mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { readDocuments } from "../data/documents.ts";
 import { buildDirAtomic, writeFileAtomic } from "../io/atomic.ts";
-import { readShard, ShardWriter, tokenWidth } from "../io/shards.ts";
+import { readShard, ShardWriter, type TokenArray, tokenWidth } from "../io/shards.ts";
 import { checkRange } from "../options/ranges.ts";
 import { EncoderPool } from "../tokenizer/batch.ts";
 import { loadBpeTokenizer, saveTokenizer } from "../tokenizer/files.ts";
@@ -160,11 +160,15 @@ async function splitByPosition(dir: string, meta: ShardsMeta, o: TokenizeOptions
     train: new SplitWriter(next, "train", meta.token_bytes, limit),
     val: new SplitWriter(next, "val", meta.token_bytes, limit),
   };
+  // Written in pieces of at most `limit` tokens, so the shards keep their size.
+  const write = (w: SplitWriter, tokens: TokenArray) => {
+    for (let at = 0; at < tokens.length; at += limit) w.write(tokens.subarray(at, at + limit));
+  };
   let position = 0;
   for (const shard of shards) {
     const cut = Math.min(shard.length, Math.max(0, trainTokens - position));
-    if (cut > 0) writers.train.write(shard.subarray(0, cut));
-    if (cut < shard.length) writers.val.write(shard.subarray(cut));
+    if (cut > 0) write(writers.train, shard.subarray(0, cut));
+    if (cut < shard.length) write(writers.val, shard.subarray(cut));
     position += shard.length;
   }
   writers.train.close();
