@@ -26,6 +26,12 @@ interface ServeFlags {
   quiet: boolean;
 }
 
+/** --tools as given ("none": no tools), or by default the built-in tools the model was fine-tuned to call. */
+function toolNames(flag: string | undefined, trained: string[], builtin: readonly string[]): string[] {
+  if (flag === undefined) return trained.filter((t) => builtin.includes(t));
+  return flag === "none" ? [] : flag.split(",").map((t) => t.trim());
+}
+
 export function registerServeCommands(program: Command, runtime: Runtime): void {
   program
     .command("chat")
@@ -36,7 +42,10 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     .option("--max-tokens <n>", "longest answer in tokens", numberArg("maxTokens"), 256)
     .option("--seed <n>", "random seed", numberArg("seed"), 0)
     .option("--no-date", "leave today's date out of the system turn")
-    .option("--tools <names>", "tools the model may call, comma-separated: clock, calculator")
+    .option(
+      "--tools <names>",
+      "tools the model may call, comma-separated: clock, calculator (default: those it was fine-tuned to call; none: no tools)",
+    )
     .option(
       "--mcp <command>",
       'start an MCP server over stdio and offer its tools, e.g. --mcp "npx -y @modelcontextprotocol/server-everything" (repeatable)',
@@ -45,9 +54,12 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     )
     .action(async (o: ChatFlags) => {
       const { runChat } = await import("./chat.ts");
-      const { builtinTools } = await import("../agent/builtin.ts");
+      const { BUILTIN_TOOLS, builtinTools } = await import("../agent/builtin.ts");
       const { connectMcp } = await import("../agent/mcp.ts");
-      const tools = builtinTools(o.tools ? o.tools.split(",").map((t) => t.trim()) : []);
+      const { trainedTools } = await import("../pipeline/sft.ts");
+      const names = toolNames(o.tools, trainedTools(o.model), BUILTIN_TOOLS);
+      if (o.tools === undefined && names.length) console.log(`(tools it was fine-tuned to call: ${names.join(", ")})`);
+      const tools = builtinTools(names);
       const servers = [];
       try {
         for (const command of o.mcp) servers.push(await connectMcp(command));

@@ -55,6 +55,20 @@ export interface SftCommand {
 }
 
 export const METRICS_FILE = "metrics.jsonl";
+/** The tools a model was fine-tuned to call, by name: `llmfab chat` offers them by default. */
+export const TOOLS_FILE = "llmfab_tools.json";
+
+/** The tool names recorded in a model directory by llmfab sft (none for other models). */
+export function trainedTools(dir: string): string[] {
+  const path = join(dir, TOOLS_FILE);
+  if (!existsSync(path)) return [];
+  try {
+    const value = JSON.parse(readFileSync(path, "utf8")) as { tools?: unknown };
+    return Array.isArray(value.tools) ? value.tools.filter((t): t is string => typeof t === "string") : [];
+  } catch {
+    throw new Error(`${path}: invalid JSON`);
+  }
+}
 
 function checkSftCommand(o: SftCommand): void {
   checkRange("--epochs", o.epochs, "epochs");
@@ -81,10 +95,12 @@ function refuseFinishedOutput(out: string): void {
 
 /** Training and validation conversations: the validation file, or a seeded share held out. */
 function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedConversation) {
-  const all = readConversations(o.data).map(encode);
-  if (o.valData?.length) return { train: all, val: readConversations(o.valData).map(encode) };
+  const conversations = readConversations(o.data);
+  const toolNames = [...new Set(conversations.flatMap((c) => (c.tools ?? []).map((t) => t.name)))].sort();
+  const all = conversations.map(encode);
+  if (o.valData?.length) return { train: all, val: readConversations(o.valData).map(encode), toolNames };
   const held = Math.floor(all.length * o.valFraction);
-  if (held === 0) return { train: all, val: [] };
+  if (held === 0) return { train: all, val: [], toolNames };
   const order = all.map((_, i) => i);
   const rng = new Rng(o.seed + 7);
   for (let i = order.length - 1; i > 0; i--) {
@@ -92,7 +108,7 @@ function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedC
     [order[i], order[j]] = [order[j] as number, order[i] as number];
   }
   const isVal = new Set(order.slice(0, held));
-  return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)) };
+  return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)), toolNames };
 }
 
 export function runSftCommand(o: SftCommand): {
@@ -114,7 +130,7 @@ export function runSftCommand(o: SftCommand): {
         codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt, c.tools ?? []), true),
       model.config.blockSize,
     );
-  const { train, val } = splitConversations(o, encode);
+  const { train, val, toolNames } = splitConversations(o, encode);
   if (train.length === 0) throw new Error(`${o.data.join(", ")}: no conversations to train on`);
   const lora = {
     r: o.loraRank,
@@ -151,7 +167,10 @@ export function runSftCommand(o: SftCommand): {
     reporter.stop();
     const files = o.mode === "lora" ? adapterFiles(model, lora, resolve(o.model)) : modelFiles(model);
     const metrics = readFileSync(metricsPath, "utf8");
-    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), [METRICS_FILE]: metrics });
+    const tools: Record<string, string> = toolNames.length
+      ? { [TOOLS_FILE]: `${JSON.stringify({ tools: toolNames })}\n` }
+      : {};
+    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), ...tools, [METRICS_FILE]: metrics });
     return { out: o.out, ...r, valLoss };
   } catch (e) {
     reporter.stop();
