@@ -46,6 +46,9 @@ export function isValidation(text: string, valFraction: number): boolean {
 
 type SplitName = "train" | "val";
 
+/** Tokens per shard file by default (512 MiB of uint16). */
+const SHARD_TOKENS = 1 << 28;
+
 /** Shard files of one split, each up to `limit` tokens, named train_0000.bin, ... */
 class SplitWriter {
   private writer: ShardWriter | null = null;
@@ -98,7 +101,7 @@ export async function tokenizeCorpus(o: TokenizeOptions): Promise<ShardsMeta> {
 async function writeShards(o: TokenizeOptions, tok: Tokenizer, dir: string): Promise<ShardsMeta> {
   const eot = tok.specialTokens.get("<|endoftext|>");
   const width = tokenWidth(tok.vocabSize);
-  const limit = o.shardTokens ?? 1 << 28;
+  const limit = o.shardTokens ?? SHARD_TOKENS;
   const writers = {
     train: new SplitWriter(dir, "train", width, limit),
     val: new SplitWriter(dir, "val", width, limit),
@@ -155,7 +158,7 @@ async function splitByPosition(dir: string, meta: ShardsMeta, o: TokenizeOptions
     );
   const next = join(dir, "by-position");
   mkdirSync(next);
-  const limit = o.shardTokens ?? 1 << 28;
+  const limit = o.shardTokens ?? SHARD_TOKENS;
   const writers = {
     train: new SplitWriter(next, "train", meta.token_bytes, limit),
     val: new SplitWriter(next, "val", meta.token_bytes, limit),
