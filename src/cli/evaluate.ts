@@ -73,7 +73,8 @@ export function registerEvalCommands(program: Command): void {
       // The chat codec's decoder streams text and stops at the end-of-text / end-of-turn tokens.
       const engine = new Engine(loadAnyModel(o.model), loadChatCodec(o.model), 1);
       process.stdout.write(o.prompt);
-      continueTokens(engine, prompt, { ...o, topP: 1 }, (text) => process.stdout.write(text));
+      const options = { maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK, topP: 1, seed: o.seed };
+      continueTokens(engine, prompt, options, (text) => process.stdout.write(text));
       process.stdout.write("\n");
     });
 }
