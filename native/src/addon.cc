@@ -194,7 +194,7 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
 }
 Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
   cross_entropy_backward(F(info, 0), F(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
-                         static_cast<int32_t>(N(info, 6)), R(info, 7));
+                         static_cast<int32_t>(N(info, 6)), R(info, 7), B(info, 8));
   return Undefined(info);
 }
 

@@ -88,7 +88,7 @@ int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, co
                               int64_t N, int64_t V, int32_t ignoreIndex);
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
-                            float scale);
+                            float scale, bool accumulate);
 
 // ---- optimizer ----
 double sum_squares(const float* x, int64_t n);

@@ -2,6 +2,8 @@
 // backward pass rebuilds the softmax from it instead of storing N x V probabilities.
 #include <cmath>
 
+#include <algorithm>
+
 #include "kernels.h"
 #include "vecmath.h"
 
@@ -25,17 +27,27 @@ int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, co
   return count;
 }
 
+// accumulate false: dlogits is a fresh buffer, written (ignored rows zeroed) rather than
+// added to, so it needs no zero fill first; the two loops each vectorize.
 void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
                             const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
-                            float scale) {
+                            float scale, bool accumulate) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < N; r++) {
-    if (targets[r] == ignoreIndex) continue;
-    const float* z = logits + r * V;
     float* d = dlogits + r * V;
+    if (targets[r] == ignoreIndex) {
+      if (!accumulate) std::fill(d, d + V, 0.f);
+      continue;
+    }
+    const float* z = logits + r * V;
     const float l = lse[r];
+    if (accumulate) {
 #pragma omp simd
-    for (int64_t j = 0; j < V; j++) d[j] += scale * fast_exp(z[j] - l);
+      for (int64_t j = 0; j < V; j++) d[j] += scale * fast_exp(z[j] - l);
+    } else {
+#pragma omp simd
+      for (int64_t j = 0; j < V; j++) d[j] = scale * fast_exp(z[j] - l);
+    }
     d[targets[r]] -= scale;
   }
 }

@@ -143,6 +143,8 @@ export interface NativeAddon {
     v: number,
     ignoreIndex: number,
     scale: number,
+    /** false: dlogits is fresh and is written instead of added to */
+    accumulate: boolean,
   ): void;
   sumSquares(x: F32, n: number): number;
   attentionCached(

@@ -67,10 +67,11 @@ export class Tensor {
   /**
    * Where a kernel that writes every element should put this tensor's gradient, and
    * whether it must add to what is there: the first writer of a fresh buffer overwrites it,
-   * which saves zero-filling it first. (A view shares its base's buffer: always adds.)
+   * which saves zero-filling it first. A view is its base reshaped: the base's buffer.
    */
   gradTarget(): { grad: Float32Array; accumulate: boolean } {
-    if (this.base || this.gradBuffer) return { grad: this.ensureGrad(), accumulate: true };
+    if (this.base) return this.base.gradTarget();
+    if (this.gradBuffer) return { grad: this.gradBuffer, accumulate: true };
     this.gradBuffer = take(this.size, false);
     return { grad: this.gradBuffer, accumulate: false };
   }

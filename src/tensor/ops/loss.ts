@@ -23,8 +23,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     record(out, () => {
       const g = out.grad;
       if (!g) return;
+      const dlogits = logits.gradTarget();
       native.crossEntropyBackward(
-        logits.ensureGrad(),
+        dlogits.grad,
         logits.data,
         lse,
         targets,
@@ -32,6 +33,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
         V,
         ignoreIndex,
         (g[0] as number) / count,
+        dlogits.accumulate,
       );
     });
   }
