@@ -8,6 +8,30 @@ import { runTool, type Tool } from "./tool.ts";
 export const TOOL_CALL_START = "<|tool_call_start|>";
 export const TOOL_CALL_END = "<|tool_call_end|>";
 
+/** The token ids of TOOL_CALL_START and TOOL_CALL_END in a vocabulary. */
+export interface ToolCallMarkers {
+  start: number;
+  end: number;
+}
+
+/**
+ * A filter for streamed tokens: what a person should see, without tool calls (their
+ * marker tokens and what is between them). insideAtStart: the answer was made to begin
+ * inside a call (a forced tool choice).
+ */
+export function withoutToolCalls(
+  markers: ToolCallMarkers | null,
+  insideAtStart = false,
+): (token: number, text: string) => string {
+  let inside = insideAtStart;
+  return (token, text) => {
+    if (token === markers?.start) inside = true;
+    else if (token === markers?.end) inside = false;
+    else if (!inside) return text;
+    return "";
+  };
+}
+
 export interface ParsedAnswer {
   /** the answer's text outside its tool calls */
   content: string;

@@ -3,7 +3,7 @@
 // turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
 import { createInterface } from "node:readline";
 import { isChinese, todayLine } from "../agent/clock.ts";
-import { agentTurn } from "../agent/loop.ts";
+import { agentTurn, withoutToolCalls } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
 import { type ChatMessage, renderChat, type ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
@@ -46,12 +46,6 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
     return line.startsWith("/") ? HELP : null;
   };
 
-  // Tool-call markers are special tokens: the streamed answer hides them and what is between.
-  const [callStart, callEnd] = ["<|tool_call_start|>", "<|tool_call_end|>"].map((t) => {
-    const ids = codec.encode(t, true);
-    return ids.length === 1 ? ids[0] : -1;
-  });
-
   /** The model's raw answer (special tokens written out) to the conversation, streamed to the terminal. */
   const generate = (messages: ChatMessage[], tools: ToolSpec[]): string => {
     let prompt = codec.encode(renderChat(codec.chatTemplate, messages, true, tools), true);
@@ -60,12 +54,8 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
       prompt = prompt.slice(prompt.length - room); // keep the most recent context
       console.log("(the conversation is longer than the context; older turns are cut)");
     }
-    let inCall = false;
-    const r = engine.generate(prompt, options, (e) => {
-      if (e.id === callStart) inCall = true;
-      else if (e.id === callEnd) inCall = false;
-      else if (!inCall) process.stdout.write(e.text);
-    });
+    const visible = withoutToolCalls(codec.toolCallIds);
+    const r = engine.generate(prompt, options, (e) => process.stdout.write(visible(e.id, e.text)));
     process.stdout.write("\n");
     return codec.decodeRaw(r.ids);
   };

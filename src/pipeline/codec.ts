@@ -1,6 +1,7 @@
 // The tokenizer of a run or a model directory, as the text codec the stages use.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { TOOL_CALL_END, TOOL_CALL_START, type ToolCallMarkers } from "../agent/loop.ts";
 import { PLAIN_CHAT_TEMPLATE } from "../infer/chat.ts";
 import type { EngineTokenizer } from "../infer/engine.ts";
 import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
@@ -34,6 +35,8 @@ export interface ChatCodec extends EngineTokenizer {
   decode(ids: number[]): string;
   /** decodes with special tokens written out (to find tool calls in an answer) */
   decodeRaw(ids: number[]): string;
+  /** the tokens around a tool call, where the vocabulary has them */
+  toolCallIds: ToolCallMarkers | null;
   chatTemplate: string;
 }
 
@@ -54,6 +57,7 @@ export function loadChatCodec(dir: string): ChatCodec {
     const stops = ["<|endoftext|>", "<|assistant_end|>"].flatMap((t) =>
       tok.specialTokens.has(t) ? [tok.specialId(t)] : [],
     );
+    const hasCalls = tok.specialTokens.has(TOOL_CALL_START) && tok.specialTokens.has(TOOL_CALL_END);
     return {
       encode: (text, parseSpecial) =>
         parseSpecial ? tok.encode(text, { allowedSpecial: "all" }) : tok.encodeOrdinary(text),
@@ -63,6 +67,7 @@ export function loadChatCodec(dir: string): ChatCodec {
       streamDecoder: () => tok.streamDecoder(true),
       vocabSize: tok.vocabSize,
       stopIds: new Set(stops),
+      toolCallIds: hasCalls ? { start: tok.specialId(TOOL_CALL_START), end: tok.specialId(TOOL_CALL_END) } : null,
       chatTemplate: template,
     };
   }
@@ -74,6 +79,7 @@ export function loadChatCodec(dir: string): ChatCodec {
     streamDecoder: () => ({ push: (ids) => codec.decode(ids), flush: () => "" }),
     vocabSize: codec.vocabSize,
     stopIds: new Set(),
+    toolCallIds: null,
     chatTemplate: PLAIN_CHAT_TEMPLATE,
   };
 }

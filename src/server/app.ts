@@ -3,6 +3,7 @@
 // back as OpenAI error JSON, and generation runs on the engine worker.
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { withoutToolCalls } from "../agent/loop.ts";
 import { renderChat } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
@@ -50,11 +51,6 @@ interface StreamChunks {
 
 export function buildServer(o: ServerOptions): FastifyInstance {
   const app = Fastify({ bodyLimit: o.bodyLimit ?? 1 << 20, logger: false });
-  const markerId = (marker: string) => {
-    const ids = o.codec.encode(marker, true);
-    return ids.length === 1 ? (ids[0] as number) : -1;
-  };
-  const callMarkers = [markerId("<|tool_call_start|>"), markerId("<|tool_call_end|>")];
   const created = Math.floor(Date.now() / 1000);
 
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, _req, reply) => {
@@ -291,14 +287,16 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       await Promise.all(
         Array.from({ length: n }, async (_, index) => {
           // Text inside a tool call is not content: it comes back as tool_calls at the end.
-          let inCall = chunks.hiddenFrom === "start";
+          const visible =
+            chunks.hiddenFrom === "none"
+              ? (_token: number, text: string) => text
+              : withoutToolCalls(o.codec.toolCallIds, chunks.hiddenFrom === "start");
           const r = await o.generator.generate(
             prompt,
             { ...options, seed: (options.seed ?? 0) + index },
             (text, token) => {
-              if (token === callMarkers[0]) inCall = chunks.hiddenFrom !== "none";
-              else if (token === callMarkers[1]) inCall = false;
-              else if (text && !inCall) send(chunks.delta(index, text));
+              const shown = visible(token, text);
+              if (shown) send(chunks.delta(index, shown));
             },
             abort.signal,
           );
