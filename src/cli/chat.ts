@@ -2,13 +2,26 @@
 // conversation in its cache, so each turn only prefills the new messages. With tools, each
 // turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
 import { createInterface } from "node:readline";
-import { isChinese, todayLine } from "../agent/clock.ts";
+import { readClock } from "../agent/clock.ts";
 import { agentTurn, withoutToolCalls } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
 import { type ChatMessage, renderChat, type ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
+import { systemDateLine } from "../posttrain/synth.ts";
+
+/** Whether a text is written in Chinese (any CJK ideograph). */
+export const isChinese = (text: string) => /\p{Script=Han}/u.test(text);
+
+/**
+ * Today's date as deployed assistants put it in their system turn, in the user's language
+ * and the forms llmfab synth trains on, so a model without tools can say what day it is.
+ */
+export function todayLine(now: Date, chinese: boolean, timezone?: string): string {
+  const [y, m, d] = readClock(now, timezone).date.split("-").map(Number) as [number, number, number];
+  return systemDateLine(new Date(Date.UTC(y, m - 1, d)), chinese);
+}
 
 const HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit";
 

@@ -69,6 +69,19 @@ function pick<T>(xs: readonly T[], rng: Rng): T {
 }
 
 /** An English date string in one of several formats. */
+const dateZhOf = (d: Date) => `${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日`;
+
+/**
+ * The date as a system prompt gives it (the date's UTC fields): "Today is Saturday,
+ * 9 March 2024." (style 2; 0: 2024-03-09, 1: March 9, 2024) or "今天是2024年3月9日，星期六。".
+ * The synthetic data trains on these, and llmfab chat puts today's in its system turn.
+ */
+export function systemDateLine(d: Date, chinese: boolean, style = 2): string {
+  return chinese
+    ? `今天是${dateZhOf(d)}，${WEEKDAYS_ZH[d.getUTCDay()]}。`
+    : `Today is ${WEEKDAYS_EN[d.getUTCDay()]}, ${formatDate(d, style)}.`;
+}
+
 function formatDate(d: Date, style: number): string {
   const [y, m, day] = [d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()];
   if (style === 0) return `${y}-${String(m + 1).padStart(2, "0")}-${String(day).padStart(2, "0")}`;
@@ -100,9 +113,10 @@ function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConver
   const zh = rng.next() < 0.3;
   const dayEn = WEEKDAYS_EN[d.getUTCDay()] as string;
   const dayZh = WEEKDAYS_ZH[d.getUTCDay()] as string;
-  const dateEn = formatDate(d, rng.int(3));
-  const dateZh = `${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日`;
-  const system = zh ? `今天是${dateZh}，${dayZh}。` : `Today is ${dayEn}, ${dateEn}.`;
+  const style = rng.int(3);
+  const dateEn = formatDate(d, style);
+  const dateZh = dateZhOf(d);
+  const system = systemDateLine(d, zh, style);
   const phrases = task === "weekday" ? PHRASES.weekday : PHRASES.date;
   const question = pick((zh ? phrases.zh : phrases.en)[split], rng);
   const answer =
