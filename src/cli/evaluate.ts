@@ -65,13 +65,14 @@ export function registerEvalCommands(program: Command): void {
     .option("--seed <n>", "random seed", numberArg("seed"), 1337)
     .action(async (o: SampleFlags) => {
       const { loadAnyModel } = await import("../model/peft.ts");
-      const { loadChatCodec, loadModelCodec } = await import("../pipeline/codec.ts");
+      const { loadChatCodec } = await import("../pipeline/codec.ts");
       const { Engine } = await import("../infer/engine.ts");
       const { continueTokens } = await import("../infer/continue.ts");
-      const prompt = loadModelCodec(o.model).encode(o.prompt);
+      // The chat codec encodes plain text too, streams the answer and stops at end of text or turn.
+      const codec = loadChatCodec(o.model);
+      const prompt = codec.encode(o.prompt, false);
       if (prompt.length === 0) throw new Error("--prompt encodes to no tokens; give some text");
-      // The chat codec's decoder streams text and stops at the end-of-text / end-of-turn tokens.
-      const engine = new Engine(loadAnyModel(o.model), loadChatCodec(o.model), 1);
+      const engine = new Engine(loadAnyModel(o.model), codec, 1);
       process.stdout.write(o.prompt);
       const options = { maxTokens: o.maxTokens, temperature: o.temperature, topK: o.topK, topP: 1, seed: o.seed };
       continueTokens(engine, prompt, options, (text) => process.stdout.write(text));

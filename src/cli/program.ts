@@ -46,9 +46,8 @@ export function buildProgram(): Command {
     .hook("preAction", async () => {
       const { native } = await import("../backend/native.ts");
       const { resolvePrecision, setPrecision } = await import("../tensor/index.ts");
-      const o = program.opts<GlobalOptions>();
-      native.setThreads(o.threads ?? cpus().length);
-      setPrecision(resolvePrecision(o.precision ?? "auto"));
+      native.setThreads(runtime.threads());
+      setPrecision(resolvePrecision(runtime.precision() ?? "auto"));
     });
   const runtime: Runtime = {
     threads: () => program.opts<GlobalOptions>().threads ?? cpus().length,
