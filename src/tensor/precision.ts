@@ -16,9 +16,17 @@ export function precision(): Precision {
   return current;
 }
 
-/** True when the CPU has native bf16 dot products (avx512_bf16); else bf16 is emulated. */
+let nativeBf16: boolean | null = null;
+
+/** True when the CPU has native bf16 dot products (avx512_bf16); else bf16 is emulated. Asked once. */
 export function cpuHasBf16(): boolean {
-  return native.bf16Native();
+  nativeBf16 ??= native.bf16Native();
+  return nativeBf16;
+}
+
+/** Matmuls (and attention's tile products) run in bf16 on the CPU itself, not emulated. */
+export function bf16Native(): boolean {
+  return precision() === "bf16" && cpuHasBf16();
 }
 
 /** "auto" picks bf16 where the CPU runs it natively, fp32 elsewhere. */

@@ -1,6 +1,6 @@
 // Causal self-attention on the fused flash-style kernel (no T x T score tensor).
 import { native } from "../../backend/native.ts";
-import { cpuHasBf16, precision } from "../precision.ts";
+import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -27,7 +27,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
   const view = (o: Operand, a: Float32Array) => a.subarray(o.offset);
   const scale = 1 / Math.sqrt(D);
   // Tile products in bf16 when matmuls run in bf16 natively (as under PyTorch's bf16 autocast).
-  const bf16 = precision() === "bf16" && cpuHasBf16();
+  const bf16 = bf16Native();
   const out = Tensor.empty([B, T, Hq * D]);
   const lse = new Float32Array(B * Hq * T);
   native.attentionForward(

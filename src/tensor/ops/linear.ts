@@ -1,7 +1,7 @@
 // Matrix products, all on oneDNN. linear() is the layer op; matmul() the general one.
 import { gemm, native } from "../../backend/native.ts";
 import { giveBf16, takeBf16 } from "../pool.ts";
-import { cpuHasBf16, precision } from "../precision.ts";
+import { bf16Native, precision } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -18,7 +18,7 @@ function bf16(): boolean {
  * converted to bf16 once; elsewhere the fp32 data is passed and the matmul rounds it.
  */
 function converted(data: Float32Array): Float32Array | Uint16Array {
-  if (!bf16() || !cpuHasBf16()) return data;
+  if (!bf16Native()) return data;
   const out = takeBf16(data.length);
   native.toBf16(data, out, data.length);
   return out;
