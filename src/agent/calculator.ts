@@ -101,19 +101,20 @@ function refusal(node: MathNode): string | null {
   }
 }
 
-/** Counting functions get their arguments checked when they run. */
-function boundedCounting(): Record<string, (...args: number[]) => unknown> {
-  const wrap =
-    (name: string, fn: (...args: number[]) => unknown) =>
-    (...args: number[]) => {
+/** The counting functions' bounded versions, under the names calls to them are rewritten to. */
+const boundedScope = new Map<string, unknown>(
+  [...COUNTING].map((name) => {
+    const fn = (math as unknown as Record<string, (...args: number[]) => unknown>)[name] as (
+      ...args: number[]
+    ) => unknown;
+    const bounded = (...args: number[]) => {
       if (args.some((a) => typeof a !== "number" || Math.abs(a) > MAX_COUNTING_ARGUMENT))
         throw new ToolError(`${name} takes numbers up to ${MAX_COUNTING_ARGUMENT}`);
       return fn(...args);
     };
-  const fns = math as unknown as Record<string, (...args: number[]) => unknown>;
-  return Object.fromEntries([...COUNTING].map((name) => [name, wrap(name, fns[name] as (...a: number[]) => unknown)]));
-}
-const scope = new Map<string, unknown>(Object.entries(boundedCounting()));
+    return [`bounded_${name}`, bounded];
+  }),
+);
 
 /** Evaluates an arithmetic expression, or throws a ToolError saying why not. */
 export function calculate(expression: string): string {
@@ -153,8 +154,7 @@ function evaluateWithCounting(tree: MathNode): unknown {
       return new math.FunctionNode(new math.SymbolNode(`bounded_${name}`), n.args ?? []); // n! too
     return node;
   });
-  const bounded = new Map([...scope].map(([name, fn]) => [`bounded_${name}`, fn]));
-  return rewritten.compile().evaluate(bounded);
+  return rewritten.compile().evaluate(boundedScope);
 }
 
 const args = z

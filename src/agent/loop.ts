@@ -3,7 +3,7 @@
 // step limit. Tool calls are written between <|tool_call_start|> and <|tool_call_end|> as
 // {"name": ..., "arguments": {...}}, which is how llmfab's chat template renders them.
 import type { ChatMessage, ToolCall, ToolSpec } from "../infer/chat.ts";
-import { runTool, type Tool } from "./tool.ts";
+import { runTool, type Tool, toolSpecs } from "./tool.ts";
 
 export const TOOL_CALL_START = "<|tool_call_start|>";
 export const TOOL_CALL_END = "<|tool_call_end|>";
@@ -104,7 +104,7 @@ export interface AgentOptions {
  * error result the model can read; nothing throws for a tool's sake.
  */
 export async function agentTurn(conversation: ChatMessage[], o: AgentOptions): Promise<ChatMessage[]> {
-  const specs: ToolSpec[] = o.tools.map(({ name, description, parameters }) => ({ name, description, parameters }));
+  const specs = toolSpecs(o.tools);
   const byName = new Map(o.tools.map((t) => [t.name, t]));
   const added: ChatMessage[] = [];
   let counter = 0;

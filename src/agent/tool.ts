@@ -3,6 +3,7 @@
 // with zod before the tool runs; a tool that fails, refuses or runs too long gives a result
 // that says so (the model reads it as the tool's answer), never an exception.
 import { z } from "zod";
+import type { ToolSpec } from "../infer/chat.ts";
 
 export interface Tool {
   name: string;
@@ -61,10 +62,12 @@ export async function runTool(tool: Tool, args: unknown, timeoutMs = 5000): Prom
   }
 }
 
+/** What the model is told about the tools (the chat template lists these). */
+export function toolSpecs(tools: Tool[]): ToolSpec[] {
+  return tools.map(({ name, description, parameters }) => ({ name, description, parameters }));
+}
+
 /** The tools as OpenAI's API lists them in a request. */
-export function openAiTools(tools: Tool[]): { type: "function"; function: Omit<Tool, "run"> }[] {
-  return tools.map(({ name, description, parameters }) => ({
-    type: "function",
-    function: { name, description, parameters },
-  }));
+export function openAiTools(tools: Tool[]): { type: "function"; function: ToolSpec }[] {
+  return toolSpecs(tools).map((spec) => ({ type: "function", function: spec }));
 }
