@@ -102,11 +102,10 @@ function refusal(node: MathNode): string | null {
 }
 
 /** The counting functions' bounded versions, under the names calls to them are rewritten to. */
-const boundedScope = new Map<string, unknown>(
+type Counting = (...args: number[]) => unknown;
+const boundedScope = new Map<string, Counting>(
   [...COUNTING].map((name) => {
-    const fn = (math as unknown as Record<string, (...args: number[]) => unknown>)[name] as (
-      ...args: number[]
-    ) => unknown;
+    const fn = (math as unknown as Record<string, Counting>)[name] as Counting;
     const bounded = (...args: number[]) => {
       if (args.some((a) => typeof a !== "number" || Math.abs(a) > MAX_COUNTING_ARGUMENT))
         throw new ToolError(`${name} takes numbers up to ${MAX_COUNTING_ARGUMENT}`);
