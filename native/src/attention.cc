@@ -36,7 +36,6 @@ void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t
 
 
 
-inline int64_t padded(int64_t T) { return (T + BT - 1) / BT * BT; }
 }  // namespace
 
 // Tiles are read in place: queries straight from q (lda = qStride), values from v, keys

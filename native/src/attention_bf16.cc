@@ -1,8 +1,9 @@
-// Causal attention with bf16 tile products (avx512_bf16's vdpbf16ps: two bf16 products
-// per fp32 lane per instruction, twice the fp32 FMA rate), the same flash-style algorithm
-// and tiling as attention.cc: operands are rounded to bf16, every sum is fp32, the online
-// softmax and the log-sum-exp stay fp32. Used when matmuls run in bf16 on a CPU that has
-// the instruction and D is a multiple of 16; attention.cc is the fp32 path and reference.
+// Causal attention with bf16 tile products, the same flash-style algorithm and tiling as
+// attention.cc: operands are rounded to bf16, every sum is fp32, the online softmax and the
+// log-sum-exp stay fp32. The products run on AMX tiles where the CPU has them, else on
+// avx512_bf16's vdpbf16ps (on Sapphire Rapids that is no faster than fp32 FMAs; AMX is
+// what pays). Used when matmuls run in bf16 natively and D is a multiple of 16;
+// attention.cc is the fp32 path and reference.
 //
 // vdpbf16ps reads its operands in pairs along the summed dimension k: A row r gives the
 // pair (A[r][k], A[r][k+1]) as one 32-bit word (bf16 rows laid out as usual), and B gives,
@@ -180,7 +181,7 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
                             int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
                             float scale) {
   const int64_t group = Hq / Hkv;
-  const int64_t Tp = (T + BT - 1) / BT * BT;
+  const int64_t Tp = padded(T);
   const int64_t D2 = D / 2;
 #pragma omp parallel
   {
@@ -220,7 +221,7 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
                              int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;
-  const int64_t Tp = (T + BT - 1) / BT * BT;
+  const int64_t Tp = padded(T);
   const int64_t D2 = D / 2;
 #pragma omp parallel
   {

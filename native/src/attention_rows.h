@@ -11,6 +11,9 @@ namespace llmfab::attention_rows {
 
 constexpr int64_t BT = 64;  // rows per query tile and per key tile
 
+// T rounded up to whole tiles.
+inline int64_t padded(int64_t T) { return (T + BT - 1) / BT * BT; }
+
 // Number of keys j0 + j that query i0 + i may see within a key tile of nk keys.
 inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
   return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
