@@ -2,7 +2,7 @@
 // append the calls and their results to the conversation, and generate again, up to a
 // step limit. Tool calls are written between <|tool_call_start|> and <|tool_call_end|> as
 // {"name": ..., "arguments": {...}}, which is how llmfab's chat template renders them.
-import type { ChatMessage, ToolCall, ToolSpec } from "../infer/chat.ts";
+import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments } from "../infer/chat.ts";
 import { runTool, type Tool, toolSpecs } from "./tool.ts";
 
 export const TOOL_CALL_START = "<|tool_call_start|>";
@@ -59,27 +59,20 @@ export function parseToolCalls(raw: string, nextId: () => string): ParsedAnswer 
       malformed.push(`no "name": ${body.slice(0, 200)}`);
       continue;
     }
-    const args = v.arguments;
-    const parsedArgs = typeof args === "string" ? safeJson(args) : args;
-    calls.push({
-      id: nextId(),
-      name: v.name,
-      arguments: parsedArgs && typeof parsedArgs === "object" ? (parsedArgs as Record<string, unknown>) : {},
-    });
+    let args: Record<string, unknown>;
+    try {
+      args = toolArguments(v.arguments);
+    } catch (e) {
+      malformed.push(`arguments ${(e as Error).message}: ${body.slice(0, 200)}`);
+      continue;
+    }
+    calls.push({ id: nextId(), name: v.name, arguments: args });
   }
   const content = raw
     .replace(pattern, "")
     .replace(/<\|[a-z_]+\|>/g, "")
     .trim();
   return { content, calls, malformed };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return {};
-  }
 }
 
 export interface AgentStep {

@@ -28,6 +28,35 @@ export interface ToolSpec {
   parameters: Record<string, unknown>;
 }
 
+/**
+ * A tool call's arguments as OpenAI sends them (a JSON string, or an object already).
+ * Throws "not valid JSON" or "not a JSON object"; callers say where.
+ */
+export function toolArguments(raw: unknown): Record<string, unknown> {
+  let value = raw ?? {};
+  if (typeof value === "string") {
+    try {
+      value = JSON.parse(value || "{}");
+    } catch {
+      throw new Error("not valid JSON");
+    }
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error("not a JSON object");
+  return value as Record<string, unknown>;
+}
+
+/** An OpenAI function description as templates list it (what it leaves out filled in). */
+export function toolSpecOf(fn: { name: string; description?: unknown; parameters?: unknown }): ToolSpec {
+  return {
+    name: fn.name,
+    description: typeof fn.description === "string" ? fn.description : "",
+    parameters:
+      typeof fn.parameters === "object" && fn.parameters !== null
+        ? (fn.parameters as Record<string, unknown>)
+        : { type: "object", properties: {} },
+  };
+}
+
 /** For vocabularies without special tokens (character-level models). */
 export const PLAIN_CHAT_TEMPLATE =
   "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant:{% endif %}";

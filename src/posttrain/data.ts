@@ -5,7 +5,7 @@
 //   ShareGPT:     {"conversations": [{"from": "human" | "gpt" | "system", "value": "..."}]}
 //   Alpaca:       {"instruction": "...", "input": "...", "output": "..."}
 import { readFileSync } from "node:fs";
-import type { ChatMessage, ToolCall, ToolSpec } from "../infer/chat.ts";
+import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments, toolSpecOf } from "../infer/chat.ts";
 import { decodeText } from "../io/text.ts";
 
 export type Role = ChatMessage["role"];
@@ -91,21 +91,13 @@ function toolCalls(value: unknown, where: string): ToolCall[] {
   return value.map((c: unknown, i: number) => {
     const { id, function: fn } = (c ?? {}) as { id?: unknown; function?: { name?: unknown; arguments?: unknown } };
     if (typeof fn?.name !== "string") throw new Error(`${where}[${i}]: function.name must be a string`);
-    let args = fn.arguments ?? {};
-    if (typeof args === "string") {
-      try {
-        args = JSON.parse(args);
-      } catch {
-        throw new Error(`${where}[${i}]: function.arguments is not valid JSON`);
-      }
+    let args: Record<string, unknown>;
+    try {
+      args = toolArguments(fn.arguments);
+    } catch (e) {
+      throw new Error(`${where}[${i}]: function.arguments is ${(e as Error).message}`);
     }
-    if (typeof args !== "object" || args === null || Array.isArray(args))
-      throw new Error(`${where}[${i}]: function.arguments must be a JSON object`);
-    return {
-      id: typeof id === "string" ? id : `call_${i + 1}`,
-      name: fn.name,
-      arguments: args as Record<string, unknown>,
-    };
+    return { id: typeof id === "string" ? id : `call_${i + 1}`, name: fn.name, arguments: args };
   });
 }
 
@@ -114,14 +106,7 @@ function toolSpecs(value: unknown, where: string): ToolSpec[] {
   return value.map((t: unknown, i: number) => {
     const fn = (t as { function?: { name?: unknown; description?: unknown; parameters?: unknown } })?.function;
     if (typeof fn?.name !== "string") throw new Error(`${where}[${i}]: function.name must be a string`);
-    return {
-      name: fn.name,
-      description: typeof fn.description === "string" ? fn.description : "",
-      parameters:
-        typeof fn.parameters === "object" && fn.parameters !== null
-          ? (fn.parameters as Record<string, unknown>)
-          : { type: "object", properties: {} },
-    };
+    return toolSpecOf({ ...fn, name: fn.name });
   });
 }
 

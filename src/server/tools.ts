@@ -3,7 +3,7 @@
 // template renders and how the answer starts, and the generated calls back into OpenAI's
 // tool_calls. The client runs the tools, as with OpenAI's API.
 import { parseToolCalls, TOOL_CALL_START } from "../agent/loop.ts";
-import type { ChatMessage, ToolCall, ToolSpec } from "../infer/chat.ts";
+import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments, toolSpecOf } from "../infer/chat.ts";
 import type { ChatRequest } from "./schemas.ts";
 
 export class ToolRequestError extends Error {
@@ -21,16 +21,12 @@ export function chatMessages(body: ChatRequest): ChatMessage[] {
     const content =
       m.content == null ? "" : typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join("");
     const toolCalls: ToolCall[] | undefined = m.tool_calls?.map((c, k) => {
-      let args: unknown;
+      const param = `messages.${i}.tool_calls.${k}.function.arguments`;
       try {
-        args = JSON.parse(c.function.arguments || "{}");
-      } catch {
-        throw new ToolRequestError(
-          `messages.${i}.tool_calls.${k}.function.arguments: not valid JSON`,
-          `messages.${i}.tool_calls.${k}.function.arguments`,
-        );
+        return { id: c.id, name: c.function.name, arguments: toolArguments(c.function.arguments) };
+      } catch (e) {
+        throw new ToolRequestError(`${param}: ${(e as Error).message}`, param);
       }
-      return { id: c.id, name: c.function.name, arguments: (args ?? {}) as Record<string, unknown> };
     });
     return {
       role: m.role === "developer" ? "system" : m.role,
@@ -57,11 +53,7 @@ export function toolSetup(body: ChatRequest): ToolSetup | null {
     return null;
   }
   if (choice === "none") return null;
-  const specs = tools.map((t) => ({
-    name: t.function.name,
-    description: t.function.description ?? "",
-    parameters: t.function.parameters ?? { type: "object", properties: {} },
-  }));
+  const specs = tools.map((t) => toolSpecOf(t.function));
   if (choice === "auto") return { specs, prefix: "" };
   if (choice === "required") return { specs, prefix: TOOL_CALL_START };
   if (!specs.some((s) => s.name === choice.function.name))
