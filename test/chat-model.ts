@@ -42,6 +42,26 @@ export async function tinyChatModel(paddedRows = 0, blockSize = 96): Promise<str
 }
 
 /**
+ * One tool-use exchange in OpenAI's fine-tuning format: "What day is it?" -> a clock call
+ * with these arguments -> the clock's answer -> "It is Saturday.".
+ */
+export function clockExchange(clock: ToolSpec, callId: string, args: string) {
+  return {
+    tools: [{ type: "function", function: clock }],
+    messages: [
+      { role: "user", content: "What day is it?" },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: callId, type: "function", function: { name: "clock", arguments: args } }],
+      },
+      { role: "tool", tool_call_id: callId, content: '{"weekday":"Saturday"}' },
+      { role: "assistant", content: "It is Saturday." },
+    ],
+  };
+}
+
+/**
  * A tiny model fine-tuned (by llmfab sft's stage, on OpenAI's fine-tuning format) on one
  * tool-use exchange until it reproduces it: asked "What day is it?" with the clock tool
  * offered, it calls the clock, and given the clock's answer it says the weekday. A real
@@ -50,19 +70,7 @@ export async function tinyChatModel(paddedRows = 0, blockSize = 96): Promise<str
 export async function toolCallingModel(clock: ToolSpec): Promise<string> {
   const base = await tinyChatModel(0, 768);
   const dir = mkdtempSync(join(tmpdir(), "llmfab-tools-"));
-  const line = {
-    tools: [{ type: "function", function: clock }],
-    messages: [
-      { role: "user", content: "What day is it?" },
-      {
-        role: "assistant",
-        content: null,
-        tool_calls: [{ id: "call_1", type: "function", function: { name: "clock", arguments: "{}" } }],
-      },
-      { role: "tool", tool_call_id: "call_1", content: '{"weekday":"Saturday"}' },
-      { role: "assistant", content: "It is Saturday." },
-    ],
-  };
+  const line = clockExchange(clock, "call_1", "{}");
   writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
   const out = join(dir, "model");
   runSftCommand({

@@ -20,7 +20,7 @@ import { encodeConversation } from "../src/posttrain/encode.ts";
 import { lengthGroupedBatches, prepareTrainable, runSft } from "../src/posttrain/sft.ts";
 import { parseMix, synthesize } from "../src/posttrain/synth.ts";
 import { noGrad } from "../src/tensor/index.ts";
-import { tinyChatModel } from "./chat-model.ts";
+import { clockExchange, tinyChatModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
 
 function tmp(): string {
@@ -148,22 +148,8 @@ describe("conversation data", () => {
 
   test("OpenAI's fine-tuning format with tools: calls, results, and the tools rendered in the prompt", async () => {
     const path = join(tmp(), "tools.jsonl");
-    const tools = [
-      { type: "function", function: { name: "clock", description: "the time", parameters: { type: "object" } } },
-    ];
-    const line = {
-      tools,
-      messages: [
-        { role: "user", content: "What day is it?" },
-        {
-          role: "assistant",
-          content: null,
-          tool_calls: [{ id: "c1", type: "function", function: { name: "clock", arguments: '{"timezone":"UTC"}' } }],
-        },
-        { role: "tool", tool_call_id: "c1", content: '{"weekday":"Saturday"}' },
-        { role: "assistant", content: "It is Saturday." },
-      ],
-    };
+    const clock = { name: "clock", description: "the time", parameters: { type: "object" } };
+    const line = clockExchange(clock, "c1", '{"timezone":"UTC"}');
     writeFileSync(path, `${JSON.stringify(line)}\n`);
     const [c] = readConversations([path]);
     assert.deepEqual(c?.tools, [{ name: "clock", description: "the time", parameters: { type: "object" } }]);
