@@ -41,6 +41,24 @@ export async function tinyChatModel(paddedRows = 0, blockSize = 96): Promise<str
   return modelDir;
 }
 
+/** Fine-tuning settings for tiny test models (a test adds model, data, mode and out). */
+export const sftDefaults = {
+  trainableLayers: 1,
+  trainHead: false,
+  loraRank: 4,
+  loraAlpha: 8,
+  loraDropout: 0,
+  loraFa: false,
+  epochs: 1,
+  batchSize: 8,
+  lr: 1e-2,
+  seed: 3,
+  warmup: 20,
+  valFraction: 0,
+  threads: 1,
+  quiet: true,
+};
+
 /**
  * One tool-use exchange in OpenAI's fine-tuning format: "What day is it?" -> a clock call
  * with these arguments -> the clock's answer -> "It is Saturday.".
@@ -74,24 +92,15 @@ export async function toolCallingModel(clock: ToolSpec): Promise<string> {
   writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
   const out = join(dir, "model");
   runSftCommand({
+    ...sftDefaults,
     model: base,
     data: [join(dir, "tool-use.jsonl")],
-    valFraction: 0,
     mode: "full",
-    trainableLayers: 1,
-    trainHead: false,
-    loraRank: 4,
-    loraAlpha: 8,
-    loraDropout: 0,
-    loraFa: false,
     epochs: 300,
     warmup: 10,
     batchSize: 1,
-    lr: 1e-2,
     seed: 1,
     out,
-    threads: 1,
-    quiet: true,
   });
   return out;
 }

@@ -20,7 +20,7 @@ import { encodeConversation } from "../src/posttrain/encode.ts";
 import { lengthGroupedBatches, prepareTrainable, runSft } from "../src/posttrain/sft.ts";
 import { parseMix, synthesize } from "../src/posttrain/synth.ts";
 import { noGrad } from "../src/tensor/index.ts";
-import { clockExchange, tinyChatModel } from "./chat-model.ts";
+import { clockExchange, sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
 
 function tmp(): string {
@@ -46,23 +46,6 @@ function chatFile(): string {
 function snapshot(model: Model): Map<string, Float32Array> {
   return new Map([...model.params].map(([n, t]) => [n, Float32Array.from(t.data)]));
 }
-
-const sftDefaults = {
-  trainableLayers: 1,
-  trainHead: false,
-  loraRank: 4,
-  loraAlpha: 8,
-  loraDropout: 0,
-  loraFa: false,
-  epochs: 1,
-  batchSize: 8,
-  lr: 1e-2,
-  seed: 3,
-  warmup: 20,
-  valFraction: 0,
-  threads: 1,
-  quiet: true,
-};
 
 function logits(model: Model): Float32Array {
   const idx = Int32Array.from({ length: 20 }, (_, i) => (i * 13) % 300);
