@@ -1,6 +1,7 @@
 // The inference engine on its own thread, so the HTTP server stays responsive while it
 // generates. Messages in: generate / cancel. Messages out: token / done / error, and a
-// heartbeat after every engine step so the server can tell a busy engine from a stuck one.
+// heartbeat after engine steps (at most five a second) so the server can tell a busy
+// engine from a stuck one.
 import { parentPort, workerData } from "node:worker_threads";
 import { native } from "../backend/native.ts";
 import { Engine, type GenerationOptions, type GenerationResult } from "../infer/engine.ts";
@@ -40,6 +41,8 @@ native.setThreads(threads);
 const engine = new Engine(withFault(loadAnyModel(modelDir), fault), loadChatCodec(modelDir), slots);
 const engineIds = new Map<number, number>();
 let running = false;
+const HEARTBEAT_MS = 200;
+let lastHeartbeat = 0;
 
 function post(e: WorkerEvent): void {
   parentPort?.postMessage(e);
@@ -70,7 +73,12 @@ function pump(): void {
       return;
     }
     engine.step();
-    post({ type: "step" });
+    // The heartbeat: a few a second are enough to tell progress (tokens count too).
+    const now = performance.now();
+    if (now - lastHeartbeat > HEARTBEAT_MS) {
+      lastHeartbeat = now;
+      post({ type: "step" });
+    }
     setImmediate(loop);
   };
   setImmediate(loop);
