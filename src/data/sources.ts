@@ -18,6 +18,7 @@ import { createGunzip } from "node:zlib";
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema } from "hyparquet";
 import { compressors } from "hyparquet-compressors";
 import { extractText } from "unpdf";
+import { decodeText } from "../io/text.ts";
 import { BUILTIN_CORPORA, sotuBytes, sotuDocuments, tinyshakespeareText } from "./corpora.ts";
 import { download } from "./download.ts";
 
@@ -135,23 +136,11 @@ async function* fromPath(path: string, o: SourceOptions): AsyncGenerator<SourceE
         throw new Error(
           `${path} is ${Math.round(stat.size / 2 ** 20)} MB, too large for one document (the limit is ${MAX_DOCUMENT_BYTES / 2 ** 20} MB): split it, or write it as JSONL`,
         );
-      const text = decode(await readWhole(path, gz), path);
+      const text = decodeText(await readWhole(path, gz), path);
       yield { kind: "doc", text, format: HTML.has(ext) ? "html" : "text", source: path };
     } else yield { kind: "skip", source: path, reason: `unsupported file type "${ext || basename(path)}"` };
   } catch (e) {
     yield { kind: "skip", source: path, reason: (e as Error).message };
-  }
-}
-
-class DecodeError extends Error {}
-
-/** Strict UTF-8: binary files and invalid byte sequences are errors, not replacement characters. */
-function decode(bytes: Uint8Array, where: string): string {
-  if (bytes.includes(0)) throw new DecodeError(`binary data (NUL bytes) in ${where}`);
-  try {
-    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new DecodeError(`invalid UTF-8 in ${where}`);
   }
 }
 
@@ -190,7 +179,7 @@ function firstBytes(path: string, n: number): Buffer {
 async function* fromJsonLines(path: string, gz: boolean, field: string): AsyncGenerator<SourceEvent> {
   // A .json file holding one array of documents is read whole; anything else is JSON Lines.
   if (!gz && firstBytes(path, 64).toString("utf8").trimStart().startsWith("[")) {
-    const items: unknown = JSON.parse(decode(readFileSync(path), path));
+    const items: unknown = JSON.parse(decodeText(readFileSync(path), path));
     if (!Array.isArray(items)) throw new Error(`${path}: expected a JSON array`);
     for (let i = 0; i < items.length; i++) yield jsonDocument(items[i], field, `${path}[${i}]`);
     return;
@@ -201,7 +190,7 @@ async function* fromJsonLines(path: string, gz: boolean, field: string): AsyncGe
     const where = `${path}:${n}`;
     let line: string;
     try {
-      line = decode(bytes, where).trim();
+      line = decodeText(bytes, where).trim();
     } catch (e) {
       yield { kind: "skip", source: where, reason: (e as Error).message };
       continue;
