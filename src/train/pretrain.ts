@@ -8,7 +8,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { type ModelConfig, makeConfig } from "../model/config.ts";
 import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
-import { trainable } from "../nn/parameters.ts";
+import { countParameters, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
@@ -220,7 +220,7 @@ const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} M`;
 function runSummary(model: Model, o: PretrainOptions, fromStep: number): string {
   const c = model.config;
   const t = o.config.train;
-  const params = [...model.params.values()].reduce((n, p) => n + p.size, 0);
+  const params = countParameters(model.params);
   const tokens = (s: Split) => s.reduce((n, a) => n + a.length, 0);
   const perStep = t.batch_size * c.blockSize * t.grad_accum;
   const precision = resolvePrecision(t.precision);
