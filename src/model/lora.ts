@@ -90,9 +90,14 @@ export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): v
     gemm({ out: w.data, a: a.A.data, b: scaledB, M: inF, N: outF, K: r, transA: true, transB: true, accumulate: true });
 }
 
+/** How the model stores its layer weights: GPT-2's Conv1D [in, out], Llama's nn.Linear [out, in]. */
+export function weightLayout(model: Model): WeightLayout {
+  return model.config.arch === "gpt2" ? "in-out" : "out-in";
+}
+
 /** Folds every attached adapter into the model's weights and detaches them; returns how many. */
 export function mergeIntoBase(model: Model): number {
-  const layout: WeightLayout = model.config.arch === "gpt2" ? "in-out" : "out-in";
+  const layout = weightLayout(model);
   for (const [name, adapter] of model.adapters) {
     const weight = model.params.get(name);
     if (!weight) throw new Error(`adapter for ${name}, which the model does not have`);

@@ -1,7 +1,7 @@
 // Supervised fine-tuning: next-token loss on the assistant's tokens of chat conversations.
 // Three ways to choose what trains: everything (full), only the top N blocks (freeze, as
 // LLaMA-Factory's freeze_trainable_layers), or LoRA adapters (optionally LoRA-FA: A frozen).
-import { featuresOf, initAdapter } from "../model/lora.ts";
+import { featuresOf, initAdapter, weightLayout } from "../model/lora.ts";
 import type { Model } from "../model/model.ts";
 import type { LoraConfig } from "../model/peft.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
@@ -9,7 +9,7 @@ import { Rng } from "../nn/random.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { learningRate } from "../optim/schedule.ts";
-import { backward, crossEntropy, IGNORE_INDEX, noGrad, type Tensor, type WeightLayout } from "../tensor/index.ts";
+import { backward, crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
 import type { EncodedConversation } from "./encode.ts";
 
 export type SftMode = "full" | "freeze" | "lora";
@@ -85,7 +85,7 @@ export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][
   }
   freezeExcept(model.params, () => false);
   const rng = new Rng(o.seed);
-  const layout: WeightLayout = model.config.arch === "gpt2" ? "in-out" : "out-in";
+  const layout = weightLayout(model);
   const out: [string, Tensor][] = [];
   for (const [name, w] of model.params) {
     const module = name.replace(/\.weight$/, "");
