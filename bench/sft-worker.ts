@@ -27,7 +27,7 @@ const r = runSft(
     mode,
     trainableLayers: 2,
     trainHead: false,
-    lora: { r: 8, alpha: 16, dropout: 0, targets: defaultLoraTargets("gpt2"), fa: fa === "fa" },
+    lora: { r: 8, alpha: 16, dropout: 0, targets: defaultLoraTargets(model), fa: fa === "fa" },
     epochs: 1,
     batchSize: c.batch,
     lr: 1e-4,

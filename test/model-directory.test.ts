@@ -12,6 +12,7 @@ import { loadModel, modelFiles } from "../src/model/directory.ts";
 import { initModel, type Model } from "../src/model/model.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
 import { noGrad } from "../src/tensor/index.ts";
+import { safetensorsBytes } from "./hub-models.ts";
 
 const gptConfig = makeConfig({
   arch: "gpt2",
@@ -40,46 +41,6 @@ function logits(model: Model): Float32Array {
 
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), "llmfab-dir-"));
-}
-
-/** A safetensors file with tensors in a given dtype (F32, F16 or BF16), as HF writes them. */
-function safetensorsBytes(tensors: [string, number[], Float32Array][], dtype: "F32" | "F16" | "BF16"): Buffer {
-  const width = dtype === "F32" ? 4 : 2;
-  const header: Record<string, unknown> = { __metadata__: { format: "pt" } };
-  let offset = 0;
-  for (const [name, shape, data] of tensors) {
-    header[name] = { dtype, shape, data_offsets: [offset, offset + data.length * width] };
-    offset += data.length * width;
-  }
-  const json = Buffer.from(JSON.stringify(header));
-  const out = Buffer.alloc(8 + json.length + offset);
-  out.writeBigUInt64LE(BigInt(json.length), 0);
-  json.copy(out, 8);
-  let pos = 8 + json.length;
-  for (const [, , data] of tensors) {
-    for (const v of data) {
-      if (dtype === "F32") out.writeFloatLE(v, pos);
-      else out.writeUInt16LE(dtype === "BF16" ? bf16Bits(v) : f16Bits(v), pos);
-      pos += width;
-    }
-  }
-  return out;
-}
-
-function bf16Bits(v: number): number {
-  const u = new Uint32Array(Float32Array.of(v).buffer)[0] as number;
-  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-}
-
-function f16Bits(v: number): number {
-  // Round to nearest; test weights stay far below the fp16 maximum.
-  const u = new Uint32Array(Float32Array.of(v).buffer)[0] as number;
-  const sign = (u >>> 16) & 0x8000;
-  const a = Math.abs(v);
-  if (a < 2 ** -14) return sign | Math.round(a / 2 ** -24); // zero or subnormal
-  const exp = ((u >>> 23) & 0xff) - 127 + 15;
-  if (exp >= 31) throw new Error(`f16Bits: ${v} overflows fp16`);
-  return sign | ((exp << 10) + Math.round((u & 0x7fffff) / 8192)); // a mantissa carry bumps the exponent
 }
 
 function decodeBack(values: Float32Array, dtype: "F16" | "BF16"): Float32Array {

@@ -82,4 +82,21 @@ describe("models against a float64 reference", () => {
       }),
     );
   });
+  test("Qwen2 (q/k/v biases) and Qwen3 (per-head q/k RMSNorm, head_dim != n_embd / n_head)", () => {
+    const shape = { vocabSize: 11, blockSize: 8, nLayer: 1, nHead: 4, nKvHead: 2, nEmbd: 16, intermediateSize: 24 };
+    checkModel(makeConfig({ arch: "qwen2", ...shape, qkvBias: true }));
+    checkModel(makeConfig({ arch: "qwen3", ...shape, qkNorm: true, headDim: 6 }));
+  });
+  test("Llama 3.1 RoPE scaling", () => {
+    const ropeScaling = {
+      type: "llama3" as const,
+      factor: 8,
+      lowFreqFactor: 1,
+      highFreqFactor: 4,
+      originalMaxPositions: 64,
+    };
+    // head_dim 8: wavelengths 6.3 (kept), 63 (blended), 628 and 6283 (divided by the factor)
+    const shape = { vocabSize: 11, blockSize: 8, nLayer: 1, nHead: 2, nEmbd: 16, intermediateSize: 24 };
+    checkModel(makeConfig({ arch: "llama", ...shape, ropeScaling }));
+  });
 });

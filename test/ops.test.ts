@@ -213,7 +213,11 @@ describe("gradient checks against float64 finite differences", () => {
     gradCheck("rope", {
       inputs: [randn(B * T * H * D, 20)],
       shapes: [[B, T, H, D]],
-      op: ([x]) => ops.rope(x!, 10000),
+      op: ([x]) =>
+        ops.rope(
+          x!,
+          Float32Array.from({ length: D / 2 }, (_, i) => 10000 ** ((-2 * i) / D)),
+        ),
       ref: ([x]) => ref.rope(x!, B, T, H, D, 10000),
     });
   });

@@ -122,9 +122,9 @@ Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
   swiglu_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), N(info, 5));
   return Undefined(info);
 }
-// rope(out, x, B, T, H, D, theta, pos0, inverse)
+// rope(out, x, B, T, H, D, invFreq, pos0, inverse)
 Napi::Value Rope(const Napi::CallbackInfo& info) {
-  rope_forward(F(info, 0), F(info, 1), N(info, 2), N(info, 3), N(info, 4), N(info, 5), R(info, 6),
+  rope_forward(F(info, 0), F(info, 1), N(info, 2), N(info, 3), N(info, 4), N(info, 5), F(info, 6),
                N(info, 7), B(info, 8));
   return Undefined(info);
 }
@@ -181,9 +181,9 @@ Napi::Value EmbeddingForwardAt(const Napi::CallbackInfo& info) {
   embedding_forward_at(F(info, 0), I(info, 1), I(info, 2), F(info, 3), F(info, 4), N(info, 5), N(info, 6));
   return Undefined(info);
 }
-// ropeAt(out, x, positions, N, H, D, theta)
+// ropeAt(out, x, positions, N, H, D, invFreq)
 Napi::Value RopeAt(const Napi::CallbackInfo& info) {
-  rope_at(F(info, 0), F(info, 1), I(info, 2), N(info, 3), N(info, 4), N(info, 5), R(info, 6));
+  rope_at(F(info, 0), F(info, 1), I(info, 2), N(info, 3), N(info, 4), N(info, 5), F(info, 6));
   return Undefined(info);
 }
 

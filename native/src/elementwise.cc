@@ -67,14 +67,14 @@ void swiglu_backward(float* dgate, float* dup, const float* dout, const float* g
 
 // Rotary embedding, Hugging Face Llama convention: dimension i pairs with i + D/2.
 // With `inverse` it rotates by the negative angle, which is the backward pass.
+// inv_freq[i] is the angle per position of pair i (D/2 of them, scaling already applied).
 void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,
-                  float theta, int64_t pos0, bool inverse) {
+                  const float* inv_freq, int64_t pos0, bool inverse) {
   const int64_t half = D / 2;
   std::vector<float> cosT(T * half), sinT(T * half);
   for (int64_t t = 0; t < T; t++)
     for (int64_t i = 0; i < half; i++) {
-      const double freq = std::pow(static_cast<double>(theta), -2.0 * i / D);
-      const double a = static_cast<double>(pos0 + t) * freq;
+      const double a = static_cast<double>(pos0 + t) * inv_freq[i];
       cosT[t * half + i] = static_cast<float>(std::cos(a));
       sinT[t * half + i] = static_cast<float>(inverse ? -std::sin(a) : std::sin(a));
     }
@@ -103,14 +103,12 @@ void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, i
 }
 
 void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, int64_t H, int64_t D,
-             float theta) {
+             const float* inv_freq) {
   const int64_t half = D / 2;
-  std::vector<double> freq(half);
-  for (int64_t i = 0; i < half; i++) freq[i] = std::pow(static_cast<double>(theta), -2.0 * i / D);
 #pragma omp parallel for schedule(static) if (N > 64)
   for (int64_t r = 0; r < N; r++) {
     for (int64_t i = 0; i < half; i++) {
-      const double a = static_cast<double>(positions[r]) * freq[i];
+      const double a = static_cast<double>(positions[r]) * inv_freq[i];
       const float c = static_cast<float>(std::cos(a)), s = static_cast<float>(std::sin(a));
       for (int64_t h = 0; h < H; h++) {
         const float* xr = x + (r * H + h) * D;

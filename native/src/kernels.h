@@ -49,10 +49,10 @@ void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);
 void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,
-                  float theta, int64_t pos0, bool inverse);
+                  const float* inv_freq, int64_t pos0, bool inverse);
 // Inference variant of RoPE on [N, H, D] rows, row i at position positions[i].
 void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, int64_t H, int64_t D,
-             float theta);
+             const float* inv_freq);
 void add(float* out, const float* a, const float* b, int64_t n);
 void accumulate(float* dst, const float* src, float scale, int64_t n);
 void scale_inplace(float* x, float s, int64_t n);

@@ -78,7 +78,7 @@ export interface NativeAddon {
     t: number,
     h: number,
     d: number,
-    theta: number,
+    invFreq: F32,
     pos0: number,
     inverse: boolean,
   ): void;
@@ -171,7 +171,7 @@ export interface NativeAddon {
     n: number,
     c: number,
   ): void;
-  ropeAt(out: F32, x: F32, positions: Int32Array, n: number, h: number, d: number, theta: number): void;
+  ropeAt(out: F32, x: F32, positions: Int32Array, n: number, h: number, d: number, invFreq: F32): void;
   /** A read-only, memory-mapped view of a whole file. */
   mapFile(path: string): ArrayBuffer;
   adamwStep(

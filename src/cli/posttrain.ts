@@ -54,10 +54,9 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--model <dir>", "base model (default: the adapter's base_model_name_or_path)", modelDirArg)
     .requiredOption("--out <dir>", "output model directory")
     .action(async (o: { adapter: string; model?: string; out: string }) => {
-      const { mergeIntoBase } = await import("../model/lora.ts");
       const { refuseExisting, writeDirAtomic } = await import("../io/atomic.ts");
       const { modelFiles } = await import("../model/directory.ts");
-      const { loadWithAdapter } = await import("../model/peft.ts");
+      const { loadWithAdapter, mergeIntoBase } = await import("../model/peft.ts");
       const { tokenizerFilesOf } = await import("../pipeline/sft.ts");
       refuseExisting(o.out);
       const model = loadWithAdapter(o.adapter, o.model);

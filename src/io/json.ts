@@ -1,5 +1,8 @@
 // JSON for people and other tools: what llmfab prints or writes uses snake_case keys
 // (as OpenAI's API and Hugging Face's files do), whatever the TypeScript names are.
+// JSON that llmfab reads is checked against a schema.
+import { readFileSync } from "node:fs";
+import type { z } from "zod";
 
 const snake = (key: string) => key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -13,4 +16,22 @@ export function snakeCaseKeys(value: unknown): unknown {
 /** One line of JSON with snake_case keys. */
 export function jsonLine(value: unknown): string {
   return `${JSON.stringify(snakeCaseKeys(value))}\n`;
+}
+
+/**
+ * A JSON file checked against a zod schema; a missing file, bad JSON or a wrong field is
+ * an error naming the file (and the field).
+ */
+export function readJsonFile<S extends z.ZodType>(path: string, schema: S): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`${path}: ${err.code === "ENOENT" ? "missing" : `invalid JSON (${err.message})`}`);
+  }
+  const r = schema.safeParse(json);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  throw new Error(`${path}: ${issue?.path.join(".") || "(top level)"}: ${issue?.message}`);
 }

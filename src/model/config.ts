@@ -1,57 +1,91 @@
-// Model configuration: one shape for both architectures, and the mapping to and from
-// Hugging Face's config.json field names (GPT2Config and LlamaConfig).
-import { z } from "zod";
+// Model configuration: one shape for every architecture. Each architecture (see
+// architectures.ts) maps it to and from its Hugging Face config.json.
 
-export type Architecture = "gpt2" | "llama";
+/** Llama 3.1's RoPE frequency scaling (rope_scaling.rope_type "llama3"), or plain linear scaling. */
+export type RopeScaling =
+  | {
+      type: "llama3";
+      factor: number;
+      lowFreqFactor: number;
+      highFreqFactor: number;
+      originalMaxPositions: number;
+    }
+  | { type: "linear"; factor: number };
 
 export interface ModelConfig {
-  arch: Architecture;
+  /** config.json's model_type: the key of the model's architecture descriptor */
+  arch: string;
   vocabSize: number;
-  /** context length (GPT-2: learned positions; Llama: max positions) */
+  /** context length (GPT-2: learned positions; Llama family: max positions) */
   blockSize: number;
   nLayer: number;
   nHead: number;
   /** key/value heads; equal to nHead unless grouped-query attention */
   nKvHead: number;
   nEmbd: number;
+  /** width of one attention head (nEmbd / nHead unless the config says otherwise, as Qwen3's does) */
+  headDim: number;
   /** MLP hidden width (GPT-2: 4 * nEmbd) */
   intermediateSize: number;
-  /** biases in linear layers and LayerNorms (GPT-2 only) */
+  /** biases in linear layers and LayerNorms (GPT-2) */
   bias: boolean;
+  /** biases on the q, k and v projections only (Qwen2) */
+  qkvBias: boolean;
+  /** RMSNorm on each head of q and k before RoPE (Qwen3) */
+  qkNorm: boolean;
   dropout: number;
   normEps: number;
   ropeTheta: number;
+  ropeScaling: RopeScaling | null;
   tieEmbeddings: boolean;
+  /**
+   * The config.json this model was loaded from: fields llmfab does not use (token ids,
+   * dtype, ...) are written back unchanged when the model is saved.
+   */
+  hf?: Record<string, unknown>;
 }
 
 export function validateConfig(c: ModelConfig): ModelConfig {
-  const positive = ["vocabSize", "blockSize", "nLayer", "nHead", "nKvHead", "nEmbd", "intermediateSize"] as const;
+  const positive = [
+    "vocabSize",
+    "blockSize",
+    "nLayer",
+    "nHead",
+    "nKvHead",
+    "nEmbd",
+    "headDim",
+    "intermediateSize",
+  ] as const;
   for (const k of positive) {
     if (!Number.isInteger(c[k]) || c[k] <= 0)
       throw new Error(`model config: ${k} must be a positive integer, got ${c[k]}`);
   }
-  if (c.nEmbd % c.nHead !== 0) throw new Error(`model config: n_embd ${c.nEmbd} is not divisible by n_head ${c.nHead}`);
+  if (c.arch === "gpt2" && c.nEmbd !== c.nHead * c.headDim)
+    throw new Error(`model config: n_embd ${c.nEmbd} is not divisible by n_head ${c.nHead}`);
   if (c.nHead % c.nKvHead !== 0)
     throw new Error(`model config: n_head ${c.nHead} is not divisible by n_kv_head ${c.nKvHead}`);
-  if (c.arch === "llama" && (c.nEmbd / c.nHead) % 2 !== 0)
-    throw new Error("model config: RoPE needs an even head dimension");
+  if (c.arch !== "gpt2" && c.headDim % 2 !== 0) throw new Error("model config: RoPE needs an even head dimension");
   if (c.dropout < 0 || c.dropout >= 1) throw new Error(`model config: dropout must be in [0, 1), got ${c.dropout}`);
   return c;
 }
 
-/** Fills in the defaults of an architecture. */
+/** Fills in the defaults of an architecture: GPT-2's for "gpt2", Llama's for the rest. */
 export function makeConfig(
   c: Partial<ModelConfig> & Pick<ModelConfig, "arch" | "vocabSize" | "blockSize" | "nLayer" | "nHead" | "nEmbd">,
 ): ModelConfig {
-  const llama = c.arch === "llama";
+  const gpt2 = c.arch === "gpt2";
   return validateConfig({
     nKvHead: c.nHead,
-    intermediateSize: llama ? defaultLlamaHidden(c.nEmbd) : 4 * c.nEmbd,
-    bias: !llama,
+    headDim: Math.floor(c.nEmbd / c.nHead),
+    intermediateSize: gpt2 ? 4 * c.nEmbd : defaultLlamaHidden(c.nEmbd),
+    bias: gpt2,
+    qkvBias: false,
+    qkNorm: false,
     dropout: 0,
-    normEps: llama ? 1e-6 : 1e-5,
+    normEps: gpt2 ? 1e-5 : 1e-6,
     ropeTheta: 10000,
-    tieEmbeddings: !llama,
+    ropeScaling: null,
+    tieEmbeddings: gpt2,
     ...c,
   });
 }
@@ -61,126 +95,23 @@ function defaultLlamaHidden(nEmbd: number): number {
   return Math.ceil((8 * nEmbd) / 3 / 64) * 64;
 }
 
-const gpt2Schema = z.object({
-  model_type: z.literal("gpt2"),
-  vocab_size: z.number().int(),
-  n_positions: z.number().int(),
-  n_embd: z.number().int(),
-  n_layer: z.number().int(),
-  n_head: z.number().int(),
-  n_inner: z.number().int().nullish(),
-  layer_norm_epsilon: z.number().default(1e-5),
-  resid_pdrop: z.number().default(0),
-  activation_function: z.string().default("gelu_new"),
-  tie_word_embeddings: z.boolean().default(true),
-  llmfab_bias: z.boolean().optional(),
-});
-
-const llamaSchema = z.object({
-  model_type: z.literal("llama"),
-  vocab_size: z.number().int(),
-  hidden_size: z.number().int(),
-  intermediate_size: z.number().int(),
-  num_hidden_layers: z.number().int(),
-  num_attention_heads: z.number().int(),
-  num_key_value_heads: z.number().int().nullish(),
-  max_position_embeddings: z.number().int(),
-  rms_norm_eps: z.number().default(1e-6),
-  rope_theta: z.number().default(10000),
-  tie_word_embeddings: z.boolean().default(false),
-  hidden_act: z.string().default("silu"),
-  attention_bias: z.boolean().default(false),
-  mlp_bias: z.boolean().default(false),
-});
-
-/** Reads a Hugging Face config.json object (GPT2 or Llama). */
-export function fromHfConfig(json: unknown, where: string): ModelConfig {
-  const type = (json as { model_type?: unknown })?.model_type;
-  if (type === "gpt2") {
-    const r = gpt2Schema.safeParse(json);
-    if (!r.success) throw new Error(`${where}: invalid GPT-2 config: ${z.prettifyError(r.error)}`);
-    const h = r.data;
-    if (!["gelu_new", "gelu_pytorch_tanh"].includes(h.activation_function)) {
-      throw new Error(`${where}: activation_function ${h.activation_function} is not supported (gelu_new only)`);
-    }
-    return makeConfig({
-      arch: "gpt2",
-      vocabSize: h.vocab_size,
-      blockSize: h.n_positions,
-      nLayer: h.n_layer,
-      nHead: h.n_head,
-      nEmbd: h.n_embd,
-      intermediateSize: h.n_inner ?? 4 * h.n_embd,
-      normEps: h.layer_norm_epsilon,
-      dropout: h.resid_pdrop,
-      bias: h.llmfab_bias ?? true,
-      tieEmbeddings: h.tie_word_embeddings,
-    });
-  }
-  if (type === "llama") {
-    const r = llamaSchema.safeParse(json);
-    if (!r.success) throw new Error(`${where}: invalid Llama config: ${z.prettifyError(r.error)}`);
-    const h = r.data;
-    if (h.hidden_act !== "silu") throw new Error(`${where}: hidden_act ${h.hidden_act} is not supported (silu only)`);
-    if (h.attention_bias || h.mlp_bias) throw new Error(`${where}: Llama biases are not supported`);
-    return makeConfig({
-      arch: "llama",
-      vocabSize: h.vocab_size,
-      blockSize: h.max_position_embeddings,
-      nLayer: h.num_hidden_layers,
-      nHead: h.num_attention_heads,
-      nKvHead: h.num_key_value_heads ?? h.num_attention_heads,
-      nEmbd: h.hidden_size,
-      intermediateSize: h.intermediate_size,
-      normEps: h.rms_norm_eps,
-      ropeTheta: h.rope_theta,
-      bias: false,
-      tieEmbeddings: h.tie_word_embeddings,
-    });
-  }
-  throw new Error(`${where}: model_type ${JSON.stringify(type)} is not supported (gpt2 or llama)`);
-}
-
-/** Writes the Hugging Face config.json object of a model. */
-export function toHfConfig(c: ModelConfig): Record<string, unknown> {
-  if (c.arch === "gpt2") {
-    return {
-      architectures: ["GPT2LMHeadModel"],
-      model_type: "gpt2",
-      vocab_size: c.vocabSize,
-      n_positions: c.blockSize,
-      n_ctx: c.blockSize,
-      n_embd: c.nEmbd,
-      n_layer: c.nLayer,
-      n_head: c.nHead,
-      n_inner: c.intermediateSize,
-      activation_function: "gelu_new",
-      resid_pdrop: c.dropout,
-      embd_pdrop: c.dropout,
-      attn_pdrop: 0,
-      layer_norm_epsilon: c.normEps,
-      initializer_range: 0.02,
-      tie_word_embeddings: c.tieEmbeddings,
-      torch_dtype: "float32",
-      llmfab_bias: c.bias,
-    };
-  }
-  return {
-    architectures: ["LlamaForCausalLM"],
-    model_type: "llama",
-    vocab_size: c.vocabSize,
-    hidden_size: c.nEmbd,
-    intermediate_size: c.intermediateSize,
-    num_hidden_layers: c.nLayer,
-    num_attention_heads: c.nHead,
-    num_key_value_heads: c.nKvHead,
-    max_position_embeddings: c.blockSize,
-    rms_norm_eps: c.normEps,
-    rope_theta: c.ropeTheta,
-    hidden_act: "silu",
-    tie_word_embeddings: c.tieEmbeddings,
-    attention_bias: false,
-    mlp_bias: false,
-    torch_dtype: "float32",
-  };
+/**
+ * RoPE's angle per position for each of the head's D/2 dimension pairs, as Hugging Face
+ * computes inv_freq (in float32), with Llama 3.1's or linear scaling applied.
+ */
+export function ropeFrequencies(c: ModelConfig): Float32Array {
+  const D = c.headDim;
+  const inv = Float32Array.from({ length: D / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / D));
+  const s = c.ropeScaling;
+  if (!s) return inv;
+  if (s.type === "linear") return inv.map((f) => f / s.factor);
+  const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
+  const highWavelen = s.originalMaxPositions / s.highFreqFactor;
+  return inv.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    if (wavelen < highWavelen) return f; // high frequencies: unchanged
+    if (wavelen > lowWavelen) return f / s.factor; // low frequencies: scaled down
+    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    return (1 - smooth) * (f / s.factor) + smooth * f;
+  });
 }

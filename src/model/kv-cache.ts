@@ -24,7 +24,7 @@ export interface CacheStep {
 }
 
 export function createKVCache(config: ModelConfig, slots: number, capacity = config.blockSize): KVCache {
-  const width = config.nKvHead * (config.nEmbd / config.nHead);
+  const width = config.nKvHead * config.headDim;
   const layers = Array.from({ length: config.nLayer }, () => ({
     k: new Float32Array(slots * capacity * width),
     v: new Float32Array(slots * capacity * width),
@@ -54,6 +54,6 @@ export function cacheArgs(c: ModelConfig, kv: CacheStep, layer: number, B: numbe
     Tn,
     Hq: c.nHead,
     Hkv: c.nKvHead,
-    D: c.nEmbd / c.nHead,
+    D: c.headDim,
   };
 }

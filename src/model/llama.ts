@@ -1,5 +1,10 @@
-// Llama: RMSNorm, rotary positions, SwiGLU MLP, grouped-query attention, untied head.
-// Tensor names and layouts are Hugging Face's LlamaForCausalLM (nn.Linear [out, in]).
+// The Llama family: RMSNorm, rotary positions, SwiGLU MLP, grouped-query attention.
+// One forward pass with the options its members differ by: biases on q/k/v (Qwen2),
+// RMSNorm on q and k per head (Qwen3), a head width of its own (Qwen3, Llama 3.2 configs
+// may say), RoPE scaling (Llama 3.1+), a sliding window (Mistral). Tensor names and
+// layouts are Hugging Face's LlamaForCausalLM (nn.Linear [out, in]); the members'
+// descriptors (mistral.ts, qwen2.ts, qwen3.ts) only map their config.json.
+import { z } from "zod";
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
 import {
   add,
@@ -16,35 +21,45 @@ import {
   swiglu,
   type Tensor,
 } from "../tensor/index.ts";
-import type { ModelConfig } from "./config.ts";
+import type { Architecture } from "./architecture.ts";
+import { type ModelConfig, makeConfig, type RopeScaling, ropeFrequencies } from "./config.ts";
+import { parseHfConfig, unsupported } from "./hf-config.ts";
 import { cacheArgs } from "./kv-cache.ts";
 import { type Adapters, layersOf } from "./lora.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
-export function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
+function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
   const C = c.nEmbd;
-  const D = C / c.nHead;
+  const D = c.headDim;
   const p: Parameters = new Map();
   const residualStd = 0.02 / Math.sqrt(2 * c.nLayer);
+  const proj = (name: string, out: number, inp: number, bias: boolean, std?: number) => {
+    p.set(`${name}.weight`, normal([out, inp], std));
+    if (bias) p.set(`${name}.bias`, constantInit([out], 0));
+  };
   p.set("model.embed_tokens.weight", normal([c.vocabSize, C]));
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     p.set(`${l}.input_layernorm.weight`, constantInit([C], 1));
-    p.set(`${l}.self_attn.q_proj.weight`, normal([c.nHead * D, C]));
-    p.set(`${l}.self_attn.k_proj.weight`, normal([c.nKvHead * D, C]));
-    p.set(`${l}.self_attn.v_proj.weight`, normal([c.nKvHead * D, C]));
-    p.set(`${l}.self_attn.o_proj.weight`, normal([C, c.nHead * D], residualStd));
+    proj(`${l}.self_attn.q_proj`, c.nHead * D, C, c.qkvBias);
+    proj(`${l}.self_attn.k_proj`, c.nKvHead * D, C, c.qkvBias);
+    proj(`${l}.self_attn.v_proj`, c.nKvHead * D, C, c.qkvBias);
+    proj(`${l}.self_attn.o_proj`, C, c.nHead * D, false, residualStd);
+    if (c.qkNorm) {
+      p.set(`${l}.self_attn.q_norm.weight`, constantInit([D], 1));
+      p.set(`${l}.self_attn.k_norm.weight`, constantInit([D], 1));
+    }
     p.set(`${l}.post_attention_layernorm.weight`, constantInit([C], 1));
-    p.set(`${l}.mlp.gate_proj.weight`, normal([c.intermediateSize, C]));
-    p.set(`${l}.mlp.up_proj.weight`, normal([c.intermediateSize, C]));
-    p.set(`${l}.mlp.down_proj.weight`, normal([C, c.intermediateSize], residualStd));
+    proj(`${l}.mlp.gate_proj`, c.intermediateSize, C, false);
+    proj(`${l}.mlp.up_proj`, c.intermediateSize, C, false);
+    proj(`${l}.mlp.down_proj`, C, c.intermediateSize, false, residualStd);
   }
   p.set("model.norm.weight", constantInit([C], 1));
   if (!c.tieEmbeddings) p.set("lm_head.weight", normal([c.vocabSize, C]));
   return p;
 }
 
-export function llamaForward(
+function llamaForward(
   c: ModelConfig,
   p: Parameters,
   idx: Int32Array,
@@ -56,7 +71,7 @@ export function llamaForward(
   const w = (name: string) => param(p, name);
   // Layers by name, with their LoRA adapters if any.
   const lin = layersOf(p, adapters, "out-in", opts.dropoutSeed);
-  const D = c.nEmbd / c.nHead;
+  const D = c.headDim;
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
   const shape = { B, T, Hq: c.nHead, Hkv: c.nKvHead, D };
@@ -64,15 +79,19 @@ export function llamaForward(
   const kv = opts.kv;
   const wte = w("model.embed_tokens.weight");
   let x = kv ? embeddingAt(idx, kv.positions, wte, null) : drop(embedding(idx, B, T, wte, null));
+  const invFreq = ropeFrequencies(c);
   // RoPE by absolute position: from the cache step when there is one.
   const rotate = (t: Tensor, H: number) =>
-    kv ? ropeAt(t, kv.positions, H, c.ropeTheta) : rope(t.view([B, T, H, D]), c.ropeTheta);
+    kv ? ropeAt(t, kv.positions, H, invFreq) : rope(t.view([B, T, H, D]), invFreq);
+  // Qwen3's per-head RMSNorm of q and k, before RoPE.
+  const headNorm = (t: Tensor, name: string) =>
+    c.qkNorm ? rmsNorm(t.view([t.size / D, D]), w(name), c.normEps).view(t.shape) : t;
   const rows = (t: Tensor) => ({ data: t.data, offset: 0, stride: t.shape[t.shape.length - 1] as number });
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     const h = rmsNorm(x, w(`${l}.input_layernorm.weight`), c.normEps);
-    const q = rotate(lin(h, `${l}.self_attn.q_proj`), c.nHead);
-    const k = rotate(lin(h, `${l}.self_attn.k_proj`), c.nKvHead);
+    const q = rotate(headNorm(lin(h, `${l}.self_attn.q_proj`), `${l}.self_attn.q_norm.weight`), c.nHead);
+    const k = rotate(headNorm(lin(h, `${l}.self_attn.k_proj`), `${l}.self_attn.k_norm.weight`), c.nKvHead);
     const v = lin(h, `${l}.self_attn.v_proj`);
     const att = kv
       ? cachedAttention(
@@ -92,3 +111,152 @@ export function llamaForward(
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
   return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
 }
+
+/** The config.json fields every member of the family has. */
+export const familySchema = z.object({
+  vocab_size: z.number().int(),
+  hidden_size: z.number().int(),
+  intermediate_size: z.number().int(),
+  num_hidden_layers: z.number().int(),
+  num_attention_heads: z.number().int(),
+  num_key_value_heads: z.number().int().nullish(),
+  head_dim: z.number().int().nullish(),
+  max_position_embeddings: z.number().int(),
+  rms_norm_eps: z.number().default(1e-6),
+  rope_theta: z.number().default(10000),
+  rope_scaling: z.record(z.string(), z.unknown()).nullish(),
+  tie_word_embeddings: z.boolean().default(false),
+  hidden_act: z.string().default("silu"),
+  partial_rotary_factor: z.number().nullish(),
+});
+
+function ropeScalingOf(json: Record<string, unknown> | null | undefined, where: string): RopeScaling | null {
+  if (!json) return null;
+  const type = json.rope_type ?? json.type;
+  const number = (field: string) => {
+    const v = json[field];
+    if (typeof v !== "number" || !(v > 0)) unsupported(where, `rope_scaling.${field}`, v, "a positive number");
+    return v;
+  };
+  if (type === "default") return null;
+  if (type === "linear") return { type, factor: number("factor") };
+  if (type === "llama3")
+    return {
+      type,
+      factor: number("factor"),
+      lowFreqFactor: number("low_freq_factor"),
+      highFreqFactor: number("high_freq_factor"),
+      originalMaxPositions: number("original_max_position_embeddings"),
+    };
+  return unsupported(where, "rope_scaling.rope_type", type, "llama3, linear or default");
+}
+
+/**
+ * A family member's ModelConfig from its config.json fields. `slidingWindow`: attention
+ * limited to that many tokens; within it, full causal attention is the same computation,
+ * so the context is capped there.
+ */
+export function familyConfig(
+  h: z.infer<typeof familySchema>,
+  where: string,
+  arch: string,
+  extra: { qkvBias?: boolean; qkNorm?: boolean; slidingWindow?: number | null } = {},
+): ModelConfig {
+  if (h.hidden_act !== "silu") unsupported(where, "hidden_act", h.hidden_act, "silu only");
+  if (h.partial_rotary_factor != null && h.partial_rotary_factor !== 1)
+    unsupported(where, "partial_rotary_factor", h.partial_rotary_factor, "RoPE on the whole head only");
+  const window = extra.slidingWindow ?? null;
+  return makeConfig({
+    arch,
+    vocabSize: h.vocab_size,
+    blockSize: window ? Math.min(window, h.max_position_embeddings) : h.max_position_embeddings,
+    nLayer: h.num_hidden_layers,
+    nHead: h.num_attention_heads,
+    nKvHead: h.num_key_value_heads ?? h.num_attention_heads,
+    nEmbd: h.hidden_size,
+    headDim: h.head_dim ?? Math.floor(h.hidden_size / h.num_attention_heads),
+    intermediateSize: h.intermediate_size,
+    normEps: h.rms_norm_eps,
+    ropeTheta: h.rope_theta,
+    ropeScaling: ropeScalingOf(h.rope_scaling, where),
+    bias: false,
+    qkvBias: extra.qkvBias ?? false,
+    qkNorm: extra.qkNorm ?? false,
+    tieEmbeddings: h.tie_word_embeddings,
+  });
+}
+
+function ropeScalingToHf(s: RopeScaling | null): Record<string, unknown> | null {
+  if (!s) return null;
+  if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
+  return {
+    rope_type: "llama3",
+    factor: s.factor,
+    low_freq_factor: s.lowFreqFactor,
+    high_freq_factor: s.highFreqFactor,
+    original_max_position_embeddings: s.originalMaxPositions,
+  };
+}
+
+/** The config.json fields every member of the family writes. */
+export function familyToHf(c: ModelConfig, architecture: string): Record<string, unknown> {
+  return {
+    architectures: [architecture],
+    model_type: c.arch,
+    vocab_size: c.vocabSize,
+    hidden_size: c.nEmbd,
+    intermediate_size: c.intermediateSize,
+    num_hidden_layers: c.nLayer,
+    num_attention_heads: c.nHead,
+    num_key_value_heads: c.nKvHead,
+    head_dim: c.headDim,
+    max_position_embeddings: (c.hf?.max_position_embeddings as number | undefined) ?? c.blockSize,
+    rms_norm_eps: c.normEps,
+    rope_theta: c.ropeTheta,
+    rope_scaling: ropeScalingToHf(c.ropeScaling),
+    hidden_act: "silu",
+    tie_word_embeddings: c.tieEmbeddings,
+    torch_dtype: "float32",
+  };
+}
+
+/** A family member's descriptor: everything but its config.json mapping is shared. */
+export function familyMember(
+  modelType: string,
+  fromHf: Architecture["fromHf"],
+  toHf: Architecture["toHf"],
+): Architecture {
+  return {
+    modelType,
+    layout: "out-in",
+    loraTargets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+    fromHf,
+    toHf,
+    parameters: llamaParameters,
+    forward: llamaForward,
+    blockOf: (name) => {
+      const m = /^model\.layers\.(\d+)\./.exec(name);
+      return m ? Number(m[1]) : null;
+    },
+    isHead: (name) => /^(model\.norm|lm_head)\./.test(name),
+    isEmbedding: (name) => name === "model.embed_tokens.weight" || name === "lm_head.weight",
+    // Older checkpoints carry RoPE's frequencies as a buffer; tied models may save the head.
+    isIgnorable: (name) => /\.rotary_emb\.inv_freq$/.test(name) || name === "lm_head.weight",
+  };
+}
+
+const llamaSchema = familySchema.extend({
+  attention_bias: z.boolean().default(false),
+  mlp_bias: z.boolean().default(false),
+});
+
+export const llama = familyMember(
+  "llama",
+  (json, where) => {
+    const h = parseHfConfig(llamaSchema, json, where, "Llama");
+    if (h.attention_bias) unsupported(where, "attention_bias", true, "Llama without biases");
+    if (h.mlp_bias) unsupported(where, "mlp_bias", true, "Llama without biases");
+    return familyConfig(h, where, "llama");
+  },
+  (c) => ({ ...familyToHf(c, "LlamaForCausalLM"), attention_bias: false, mlp_bias: false }),
+);

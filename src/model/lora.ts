@@ -4,7 +4,6 @@
 import { gemm } from "../backend/native.ts";
 import type { Rng } from "../nn/random.ts";
 import { dropout, linear, linearPlusLowRank, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
-import type { Model } from "./model.ts";
 
 export interface LoraAdapter {
   A: Tensor;
@@ -88,22 +87,4 @@ export function mergeAdapter(w: Tensor, layout: WeightLayout, a: LoraAdapter): v
   if (layout === "out-in") gemm({ out: w.data, a: scaledB, b: a.A.data, M: outF, N: inF, K: r, accumulate: true });
   else
     gemm({ out: w.data, a: a.A.data, b: scaledB, M: inF, N: outF, K: r, transA: true, transB: true, accumulate: true });
-}
-
-/** How the model stores its layer weights: GPT-2's Conv1D [in, out], Llama's nn.Linear [out, in]. */
-export function weightLayout(model: Model): WeightLayout {
-  return model.config.arch === "gpt2" ? "in-out" : "out-in";
-}
-
-/** Folds every attached adapter into the model's weights and detaches them; returns how many. */
-export function mergeIntoBase(model: Model): number {
-  const layout = weightLayout(model);
-  for (const [name, adapter] of model.adapters) {
-    const weight = model.params.get(name);
-    if (!weight) throw new Error(`adapter for ${name}, which the model does not have`);
-    mergeAdapter(weight, layout, adapter);
-  }
-  const count = model.adapters.size;
-  model.adapters.clear();
-  return count;
 }

@@ -1,12 +1,11 @@
 // A language model: configuration, named parameters (Hugging Face names) and a forward
 // pass from token ids to next-token logits.
-import { normalInit, type Parameters } from "../nn/parameters.ts";
+import { countParameters, normalInit, type Parameters } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
 import { Tensor } from "../tensor/index.ts";
+import { architectureOf } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
-import { gptForward, gptParameters } from "./gpt.ts";
 import type { CacheStep } from "./kv-cache.ts";
-import { llamaForward, llamaParameters } from "./llama.ts";
 import type { Adapters } from "./lora.ts";
 
 export interface ForwardOptions {
@@ -28,7 +27,7 @@ export interface Model {
 }
 
 export function buildModel(config: ModelConfig, params: Parameters, adapters: Adapters = new Map()): Model {
-  const forward = config.arch === "gpt2" ? gptForward : llamaForward;
+  const { forward } = architectureOf(config);
   return {
     config,
     params,
@@ -41,28 +40,21 @@ export function buildModel(config: ModelConfig, params: Parameters, adapters: Ad
 export function initModel(config: ModelConfig, seed = 1337): Model {
   const rng = new Rng(seed);
   const normal = (shape: number[], std = 0.02) => normalInit(shape, std, rng);
-  const params = config.arch === "gpt2" ? gptParameters(config, normal) : llamaParameters(config, normal);
-  return buildModel(config, params);
+  return buildModel(config, architectureOf(config).parameters(config, normal));
 }
 
 /** A model of the right names and shapes with zero weights (to load weights into). */
 export function emptyModel(config: ModelConfig): Model {
   const zeros = (shape: number[]) => Tensor.zeros(shape, true);
-  return buildModel(config, config.arch === "gpt2" ? gptParameters(config, zeros) : llamaParameters(config, zeros));
+  return buildModel(config, architectureOf(config).parameters(config, zeros));
 }
 
 export type NormalInit = (shape: number[], std?: number) => Tensor;
 
 /** Non-embedding parameter count (as nanoGPT reports it: position embeddings excluded). */
 export function nonEmbeddingParams(model: Model): number {
-  let n = 0;
-  for (const [name, t] of model.params) {
-    if (name.endsWith("wpe.weight")) continue;
-    if (name.endsWith("embed_tokens.weight") || name === "lm_head.weight") continue;
-    if (name.endsWith("wte.weight")) continue;
-    n += t.size;
-  }
-  return n;
+  const { isEmbedding } = architectureOf(model.config);
+  return countParameters(model.params, (name) => !isEmbedding(name));
 }
 
 /** Model FLOPs per token of a training step (forward + backward): 6N + 12 L C T. */

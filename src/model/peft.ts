@@ -4,8 +4,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { z } from "zod";
 import { Tensor } from "../tensor/index.ts";
+import { architectureOf } from "./architecture.ts";
 import { loadModel } from "./directory.ts";
-import type { Adapters } from "./lora.ts";
+import { type Adapters, mergeAdapter } from "./lora.ts";
 import type { Model } from "./model.ts";
 import { encodeSafetensors, type NamedTensor, readSafetensors } from "./safetensors.ts";
 
@@ -51,7 +52,7 @@ export function adapterFiles(
     lora_alpha: lora.alpha,
     lora_dropout: lora.dropout,
     target_modules: lora.targets,
-    fan_in_fan_out: model.config.arch === "gpt2", // GPT-2's Conv1D stores [in, out]
+    fan_in_fan_out: architectureOf(model.config).layout === "in-out", // GPT-2's Conv1D stores [in, out]
     bias: "none",
     inference_mode: true,
     modules_to_save: null,
@@ -125,4 +126,17 @@ export function loadWithAdapter(adapterDir: string, baseOverride?: string): Mode
 /** A model directory, or a LoRA adapter directory (its base with the adapters attached). */
 export function loadAnyModel(dir: string): Model {
   return isAdapterDir(dir) ? loadWithAdapter(dir) : loadModel(dir);
+}
+
+/** Folds every attached adapter into the model's weights and detaches them; returns how many. */
+export function mergeIntoBase(model: Model): number {
+  const { layout } = architectureOf(model.config);
+  for (const [name, adapter] of model.adapters) {
+    const weight = model.params.get(name);
+    if (!weight) throw new Error(`adapter for ${name}, which the model does not have`);
+    mergeAdapter(weight, layout, adapter);
+  }
+  const count = model.adapters.size;
+  model.adapters.clear();
+  return count;
 }

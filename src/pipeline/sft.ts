@@ -136,7 +136,7 @@ export function runSftCommand(o: SftCommand): {
     r: o.loraRank,
     alpha: o.loraAlpha,
     dropout: o.loraDropout,
-    targets: o.loraTargets ?? defaultLoraTargets(model.config.arch),
+    targets: o.loraTargets ?? defaultLoraTargets(model),
     fa: o.loraFa,
   };
   const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };

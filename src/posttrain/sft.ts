@@ -1,7 +1,8 @@
 // Supervised fine-tuning: next-token loss on the assistant's tokens of chat conversations.
 // Three ways to choose what trains: everything (full), only the top N blocks (freeze, as
 // LLaMA-Factory's freeze_trainable_layers), or LoRA adapters (optionally LoRA-FA: A frozen).
-import { featuresOf, initAdapter, weightLayout } from "../model/lora.ts";
+import { architectureOf } from "../model/architecture.ts";
+import { featuresOf, initAdapter } from "../model/lora.ts";
 import type { Model } from "../model/model.ts";
 import type { LoraConfig } from "../model/peft.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
@@ -51,21 +52,15 @@ export interface SftResult {
   trainableParams: number;
 }
 
-/** Default LoRA targets: attention and MLP projections. */
-export function defaultLoraTargets(arch: Model["config"]["arch"]): string[] {
-  return arch === "gpt2"
-    ? ["c_attn", "c_proj", "c_fc"]
-    : ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"];
-}
-
-function blockIndex(name: string): number | null {
-  const m = /^(?:transformer\.h|model\.layers)\.(\d+)\./.exec(name);
-  return m ? Number(m[1]) : null;
+/** Default LoRA targets: the architecture's attention and MLP projections. */
+export function defaultLoraTargets(model: Model): string[] {
+  return [...architectureOf(model.config).loraTargets];
 }
 
 /** Sets requiresGrad on the model's parameters (and adds adapters) for the mode; returns what trains. */
 export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][] {
   const L = model.config.nLayer;
+  const { blockOf, isHead, layout } = architectureOf(model.config);
   if (o.mode === "full") {
     freezeExcept(model.params, () => true);
     return trainable(model.params);
@@ -76,20 +71,18 @@ export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][
         `--trainable-layers must be between 1 and ${L} (the model has ${L} blocks), got ${o.trainableLayers}`,
       );
     }
-    const isHead = (name: string) => /^(transformer\.ln_f|model\.norm|lm_head)\./.test(name);
     freezeExcept(model.params, (name) => {
-      const i = blockIndex(name);
+      const i = blockOf(name);
       return (i !== null && i >= L - o.trainableLayers) || (o.trainHead && isHead(name));
     });
     return trainable(model.params);
   }
   freezeExcept(model.params, () => false);
   const rng = new Rng(o.seed);
-  const layout = weightLayout(model);
   const out: [string, Tensor][] = [];
   for (const [name, w] of model.params) {
     const module = name.replace(/\.weight$/, "");
-    if (blockIndex(name) === null || !name.endsWith(".weight") || w.shape.length !== 2) continue;
+    if (blockOf(name) === null || !name.endsWith(".weight") || w.shape.length !== 2) continue;
     if (!o.lora.targets.some((t) => module.endsWith(`.${t}`))) continue;
     const [inF, outF] = featuresOf(w, layout);
     const adapter = initAdapter(inF, outF, o.lora.r, o.lora.alpha, o.lora.dropout, rng);

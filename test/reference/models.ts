@@ -1,4 +1,4 @@
-// Float64 reference forward passes of GPT-2 and Llama, built from the reference ops, with
+// Float64 reference forward passes of GPT-2 and the Llama family, built from the reference ops, with
 // the same Hugging Face tensor names as src/model. Used for finite-difference checks.
 import type { ModelConfig } from "../../src/model/config.ts";
 import * as ref from "./ops.ts";
@@ -33,37 +33,52 @@ export function gptLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: numb
   return ref.linear(x, head, null, BT, c.vocabSize, C, false);
 }
 
+/**
+ * Llama 3.1's RoPE frequencies, written from Hugging Face's _compute_llama3_parameters
+ * (independently of src/model/config.ts): low frequencies divided by the factor, high
+ * ones kept, a smooth blend between.
+ */
+export function llama3InvFreq(c: ModelConfig): number[] {
+  const D = c.headDim;
+  const base = Array.from({ length: D / 2 }, (_, i) => 1 / c.ropeTheta ** ((2 * i) / D));
+  const s = c.ropeScaling;
+  if (!s) return base;
+  if (s.type === "linear") return base.map((f) => f / s.factor);
+  return base.map((f) => {
+    const wavelen = (2 * Math.PI) / f;
+    const scaled = wavelen > s.originalMaxPositions / s.lowFreqFactor ? f / s.factor : f;
+    const smooth = (s.originalMaxPositions / wavelen - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
+    const medium =
+      !(wavelen < s.originalMaxPositions / s.highFreqFactor) && !(wavelen > s.originalMaxPositions / s.lowFreqFactor);
+    return medium ? ((1 - smooth) * scaled) / s.factor + smooth * scaled : scaled;
+  });
+}
+
+/** The Llama family (Llama, Mistral, Qwen2 with q/k/v biases, Qwen3 with per-head q/k RMSNorm). */
 export function llamaLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: number, T: number): Float64Array {
   const C = c.nEmbd;
   const BT = B * T;
-  const D = C / c.nHead;
+  const D = c.headDim;
   const I = c.intermediateSize;
+  const invFreq = llama3InvFreq(c);
+  const bias = (n: string) => p.get(n) ?? null;
+  const project = (x: Float64Array, name: string, out: number, inp: number) =>
+    ref.linear(x, get(p, `${name}.weight`), bias(`${name}.bias`), BT, out, inp, false);
+  const headNorm = (x: Float64Array, name: string) => (c.qkNorm ? ref.rmsNorm(x, get(p, name), D, c.normEps) : x);
   let x = ref.embedding(idx, get(p, "model.embed_tokens.weight"), null, T, C);
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     const h = ref.rmsNorm(x, get(p, `${l}.input_layernorm.weight`), C, c.normEps);
-    const q = ref.rope(
-      ref.linear(h, get(p, `${l}.self_attn.q_proj.weight`), null, BT, c.nHead * D, C, false),
-      B,
-      T,
-      c.nHead,
-      D,
-      c.ropeTheta,
-    );
-    const k = ref.rope(
-      ref.linear(h, get(p, `${l}.self_attn.k_proj.weight`), null, BT, c.nKvHead * D, C, false),
-      B,
-      T,
-      c.nKvHead,
-      D,
-      c.ropeTheta,
-    );
-    const v = ref.linear(h, get(p, `${l}.self_attn.v_proj.weight`), null, BT, c.nKvHead * D, C, false);
+    const qh = headNorm(project(h, `${l}.self_attn.q_proj`, c.nHead * D, C), `${l}.self_attn.q_norm.weight`);
+    const kh = headNorm(project(h, `${l}.self_attn.k_proj`, c.nKvHead * D, C), `${l}.self_attn.k_norm.weight`);
+    const q = ref.rope(qh, B, T, c.nHead, D, c.ropeTheta, invFreq);
+    const k = ref.rope(kh, B, T, c.nKvHead, D, c.ropeTheta, invFreq);
+    const v = project(h, `${l}.self_attn.v_proj`, c.nKvHead * D, C);
     const att = ref.attention(q, k, v, B, T, c.nHead, c.nKvHead, D);
-    x = ref.add(x, ref.linear(att, get(p, `${l}.self_attn.o_proj.weight`), null, BT, C, C, false));
+    x = ref.add(x, project(att, `${l}.self_attn.o_proj`, C, c.nHead * D));
     const h2 = ref.rmsNorm(x, get(p, `${l}.post_attention_layernorm.weight`), C, c.normEps);
-    const gate = ref.linear(h2, get(p, `${l}.mlp.gate_proj.weight`), null, BT, I, C, false);
-    const up = ref.linear(h2, get(p, `${l}.mlp.up_proj.weight`), null, BT, I, C, false);
+    const gate = project(h2, `${l}.mlp.gate_proj`, I, C);
+    const up = project(h2, `${l}.mlp.up_proj`, I, C);
     x = ref.add(x, ref.linear(ref.swiglu(gate, up), get(p, `${l}.mlp.down_proj.weight`), null, BT, C, I, false));
   }
   x = ref.rmsNorm(x, get(p, "model.norm.weight"), C, c.normEps);
@@ -71,7 +86,10 @@ export function llamaLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: nu
   return ref.linear(x, head, null, BT, c.vocabSize, C, false);
 }
 
+export function logits(c: ModelConfig, p: RefParams, idx: Int32Array, B: number, T: number): Float64Array {
+  return c.arch === "gpt2" ? gptLogits(c, p, idx, B, T) : llamaLogits(c, p, idx, B, T);
+}
+
 export function loss(c: ModelConfig, p: RefParams, idx: Int32Array, targets: Int32Array, B: number, T: number): number {
-  const logits = c.arch === "gpt2" ? gptLogits(c, p, idx, B, T) : llamaLogits(c, p, idx, B, T);
-  return ref.crossEntropy(logits, targets, c.vocabSize, -1);
+  return ref.crossEntropy(logits(c, p, idx, B, T), targets, c.vocabSize, -1);
 }

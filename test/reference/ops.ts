@@ -71,8 +71,16 @@ export function add(a: F64, b: F64): F64 {
   return a.map((v, i) => v + (b[i] as number));
 }
 
-/** HF Llama rotate-half RoPE on [B, T, H, D]. */
-export function rope(x: F64, B: number, T: number, H: number, D: number, theta: number): F64 {
+/** HF Llama rotate-half RoPE on [B, T, H, D]: pair i turns by t * invFreq[i] (default: theta^(-2i/D)). */
+export function rope(
+  x: F64,
+  B: number,
+  T: number,
+  H: number,
+  D: number,
+  theta: number,
+  invFreq: ArrayLike<number> = Array.from({ length: D / 2 }, (_, i) => theta ** ((-2 * i) / D)),
+): F64 {
   const out = new Float64Array(x.length);
   const half = D / 2;
   for (let b = 0; b < B; b++)
@@ -80,7 +88,7 @@ export function rope(x: F64, B: number, T: number, H: number, D: number, theta: 
       for (let h = 0; h < H; h++) {
         const o = ((b * T + t) * H + h) * D;
         for (let i = 0; i < half; i++) {
-          const a = t * theta ** ((-2 * i) / D);
+          const a = t * (invFreq[i] as number);
           const x1 = x[o + i] as number;
           const x2 = x[o + i + half] as number;
           out[o + i] = x1 * Math.cos(a) - x2 * Math.sin(a);

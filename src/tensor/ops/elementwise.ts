@@ -78,15 +78,19 @@ export function dropout(x: Tensor, p: number, seed: number): Tensor {
   return out;
 }
 
-/** Rotary position embedding on [B, T, H, D] (Hugging Face Llama's rotate-half pairing). */
-export function rope(x: Tensor, theta: number, pos0 = 0): Tensor {
+/**
+ * Rotary position embedding on [B, T, H, D] (Hugging Face Llama's rotate-half pairing):
+ * pair i turns by position * invFreq[i] (D/2 frequencies, any scaling already applied).
+ */
+export function rope(x: Tensor, invFreq: Float32Array, pos0 = 0): Tensor {
   const [B, T, H, D] = x.shape as [number, number, number, number];
   if (D % 2 !== 0) throw new Error(`rope: head dimension ${D} must be even`);
+  if (invFreq.length !== D / 2) throw new Error(`rope: ${invFreq.length} frequencies for head dimension ${D}`);
   const out = Tensor.empty(x.shape);
-  native.rope(out.data, x.data, B, T, H, D, theta, pos0, false);
+  native.rope(out.data, x.data, B, T, H, D, invFreq, pos0, false);
   if (needsGrad(x)) {
     record(out, () => {
-      if (out.grad) native.rope(x.ensureGrad(), out.grad, B, T, H, D, theta, pos0, true);
+      if (out.grad) native.rope(x.ensureGrad(), out.grad, B, T, H, D, invFreq, pos0, true);
     });
   }
   return out;

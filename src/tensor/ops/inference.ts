@@ -18,12 +18,13 @@ export function embeddingAt(idx: Int32Array, positions: Int32Array, wte: Tensor,
 }
 
 /** RoPE on rows [N, H, D], row i rotated for position positions[i]. */
-export function ropeAt(x: Tensor, positions: Int32Array, H: number, theta: number): Tensor {
+export function ropeAt(x: Tensor, positions: Int32Array, H: number, invFreq: Float32Array): Tensor {
   forwardOnly("ropeAt", x);
   const N = positions.length;
   const D = x.size / N / H;
+  if (invFreq.length !== D / 2) throw new Error(`ropeAt: ${invFreq.length} frequencies for head dimension ${D}`);
   const out = Tensor.empty(x.shape);
-  native.ropeAt(out.data, x.data, positions, N, H, D, theta);
+  native.ropeAt(out.data, x.data, positions, N, H, D, invFreq);
   return out;
 }
 

@@ -1,0 +1,82 @@
+// The architectures llmfab runs, each one descriptor that owns everything tied to its
+// parameter names: config.json mapping, parameters, forward pass, weight layout, which
+// block a parameter sits in, the head, LoRA targets. A model's config.json model_type
+// picks its descriptor here; adding an architecture is one file and one line below.
+import type { Parameters } from "../nn/parameters.ts";
+import type { Tensor, WeightLayout } from "../tensor/index.ts";
+import type { ModelConfig } from "./config.ts";
+import { gpt2 } from "./gpt2.ts";
+import { llama } from "./llama.ts";
+import type { Adapters } from "./lora.ts";
+import { mistral } from "./mistral.ts";
+import type { ForwardOptions, NormalInit } from "./model.ts";
+import { qwen2 } from "./qwen2.ts";
+import { qwen3 } from "./qwen3.ts";
+
+export interface Architecture {
+  /** config.json's model_type */
+  readonly modelType: string;
+  /** how layer weights are stored: GPT-2's Conv1D [in, out] or nn.Linear [out, in] */
+  readonly layout: WeightLayout;
+  /** the modules LoRA adapts by default (PEFT's target_modules names) */
+  readonly loraTargets: readonly string[];
+  /** Reads a Hugging Face config.json object; `where` names it in errors. */
+  fromHf(json: Record<string, unknown>, where: string): ModelConfig;
+  /** The config.json object of a model. */
+  toHf(c: ModelConfig): Record<string, unknown>;
+  /** Every parameter, by Hugging Face name, made by `init`. */
+  parameters(c: ModelConfig, init: NormalInit): Parameters;
+  forward(
+    c: ModelConfig,
+    p: Parameters,
+    idx: Int32Array,
+    B: number,
+    T: number,
+    opts: ForwardOptions,
+    adapters: Adapters,
+  ): Tensor;
+  /** The transformer block a parameter belongs to; null for embeddings, final norm and head. */
+  blockOf(name: string): number | null;
+  /** The final norm and output head (they train with the top blocks in freeze mode). */
+  isHead(name: string): boolean;
+  /** Token and position embeddings and the output head (left out of the non-embedding count). */
+  isEmbedding(name: string): boolean;
+  /** Names a checkpoint may use for a parameter, besides its own (older checkpoints). */
+  aliases?(name: string): string[];
+  /** Tensors a checkpoint may carry that are not parameters (buffers, a saved tied head). */
+  isIgnorable?(name: string): boolean;
+  /** Tensors to write beside the parameters so other tools load the model as they expect. */
+  extraTensors?(c: ModelConfig, p: Parameters): Map<string, { shape: number[]; data: Float32Array }>;
+}
+
+const ARCHITECTURES: Record<string, Architecture> = {
+  gpt2,
+  llama,
+  mistral,
+  qwen2,
+  qwen3,
+};
+
+export const MODEL_TYPES = Object.keys(ARCHITECTURES);
+
+export function architectureOf(c: Pick<ModelConfig, "arch">): Architecture {
+  const a = ARCHITECTURES[c.arch];
+  if (!a) throw new Error(`model_type ${JSON.stringify(c.arch)} is not supported (${MODEL_TYPES.join(", ")})`);
+  return a;
+}
+
+/** Reads a Hugging Face config.json object with the descriptor its model_type names. */
+export function fromHfConfig(json: unknown, where: string): ModelConfig {
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw new Error(`${where}: a model config must be a JSON object`);
+  const type = (json as { model_type?: unknown }).model_type;
+  if (typeof type !== "string" || !ARCHITECTURES[type])
+    throw new Error(`${where}: model_type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(", ")})`);
+  const config = architectureOf({ arch: type }).fromHf(json as Record<string, unknown>, where);
+  return { ...config, hf: json as Record<string, unknown> };
+}
+
+/** The config.json object of a model: the loaded file's own fields, updated with ours. */
+export function toHfConfig(c: ModelConfig): Record<string, unknown> {
+  return { ...c.hf, ...architectureOf(c).toHf(c) };
+}
