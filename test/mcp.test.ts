@@ -10,9 +10,8 @@ import { renderChat } from "../src/infer/chat.ts";
 import { Engine } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
-import { trainedTools } from "../src/pipeline/sft.ts";
 import { toolCallingModel } from "./chat-model.ts";
-import { llmfab, root } from "./cli-helpers.ts";
+import { root } from "./cli-helpers.ts";
 
 const serverCommand = `${process.execPath} --import tsx ${join(root, "test/fixtures/mcp-server.ts")}`;
 

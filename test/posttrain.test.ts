@@ -148,7 +148,7 @@ describe("conversation data", () => {
       codec.encode(renderChat(codec.chatTemplate, m, g, c?.tools ?? []), true);
     const e = encodeConversation(c as Conversation, render, 512);
     const prompt = codec.decodeRaw(e.tokens);
-    assert.match(prompt, /You can call these tools: \[\{"name": "clock"/);
+    assert.match(prompt, /You can call these tools: \[\{"type": "function", "function": \{"name": "clock"/);
     const learned = codec.decodeRaw(e.targets.filter((t) => t >= 0));
     assert.equal(
       learned,

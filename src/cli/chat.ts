@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { readClock } from "../agent/clock.ts";
 import { agentTurn, withoutToolCalls } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
-import { type ChatMessage, renderChat, type ToolSpec } from "../infer/chat.ts";
+import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
@@ -61,7 +61,7 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
 
   /** The model's raw answer (special tokens written out) to the conversation, streamed to the terminal. */
   const generate = (messages: ChatMessage[], tools: ToolSpec[]): string => {
-    let prompt = codec.encode(renderChat(codec.chatTemplate, messages, true, tools), true);
+    let prompt = codec.encode(codec.renderChat(messages, true, tools), true);
     const room = engine.contextLength - 1;
     if (prompt.length > room) {
       prompt = prompt.slice(prompt.length - room); // keep the most recent context

@@ -78,6 +78,7 @@ export function renderChat(
   messages: ChatMessage[],
   addGenerationPrompt = true,
   tools: ToolSpec[] = [],
+  specialTokens: TemplateTokens = {},
 ): string {
   let compiled: Template;
   try {
@@ -110,9 +111,18 @@ export function renderChat(
   }));
   return compiled.render({
     messages: hf,
-    ...(tools.length ? { tools } : {}),
+    // transformers' shape: JSON schemas of functions
+    ...(tools.length ? { tools: tools.map((f) => ({ type: "function", function: f })) } : {}),
     add_generation_prompt: addGenerationPrompt,
     bos_token: "",
     eos_token: "",
+    ...specialTokens,
   });
+}
+
+/** The tokenizer's special tokens a template may print ({{ bos_token }}), as transformers passes them. */
+export interface TemplateTokens {
+  bos_token?: string;
+  eos_token?: string;
+  pad_token?: string;
 }

@@ -1,7 +1,3 @@
-// Task evaluation of a chat model: for each held-out conversation, generate the last
-// assistant turn greedily from everything before it and compare it, exactly (after
-// trimming), with the reference. Accuracy per task (meta.task) and overall.
-import { renderChat } from "../infer/chat.ts";
 import { Engine } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import type { Conversation } from "../posttrain/data.ts";
@@ -45,7 +41,7 @@ export function answerChatTasks(
   const answers: TaskAnswer[] = [];
   for (const c of conversations) {
     const last = c.messages.map((m) => m.role).lastIndexOf("assistant");
-    const prompt = codec.encode(renderChat(codec.chatTemplate, c.messages.slice(0, last)), true);
+    const prompt = codec.encode(codec.renderChat(c.messages.slice(0, last)), true);
     const answer: TaskAnswer = {
       task: typeof c.meta?.task === "string" ? c.meta.task : "all",
       question: c.messages.slice(0, last).findLast((m) => m.role === "user")?.content ?? "",

@@ -1,12 +1,23 @@
-// The tokenizer of a run or a model directory, as the text codec the stages use.
+// The tokenizer of a run or a model directory, as the codecs the stages use: a text codec
+// for training, and a chat codec (encoding, rendering conversations with the model's own
+// template, stop tokens, streaming decode) for everything that talks.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { z } from "zod";
 import { TOOL_CALL_END, TOOL_CALL_START, type ToolCallMarkers } from "../agent/loop.ts";
-import { PLAIN_CHAT_TEMPLATE } from "../infer/chat.ts";
+import {
+  type ChatMessage,
+  PLAIN_CHAT_TEMPLATE,
+  renderChat,
+  type TemplateTokens,
+  type ToolSpec,
+} from "../infer/chat.ts";
 import type { EngineTokenizer } from "../infer/engine.ts";
+import { readJsonFile } from "../io/json.ts";
 import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
-import { loadBpeTokenizer, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerFiles } from "../tokenizer/files.ts";
+import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerFiles } from "../tokenizer/files.ts";
 import { CHAT_TEMPLATE } from "../tokenizer/huggingface.ts";
+import { PretrainedTokenizer } from "../tokenizer/pretrained.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TextCodec } from "../train/pretrain.ts";
 
@@ -38,39 +49,46 @@ export interface ChatCodec extends EngineTokenizer {
   /** the tokens around a tool call, where the vocabulary has them */
   toolCallIds: ToolCallMarkers | null;
   chatTemplate: string;
+  /** A conversation as the model's template writes it (its bos/eos tokens filled in). */
+  renderChat(messages: ChatMessage[], addGenerationPrompt?: boolean, tools?: ToolSpec[]): string;
+}
+
+const generationConfigSchema = z.object({ eos_token_id: z.union([z.number(), z.array(z.number())]).nullish() });
+
+/** Stop ids a model directory's generation_config.json names (eos_token_id: one id or a list). */
+function generationStops(dir: string): number[] {
+  const path = join(dir, "generation_config.json");
+  if (!existsSync(path)) return [];
+  const eos = readJsonFile(path, generationConfigSchema).eos_token_id;
+  return eos === null || eos === undefined ? [] : [eos].flat();
+}
+
+/** A stream decoder that decodes the whole answer so far and emits what can no longer change. */
+function wholeTextStream(decode: (ids: number[]) => string): { push(ids: number[]): string; flush(): string } {
+  const ids: number[] = [];
+  let emitted = "";
+  const emit = (text: string) => {
+    if (!text.startsWith(emitted)) return "";
+    const out = text.slice(emitted.length);
+    emitted = text;
+    return out;
+  };
+  return {
+    push: (more) => {
+      ids.push(...more);
+      // Held back: an incomplete character, and a trailing space a later token may remove.
+      return emit(
+        decode(ids)
+          .replace(/\uFFFD+$/, "")
+          .replace(/ +$/, ""),
+      );
+    },
+    flush: () => emit(decode(ids)),
+  };
 }
 
 export function loadChatCodec(dir: string): ChatCodec {
-  if (existsSync(join(dir, TOKENIZER_FILE))) {
-    const tok = loadBpeTokenizer(dir);
-    const configPath = join(dir, TOKENIZER_CONFIG_FILE);
-    const config = existsSync(configPath)
-      ? (JSON.parse(readFileSync(configPath, "utf8")) as { chat_template?: unknown })
-      : {};
-    const hasChatTokens = tok.specialTokens.has("<|user_start|>") && tok.specialTokens.has("<|assistant_start|>");
-    const template =
-      typeof config.chat_template === "string"
-        ? config.chat_template
-        : hasChatTokens
-          ? CHAT_TEMPLATE
-          : PLAIN_CHAT_TEMPLATE;
-    const stops = ["<|endoftext|>", "<|assistant_end|>"].flatMap((t) =>
-      tok.specialTokens.has(t) ? [tok.specialId(t)] : [],
-    );
-    const hasCalls = tok.specialTokens.has(TOOL_CALL_START) && tok.specialTokens.has(TOOL_CALL_END);
-    return {
-      encode: (text, parseSpecial) =>
-        parseSpecial ? tok.encode(text, { allowedSpecial: "all" }) : tok.encodeOrdinary(text),
-      // Answers never show markup: special tokens that are not stops decode to nothing.
-      decode: (ids) => tok.decode(ids, true),
-      decodeRaw: (ids) => tok.decode(ids),
-      streamDecoder: () => tok.streamDecoder(true),
-      vocabSize: tok.vocabSize,
-      stopIds: new Set(stops),
-      toolCallIds: hasCalls ? { start: tok.specialId(TOOL_CALL_START), end: tok.specialId(TOOL_CALL_END) } : null,
-      chatTemplate: template,
-    };
-  }
+  if (existsSync(join(dir, TOKENIZER_FILE))) return pretrainedChatCodec(dir);
   const codec = loadModelCodec(dir);
   return {
     encode: (text) => [...codec.encode(text)],
@@ -81,12 +99,64 @@ export function loadChatCodec(dir: string): ChatCodec {
     stopIds: new Set(),
     toolCallIds: null,
     chatTemplate: PLAIN_CHAT_TEMPLATE,
+    renderChat: (messages, addGenerationPrompt, tools) =>
+      renderChat(PLAIN_CHAT_TEMPLATE, messages, addGenerationPrompt, tools),
+  };
+}
+
+/** The chat codec of a tokenizer.json directory: llmfab's own, or one from the Hub. */
+function pretrainedChatCodec(dir: string): ChatCodec {
+  const tok = PretrainedTokenizer.fromDirectory(dir);
+  const config = tok.config;
+  const has = (t: string) => tok.tokenId(t) !== undefined;
+  const hasChatTokens = has("<|user_start|>") && has("<|assistant_start|>");
+  const named = Array.isArray(config.chat_template)
+    ? config.chat_template.find((t) => t.name === "default")?.template
+    : config.chat_template;
+  const template = named ? named : hasChatTokens ? CHAT_TEMPLATE : PLAIN_CHAT_TEMPLATE;
+  const stopTexts = ["<|endoftext|>", "<|assistant_end|>", config.eos_token ?? ""];
+  const stops = [...stopTexts.flatMap((t) => tok.tokenId(t) ?? []), ...generationStops(dir)];
+  const specials: TemplateTokens = {
+    ...(config.bos_token ? { bos_token: config.bos_token } : {}),
+    ...(config.eos_token ? { eos_token: config.eos_token } : {}),
+    ...(config.pad_token ? { pad_token: config.pad_token } : {}),
+  };
+  const markers = [tok.tokenId(TOOL_CALL_START), tok.tokenId(TOOL_CALL_END)];
+  const decode = (ids: number[]) => tok.decode(ids, { skipSpecial: true });
+  return {
+    encode: (text, parseSpecial) => tok.encode(text, { parseSpecial }),
+    // Answers never show markup: special tokens that are not stops decode to nothing.
+    decode,
+    decodeRaw: (ids) => tok.decode(ids),
+    streamDecoder: () => wholeTextStream(decode),
+    vocabSize: tok.vocabSize,
+    stopIds: new Set(stops),
+    toolCallIds: markers[0] !== undefined && markers[1] !== undefined ? { start: markers[0], end: markers[1] } : null,
+    chatTemplate: template,
+    renderChat: (messages, addGenerationPrompt, tools) =>
+      renderChat(template, messages, addGenerationPrompt, tools, specials),
+  };
+}
+
+/** The text codec of a tokenizer.json directory (llmfab's or the Hub's): plain text, no special tokens. */
+function pretrainedCodec(dir: string): TextCodec {
+  const tok = PretrainedTokenizer.fromDirectory(dir);
+  return {
+    vocabSize: tok.vocabSize,
+    encode: (text) => Int32Array.from(tok.encode(text, { parseSpecial: false })),
+    decode: (ids) => tok.decode(ids),
+    files: () =>
+      Object.fromEntries(
+        [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]
+          .filter((f) => existsSync(join(dir, f)))
+          .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+      ),
   };
 }
 
 /** The tokenizer saved in a model directory: BPE (tokenizer.json) or character-level. */
 export function loadModelCodec(dir: string): TextCodec {
-  if (existsSync(join(dir, TOKENIZER_FILE))) return bpeCodec(loadBpeTokenizer(dir));
+  if (existsSync(join(dir, TOKENIZER_FILE))) return pretrainedCodec(dir);
   const charPath = join(dir, CHAR_TOKENIZER_FILE);
   if (existsSync(charPath)) return charCodec(CharTokenizer.fromJSON(readFileSync(charPath, "utf8"), charPath));
   throw new Error(`${dir}: no tokenizer found (${TOKENIZER_FILE} or ${CHAR_TOKENIZER_FILE})`);

@@ -3,7 +3,6 @@
 // metrics.jsonl, then a model or adapter directory (metrics.jsonl kept inside).
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { renderChat } from "../infer/chat.ts";
 import { refuseExisting, writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { jsonLine } from "../io/json.ts";
 import { modelFiles } from "../model/directory.ts";
@@ -18,9 +17,17 @@ import { createReporter } from "../train/progress.ts";
 import { peakFlops } from "../train/throughput.ts";
 import { loadChatCodec } from "./codec.ts";
 
-export const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "tokenizer.tiktoken", "char_tokenizer.json"];
+export const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "tokenizer.tiktoken",
+  "char_tokenizer.json",
+  // its stop tokens (eos_token_id) and sampling defaults
+  "generation_config.json",
+];
 
-/** The tokenizer files of a model directory, to carry into a derived one. */
+/** The tokenizer (and generation) files of a model directory, to carry into a derived one. */
 export function tokenizerFilesOf(dir: string): Record<string, string> {
   return Object.fromEntries(
     TOKENIZER_FILES.filter((f) => existsSync(join(dir, f))).map((f) => [f, readFileSync(join(dir, f), "utf8")]),
@@ -127,7 +134,7 @@ export function runSftCommand(o: SftCommand): {
     encodeConversation(
       c,
       (messages, addGenerationPrompt) =>
-        codec.encode(renderChat(codec.chatTemplate, messages, addGenerationPrompt, c.tools ?? []), true),
+        codec.encode(codec.renderChat(messages, addGenerationPrompt, c.tools ?? []), true),
       model.config.blockSize,
     );
   const { train, val, toolNames } = splitConversations(o, encode);

@@ -4,7 +4,6 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { withoutToolCalls } from "../agent/loop.ts";
-import { renderChat } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
@@ -106,7 +105,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   app.post("/v1/chat/completions", async (req, reply) => {
     const body = parse(chatRequest, req.body);
     const { messages, tools } = toolRequest(body);
-    const text = renderChat(o.codec.chatTemplate, messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
+    const text = o.codec.renderChat(messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
     const prompt = o.codec.encode(text, true);
     const options = generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length);
     const id = `chatcmpl-${randomUUID()}`;
