@@ -1,10 +1,11 @@
 // Parsers for command-line values: numbers checked against the shared ranges, model
-// directories checked once (so every command says the same about a missing model), and
+// directories (or Hub names) checked once (so every command says the same about a missing model), and
 // `--set key.path=value` overrides for config files.
 import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { InvalidArgumentError } from "commander";
 import { parse } from "yaml";
+import { parseModelRef } from "../hub/pull.ts";
 import { describeRange, inRange, RANGES, type RangeName } from "../options/ranges.ts";
 
 /** A commander argument parser for a number in one of the shared ranges. */
@@ -25,7 +26,9 @@ export function modelDirProblem(dir: string): string | null {
   return null;
 }
 
+/** A --model value: a model directory, or org/name[@revision] on the Hugging Face Hub (fetched before the command runs). */
 export function modelDirArg(dir: string): string {
+  if (!existsSync(dir) && parseModelRef(dir)) return dir;
   const problem = modelDirProblem(dir);
   if (problem) throw new InvalidArgumentError(`${problem}.`);
   return dir;

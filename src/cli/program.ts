@@ -6,6 +6,7 @@ import { cpus } from "node:os";
 import { Command, Option } from "commander";
 import { registerCorpusCommands } from "./corpus.ts";
 import { registerEvalCommands } from "./evaluate.ts";
+import { registerHubCommands, resolveModelOption } from "./hub.ts";
 import { numberArg } from "./options.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
 import { registerPretrainCommands } from "./pretrain.ts";
@@ -43,7 +44,8 @@ export function buildProgram(): Command {
       ]),
     )
     .configureHelp({ showGlobalOptions: true })
-    .hook("preAction", async () => {
+    .hook("preAction", async (_program, command) => {
+      await resolveModelOption(command);
       const { native } = await import("../backend/native.ts");
       const { resolvePrecision, setPrecision } = await import("../tensor/index.ts");
       native.setThreads(runtime.threads());
@@ -59,5 +61,6 @@ export function buildProgram(): Command {
   registerTokenizerCommands(program, runtime);
   registerPosttrainCommands(program, runtime);
   registerServeCommands(program, runtime);
+  registerHubCommands(program);
   return program;
 }
