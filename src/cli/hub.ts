@@ -3,7 +3,8 @@
 // first, or found there).
 import { existsSync } from "node:fs";
 import cliProgress from "cli-progress";
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
+import { GGUF_TYPES, type GgufType } from "../hub/gguf.ts";
 import {
   cachedSnapshot,
   hubSettings,
@@ -13,6 +14,7 @@ import {
   parseModelRef,
   pullModel,
 } from "../hub/pull.ts";
+import { modelDirArg } from "./options.ts";
 
 /** A progress bar per file on a terminal; one line per finished file elsewhere. */
 function progressPrinter(): { update(p: PullProgress): void; stop(): void } {
@@ -48,10 +50,19 @@ async function pullWithProgress(ref: ModelRef): Promise<PullResult> {
   }
 }
 
-/** The local directory of a --model value: itself, or the cached snapshot of org/name (pulled if absent). */
+/**
+ * The local directory of a --model value: itself, the directory a .gguf file is read into,
+ * or the cached snapshot of org/name (pulled if absent).
+ */
 export async function resolveModelOption(command: Command): Promise<void> {
   const value = command.opts<{ model?: unknown }>().model;
-  if (typeof value !== "string" || existsSync(value)) return;
+  if (typeof value !== "string") return;
+  if (value.endsWith(".gguf") && existsSync(value)) {
+    const { ggufModelDir } = await import("../hub/gguf-model.ts");
+    command.setOptionValue("model", ggufModelDir(value));
+    return;
+  }
+  if (existsSync(value)) return;
   const ref = parseModelRef(value);
   if (!ref) return;
   const snapshot = cachedSnapshot(hubSettings(), ref) ?? (await pullWithProgress(ref)).snapshot;
@@ -59,6 +70,24 @@ export async function resolveModelOption(command: Command): Promise<void> {
 }
 
 export function registerHubCommands(program: Command): void {
+  program
+    .command("export")
+    .description("write a model as a GGUF file for llama.cpp, Ollama and LM Studio")
+    .requiredOption("--model <dir>", "model directory (a LoRA adapter is merged into its base first)", modelDirArg)
+    .addOption(new Option("--format <format>", "output format").choices(["gguf"]).default("gguf"))
+    .addOption(
+      new Option("--type <type>", "tensor type of the weight matrices").choices([...GGUF_TYPES]).default("f16"),
+    )
+    .requiredOption("--out <file>", "the .gguf file to write")
+    .action(async (o: { model: string; type: GgufType; out: string }) => {
+      const { exportGguf } = await import("../hub/gguf-model.ts");
+      const r = exportGguf(o.model, o.type, o.out);
+      const fallback = r.f16Fallbacks.length
+        ? ` (${r.f16Fallbacks.length} kept in f16: rows not a multiple of 32)`
+        : "";
+      console.log(`wrote ${o.out}: ${r.tensors} tensors, ${o.type}${fallback}, ${r.bytes.toLocaleString()} bytes`);
+    });
+
   program
     .command("pull")
     .description("download a model from the Hugging Face Hub into its cache (shared with Python's huggingface_hub)")

@@ -26,9 +26,13 @@ export function modelDirProblem(dir: string): string | null {
   return null;
 }
 
-/** A --model value: a model directory, or org/name[@revision] on the Hugging Face Hub (fetched before the command runs). */
+/**
+ * A --model value: a model directory, a .gguf file (read into a directory before the
+ * command runs), or org/name[@revision] on the Hugging Face Hub (fetched before it runs).
+ */
 export function modelDirArg(dir: string): string {
   if (!existsSync(dir) && parseModelRef(dir)) return dir;
+  if (dir.endsWith(".gguf") && existsSync(dir) && statSync(dir).isFile()) return dir;
   const problem = modelDirProblem(dir);
   if (problem) throw new InvalidArgumentError(`${problem}.`);
   return dir;

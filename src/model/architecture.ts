@@ -47,6 +47,34 @@ export interface Architecture {
   isIgnorable?(name: string): boolean;
   /** Tensors to write beside the parameters so other tools load the model as they expect. */
   extraTensors?(c: ModelConfig, p: Parameters): Map<string, { shape: number[]; data: Float32Array }>;
+  /** How llama.cpp names and describes this architecture in GGUF files. */
+  readonly gguf: GgufLayout;
+}
+
+/** An architecture in llama.cpp's terms: its name, tensor names and hyperparameter keys. */
+export interface GgufLayout {
+  /** general.architecture */
+  readonly arch: string;
+  /** Hugging Face tensor name -> GGUF tensor name; `{i}` stands for the block index */
+  readonly tensors: readonly (readonly [string, string])[];
+  /** HF tensors stored [in, out] (GPT-2's Conv1D) that GGUF stores [out, in] */
+  transposed?(name: string): boolean;
+  /** llama.cpp rotates adjacent pairs where HF rotates halves: q and k rows are permuted */
+  readonly permuteQK: boolean;
+  /** the {arch}.* hyperparameters of a model (keys without the prefix), as GGUF's uint32 or float32 */
+  metadata(c: ModelConfig): Record<string, { u32: number } | { f32: number }>;
+  /** A Hugging Face config.json object from GGUF metadata (keys without the {arch}. prefix). */
+  toHfConfig(meta: (key: string) => unknown, vocabSize: number, tied: boolean): Record<string, unknown>;
+}
+
+/** The descriptor of a GGUF general.architecture (Mistral is stored as "llama" by llama.cpp). */
+export function architectureOfGguf(arch: string, where: string): Architecture {
+  const a = Object.values(ARCHITECTURES).find((x) => x.gguf.arch === arch);
+  if (!a) {
+    const known = [...new Set(Object.values(ARCHITECTURES).map((x) => x.gguf.arch))].join(", ");
+    throw new Error(`${where}: general.architecture ${JSON.stringify(arch)} is not supported (${known})`);
+  }
+  return a;
 }
 
 const ARCHITECTURES: Record<string, Architecture> = {

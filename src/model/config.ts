@@ -10,7 +10,9 @@ export type RopeScaling =
       highFreqFactor: number;
       originalMaxPositions: number;
     }
-  | { type: "linear"; factor: number };
+  | { type: "linear"; factor: number }
+  /** per-pair divisors of the frequencies, as GGUF's rope_freqs tensor gives them (llmfab's own config type) */
+  | { type: "factors"; factors: number[] };
 
 export interface ModelConfig {
   /** config.json's model_type: the key of the model's architecture descriptor */
@@ -105,6 +107,11 @@ export function ropeFrequencies(c: ModelConfig): Float32Array {
   const s = c.ropeScaling;
   if (!s) return inv;
   if (s.type === "linear") return inv.map((f) => f / s.factor);
+  if (s.type === "factors") {
+    if (s.factors.length !== inv.length)
+      throw new Error(`rope scaling: ${s.factors.length} factors for ${inv.length} frequencies`);
+    return inv.map((f, i) => f / (s.factors[i] as number));
+  }
   const lowWavelen = s.originalMaxPositions / s.lowFreqFactor;
   const highWavelen = s.originalMaxPositions / s.highFreqFactor;
   return inv.map((f) => {

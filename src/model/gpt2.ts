@@ -179,4 +179,47 @@ export const gpt2: Architecture = {
   isIgnorable: (name) =>
     /\.attn\.(bias|masked_bias)$/.test(name) || name === "lm_head.weight" || name.endsWith(".bias"),
   extraTensors: zeroBiases,
+  gguf: {
+    arch: "gpt2",
+    tensors: [
+      ["transformer.wte.weight", "token_embd.weight"],
+      ["transformer.wpe.weight", "position_embd.weight"],
+      ...(["weight", "bias"] as const).flatMap((kind) =>
+        (
+          [
+            ["ln_1", "attn_norm"],
+            ["attn.c_attn", "attn_qkv"],
+            ["attn.c_proj", "attn_output"],
+            ["ln_2", "ffn_norm"],
+            ["mlp.c_fc", "ffn_up"],
+            ["mlp.c_proj", "ffn_down"],
+          ] as const
+        ).map(([hf, gg]) => [`transformer.h.{i}.${hf}.${kind}`, `blk.{i}.${gg}.${kind}`] as const),
+      ),
+      ["transformer.ln_f.weight", "output_norm.weight"],
+      ["transformer.ln_f.bias", "output_norm.bias"],
+      ["lm_head.weight", "output.weight"],
+    ],
+    transposed: (name) => /\.(c_attn|c_proj|c_fc)\.weight$/.test(name),
+    permuteQK: false,
+    metadata: (c) => ({
+      context_length: { u32: c.blockSize },
+      embedding_length: { u32: c.nEmbd },
+      feed_forward_length: { u32: c.intermediateSize },
+      block_count: { u32: c.nLayer },
+      "attention.head_count": { u32: c.nHead },
+      "attention.layer_norm_epsilon": { f32: c.normEps },
+    }),
+    toHfConfig: (meta, vocabSize, tied) => ({
+      model_type: "gpt2",
+      vocab_size: vocabSize,
+      n_positions: meta("context_length"),
+      n_embd: meta("embedding_length"),
+      n_inner: meta("feed_forward_length"),
+      n_layer: meta("block_count"),
+      n_head: meta("attention.head_count"),
+      layer_norm_epsilon: meta("attention.layer_norm_epsilon"),
+      tie_word_embeddings: tied,
+    }),
+  },
 };

@@ -140,6 +140,8 @@ function ropeScalingOf(json: Record<string, unknown> | null | undefined, where: 
   };
   if (type === "default") return null;
   if (type === "linear") return { type, factor: number("factor") };
+  if (type === "llmfab_factors" && Array.isArray(json.factors) && json.factors.every((f) => typeof f === "number"))
+    return { type: "factors", factors: json.factors as number[] };
   if (type === "llama3")
     return {
       type,
@@ -189,6 +191,7 @@ export function familyConfig(
 function ropeScalingToHf(s: RopeScaling | null): Record<string, unknown> | null {
   if (!s) return null;
   if (s.type === "linear") return { rope_type: "linear", factor: s.factor };
+  if (s.type === "factors") return { rope_type: "llmfab_factors", factors: s.factors };
   return {
     rope_type: "llama3",
     factor: s.factor,
@@ -220,13 +223,81 @@ export function familyToHf(c: ModelConfig, architecture: string): Record<string,
   };
 }
 
+/** llama.cpp's names for the family's tensors. */
+const GGUF_TENSORS: [string, string][] = [
+  ["model.embed_tokens.weight", "token_embd.weight"],
+  ["model.layers.{i}.input_layernorm.weight", "blk.{i}.attn_norm.weight"],
+  ...["q", "k", "v"].flatMap((x): [string, string][] => [
+    [`model.layers.{i}.self_attn.${x}_proj.weight`, `blk.{i}.attn_${x}.weight`],
+    [`model.layers.{i}.self_attn.${x}_proj.bias`, `blk.{i}.attn_${x}.bias`],
+  ]),
+  ["model.layers.{i}.self_attn.o_proj.weight", "blk.{i}.attn_output.weight"],
+  ["model.layers.{i}.self_attn.q_norm.weight", "blk.{i}.attn_q_norm.weight"],
+  ["model.layers.{i}.self_attn.k_norm.weight", "blk.{i}.attn_k_norm.weight"],
+  ["model.layers.{i}.post_attention_layernorm.weight", "blk.{i}.ffn_norm.weight"],
+  ["model.layers.{i}.mlp.gate_proj.weight", "blk.{i}.ffn_gate.weight"],
+  ["model.layers.{i}.mlp.up_proj.weight", "blk.{i}.ffn_up.weight"],
+  ["model.layers.{i}.mlp.down_proj.weight", "blk.{i}.ffn_down.weight"],
+  ["model.norm.weight", "output_norm.weight"],
+  ["lm_head.weight", "output.weight"],
+];
+
+/**
+ * The family in GGUF: llama.cpp's "llama" rotates adjacent pairs (q and k rows are
+ * permuted on the way), its "qwen2" and "qwen3" rotate halves as Hugging Face does.
+ * Llama 3.1's RoPE scaling travels as a rope_freqs tensor (see the GGUF exporter).
+ */
+function ggufLayout(arch: string, permuteQK: boolean): Architecture["gguf"] {
+  return {
+    arch,
+    tensors: GGUF_TENSORS,
+    permuteQK,
+    metadata: (c) => ({
+      context_length: { u32: c.blockSize },
+      embedding_length: { u32: c.nEmbd },
+      feed_forward_length: { u32: c.intermediateSize },
+      block_count: { u32: c.nLayer },
+      "attention.head_count": { u32: c.nHead },
+      "attention.head_count_kv": { u32: c.nKvHead },
+      "attention.key_length": { u32: c.headDim },
+      "attention.value_length": { u32: c.headDim },
+      "attention.layer_norm_rms_epsilon": { f32: c.normEps },
+      "rope.dimension_count": { u32: c.headDim },
+      "rope.freq_base": { f32: c.ropeTheta },
+      ...(c.ropeScaling?.type === "linear" ? { "rope.scaling.factor": { f32: c.ropeScaling.factor } } : {}),
+    }),
+    toHfConfig: (meta, vocabSize, tied) => {
+      const heads = meta("attention.head_count") as number;
+      const hidden = meta("embedding_length") as number;
+      const factor = meta("rope.scaling.factor");
+      return {
+        model_type: arch === "llama" ? "llama" : arch,
+        vocab_size: vocabSize,
+        hidden_size: hidden,
+        intermediate_size: meta("feed_forward_length"),
+        num_hidden_layers: meta("block_count"),
+        num_attention_heads: heads,
+        num_key_value_heads: meta("attention.head_count_kv") ?? heads,
+        head_dim: meta("attention.key_length") ?? meta("rope.dimension_count") ?? hidden / heads,
+        max_position_embeddings: meta("context_length"),
+        rms_norm_eps: meta("attention.layer_norm_rms_epsilon"),
+        rope_theta: meta("rope.freq_base") ?? 10000,
+        ...(typeof factor === "number" && factor !== 1 ? { rope_scaling: { rope_type: "linear", factor } } : {}),
+        tie_word_embeddings: tied,
+      };
+    },
+  };
+}
+
 /** A family member's descriptor: everything but its config.json mapping is shared. */
 export function familyMember(
   modelType: string,
   fromHf: Architecture["fromHf"],
   toHf: Architecture["toHf"],
+  gguf: { arch: string; permuteQK: boolean } = { arch: "llama", permuteQK: true },
 ): Architecture {
   return {
+    gguf: ggufLayout(gguf.arch, gguf.permuteQK),
     modelType,
     layout: "out-in",
     loraTargets: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],

@@ -18,4 +18,5 @@ export const qwen2 = familyMember(
     });
   },
   (c) => ({ ...familyToHf(c, "Qwen2ForCausalLM"), use_sliding_window: false }),
+  { arch: "qwen2", permuteQK: false },
 );

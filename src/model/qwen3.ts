@@ -18,4 +18,5 @@ export const qwen3 = familyMember(
     });
   },
   (c) => ({ ...familyToHf(c, "Qwen3ForCausalLM"), attention_bias: false, use_sliding_window: false }),
+  { arch: "qwen3", permuteQK: false },
 );

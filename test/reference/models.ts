@@ -44,6 +44,7 @@ export function llama3InvFreq(c: ModelConfig): number[] {
   const s = c.ropeScaling;
   if (!s) return base;
   if (s.type === "linear") return base.map((f) => f / s.factor);
+  if (s.type === "factors") return base.map((f, i) => f / (s.factors[i] as number));
   return base.map((f) => {
     const wavelen = (2 * Math.PI) / f;
     const scaled = wavelen > s.originalMaxPositions / s.lowFreqFactor ? f / s.factor : f;

@@ -1,0 +1,384 @@
+// The GGUF file format (llama.cpp, Ollama, LM Studio): a header of typed key/value
+// metadata, a table of tensors (name, dims innermost first, type, offset), then the
+// tensor data, each aligned. Tensor types read and written: F32, F16, BF16 and Q8_0
+// (blocks of 32 values: an fp16 scale and 32 int8s).
+import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+
+const MAGIC = 0x46554747; // "GGUF" little-endian
+const VERSION = 3;
+const DEFAULT_ALIGNMENT = 32;
+
+/** The file types `llmfab export` writes (the weight matrices' type; vectors stay f32). */
+export const GGUF_TYPES = ["f32", "f16", "bf16", "q8_0"] as const;
+export type GgufType = (typeof GGUF_TYPES)[number];
+
+export const GGML_TYPES = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+export type GgmlTypeName = keyof typeof GGML_TYPES;
+const TYPE_NAMES = new Map<number, GgmlTypeName>(Object.entries(GGML_TYPES).map(([k, v]) => [v, k as GgmlTypeName]));
+
+/** Metadata value kinds (gguf_type). */
+const KIND = {
+  UINT8: 0,
+  INT8: 1,
+  UINT16: 2,
+  INT16: 3,
+  UINT32: 4,
+  INT32: 5,
+  FLOAT32: 6,
+  BOOL: 7,
+  STRING: 8,
+  ARRAY: 9,
+  UINT64: 10,
+  INT64: 11,
+  FLOAT64: 12,
+} as const;
+
+/** A metadata value with the GGUF kind it is written as. */
+export type GgufValue =
+  | { kind: "u32"; value: number }
+  | { kind: "i32"; value: number }
+  | { kind: "f32"; value: number }
+  | { kind: "bool"; value: boolean }
+  | { kind: "string"; value: string }
+  | { kind: "strings"; value: string[] }
+  | { kind: "i32s"; value: number[] }
+  | { kind: "f32s"; value: number[] };
+
+export interface GgufTensor {
+  name: string;
+  /** the shape as PyTorch writes it (outermost first) */
+  shape: number[];
+  type: GgmlTypeName;
+  data: Float32Array;
+}
+
+export interface GgufFile {
+  metadata: Map<string, unknown>;
+  tensors: Map<string, { shape: number[]; type: GgmlTypeName; data: Float32Array }>;
+}
+
+// ---- half-precision and Q8_0 encodings ----
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+export function toBf16Bits(v: number): number {
+  f32[0] = v;
+  const u = u32[0] as number;
+  if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0; // NaN
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even
+}
+
+export function toF16Bits(v: number): number {
+  f32[0] = v;
+  const u = u32[0] as number;
+  const sign = (u >>> 16) & 0x8000;
+  const exp = (u >>> 23) & 0xff;
+  const mant = u & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN
+  const e = exp - 127 + 15;
+  if (e >= 31) return sign | 0x7c00; // overflow: inf
+  if (e <= 0) {
+    if (e < -10) return sign; // underflow: zero
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rounded = (m + half - 1 + ((m >>> shift) & 1)) >>> shift;
+    return sign | rounded;
+  }
+  const rounded = mant + 0xfff + ((mant >>> 13) & 1);
+  return (sign | (e << 10)) + (rounded >>> 13); // a mantissa carry bumps the exponent
+}
+
+export function fromF16Bits(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+function fromBf16Bits(h: number): number {
+  u32[0] = h << 16;
+  return f32[0] as number;
+}
+
+const QK8_0 = 32;
+
+/** Q8_0 as llama.cpp quantizes: per block of 32, d = max|x| / 127 (stored fp16), q = round(x / d). */
+function quantizeQ8_0(data: Float32Array): Buffer {
+  const blocks = data.length / QK8_0;
+  const out = Buffer.alloc(blocks * 34);
+  for (let b = 0; b < blocks; b++) {
+    let amax = 0;
+    for (let i = 0; i < QK8_0; i++) amax = Math.max(amax, Math.abs(data[b * QK8_0 + i] as number));
+    const d = amax / 127;
+    const id = d ? 1 / d : 0;
+    out.writeUInt16LE(toF16Bits(d), b * 34);
+    for (let i = 0; i < QK8_0; i++) out.writeInt8(Math.round((data[b * QK8_0 + i] as number) * id), b * 34 + 2 + i);
+  }
+  return out;
+}
+
+function dequantizeQ8_0(bytes: Buffer, count: number): Float32Array {
+  const out = new Float32Array(count);
+  for (let b = 0; b < count / QK8_0; b++) {
+    const d = fromF16Bits(bytes.readUInt16LE(b * 34));
+    for (let i = 0; i < QK8_0; i++) out[b * QK8_0 + i] = d * bytes.readInt8(b * 34 + 2 + i);
+  }
+  return out;
+}
+
+function encodeTensor(t: GgufTensor): Buffer {
+  switch (t.type) {
+    case "F32":
+      return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    case "F16":
+    case "BF16": {
+      const out = Buffer.alloc(t.data.length * 2);
+      const encode = t.type === "F16" ? toF16Bits : toBf16Bits;
+      for (let i = 0; i < t.data.length; i++) out.writeUInt16LE(encode(t.data[i] as number), 2 * i);
+      return out;
+    }
+    case "Q8_0":
+      return quantizeQ8_0(t.data);
+  }
+}
+
+function byteSize(type: GgmlTypeName, count: number): number {
+  return type === "F32" ? 4 * count : type === "Q8_0" ? (count / QK8_0) * 34 : 2 * count;
+}
+
+// ---- writing ----
+
+class Writer {
+  private readonly parts: Buffer[] = [];
+  size = 0;
+
+  push(b: Buffer): void {
+    this.parts.push(b);
+    this.size += b.length;
+  }
+  u32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(v);
+    this.push(b);
+  }
+  i32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeInt32LE(v);
+    this.push(b);
+  }
+  u64(v: number): void {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(BigInt(v));
+    this.push(b);
+  }
+  f32(v: number): void {
+    const b = Buffer.alloc(4);
+    b.writeFloatLE(v);
+    this.push(b);
+  }
+  string(s: string): void {
+    const b = Buffer.from(s, "utf8");
+    this.u64(b.length);
+    this.push(b);
+  }
+  value(v: GgufValue): void {
+    const array = (kind: number, n: number, each: () => void) => {
+      this.u32(KIND.ARRAY);
+      this.u32(kind);
+      this.u64(n);
+      each();
+    };
+    switch (v.kind) {
+      case "u32":
+        this.u32(KIND.UINT32);
+        return this.u32(v.value);
+      case "i32":
+        this.u32(KIND.INT32);
+        return this.i32(v.value);
+      case "f32":
+        this.u32(KIND.FLOAT32);
+        return this.f32(v.value);
+      case "bool":
+        this.u32(KIND.BOOL);
+        return this.push(Buffer.from([v.value ? 1 : 0]));
+      case "string":
+        this.u32(KIND.STRING);
+        return this.string(v.value);
+      case "strings":
+        return array(KIND.STRING, v.value.length, () => {
+          for (const s of v.value) this.string(s);
+        });
+      case "i32s":
+        return array(KIND.INT32, v.value.length, () => {
+          for (const x of v.value) this.i32(x);
+        });
+      case "f32s":
+        return array(KIND.FLOAT32, v.value.length, () => {
+          for (const x of v.value) this.f32(x);
+        });
+    }
+  }
+  pad(alignment: number): void {
+    const n = (alignment - (this.size % alignment)) % alignment;
+    if (n) this.push(Buffer.alloc(n));
+  }
+  bytes(): Buffer[] {
+    return this.parts;
+  }
+}
+
+/** Writes a GGUF file; tensors are encoded one at a time, so memory holds one at most. */
+export function writeGguf(path: string, metadata: Map<string, GgufValue>, tensors: GgufTensor[]): void {
+  for (const t of tensors) {
+    if (t.type === "Q8_0" && (t.shape[t.shape.length - 1] as number) % QK8_0 !== 0)
+      throw new Error(`${t.name}: Q8_0 needs rows of a multiple of ${QK8_0} values, got ${t.shape}`);
+  }
+  const head = new Writer();
+  head.u32(MAGIC);
+  head.u32(VERSION);
+  head.u64(tensors.length);
+  head.u64(metadata.size);
+  for (const [key, value] of metadata) {
+    head.string(key);
+    head.value(value);
+  }
+  let offset = 0;
+  for (const t of tensors) {
+    head.string(t.name);
+    head.u32(t.shape.length);
+    for (const d of [...t.shape].reverse()) head.u64(d);
+    head.u32(GGML_TYPES[t.type]);
+    head.u64(offset);
+    offset += byteSize(t.type, t.data.length);
+    offset += (DEFAULT_ALIGNMENT - (offset % DEFAULT_ALIGNMENT)) % DEFAULT_ALIGNMENT;
+  }
+  head.pad(DEFAULT_ALIGNMENT);
+  const fd = openSync(path, "w");
+  try {
+    for (const b of head.bytes()) writeSync(fd, b);
+    for (const t of tensors) {
+      const data = encodeTensor(t);
+      writeSync(fd, data);
+      const pad = (DEFAULT_ALIGNMENT - (data.length % DEFAULT_ALIGNMENT)) % DEFAULT_ALIGNMENT;
+      if (pad) writeSync(fd, Buffer.alloc(pad));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// ---- reading ----
+
+/** Reads a GGUF file: metadata as plain values, tensors dequantized to float32. */
+export function readGguf(path: string): GgufFile {
+  const buf = readFileSync(path);
+  const bad = (why: string) => new Error(`${path}: not a valid GGUF file: ${why}`);
+  let pos = 0;
+  const need = (n: number) => {
+    if (pos + n > buf.length) throw bad(`truncated at byte ${pos}`);
+  };
+  const u32 = () => {
+    need(4);
+    const v = buf.readUInt32LE(pos);
+    pos += 4;
+    return v;
+  };
+  const u64 = () => {
+    need(8);
+    const v = Number(buf.readBigUInt64LE(pos));
+    pos += 8;
+    return v;
+  };
+  const string = () => {
+    const n = u64();
+    need(n);
+    const s = buf.toString("utf8", pos, pos + n);
+    pos += n;
+    return s;
+  };
+  const scalar = (kind: number): unknown => {
+    const read = <T>(n: number, f: () => T): T => {
+      need(n);
+      const v = f();
+      pos += n;
+      return v;
+    };
+    switch (kind) {
+      case KIND.UINT8:
+        return read(1, () => buf.readUInt8(pos));
+      case KIND.INT8:
+        return read(1, () => buf.readInt8(pos));
+      case KIND.UINT16:
+        return read(2, () => buf.readUInt16LE(pos));
+      case KIND.INT16:
+        return read(2, () => buf.readInt16LE(pos));
+      case KIND.UINT32:
+        return read(4, () => buf.readUInt32LE(pos));
+      case KIND.INT32:
+        return read(4, () => buf.readInt32LE(pos));
+      case KIND.FLOAT32:
+        return read(4, () => buf.readFloatLE(pos));
+      case KIND.BOOL:
+        return read(1, () => buf.readUInt8(pos) !== 0);
+      case KIND.STRING:
+        return string();
+      case KIND.UINT64:
+        return read(8, () => Number(buf.readBigUInt64LE(pos)));
+      case KIND.INT64:
+        return read(8, () => Number(buf.readBigInt64LE(pos)));
+      case KIND.FLOAT64:
+        return read(8, () => buf.readDoubleLE(pos));
+      case KIND.ARRAY: {
+        const inner = u32();
+        const n = u64();
+        return Array.from({ length: n }, () => scalar(inner));
+      }
+      default:
+        throw bad(`metadata value of unknown kind ${kind} at byte ${pos - 4}`);
+    }
+  };
+  if (buf.length < 4 || buf.readUInt32LE(0) !== MAGIC)
+    throw bad(`bad magic ${JSON.stringify(buf.toString("latin1", 0, 4))} (expected "GGUF")`);
+  pos = 4;
+  const version = u32();
+  if (version !== 2 && version !== 3) throw bad(`version ${version} (2 and 3 are read)`);
+  const tensorCount = u64();
+  const kvCount = u64();
+  const metadata = new Map<string, unknown>();
+  for (let i = 0; i < kvCount; i++) {
+    const key = string();
+    metadata.set(key, scalar(u32()));
+  }
+  const infos: { name: string; shape: number[]; type: number; offset: number }[] = [];
+  for (let i = 0; i < tensorCount; i++) {
+    const name = string();
+    const dims = Array.from({ length: u32() }, () => u64());
+    infos.push({ name, shape: dims.reverse(), type: u32(), offset: u64() });
+  }
+  const alignment = Number(metadata.get("general.alignment") ?? DEFAULT_ALIGNMENT);
+  const dataStart = pos + ((alignment - (pos % alignment)) % alignment);
+  const tensors = new Map<string, { shape: number[]; type: GgmlTypeName; data: Float32Array }>();
+  for (const t of infos) {
+    const type = TYPE_NAMES.get(t.type);
+    if (!type) throw bad(`tensor ${t.name} has ggml type ${t.type} (F32, F16, BF16 and Q8_0 are read)`);
+    const count = t.shape.reduce((a, b) => a * b, 1);
+    const start = dataStart + t.offset;
+    const size = byteSize(type, count);
+    if (start + size > buf.length) throw bad(`tensor ${t.name} runs past the end of the file`);
+    tensors.set(t.name, { shape: t.shape, type, data: decodeTensor(buf.subarray(start, start + size), type, count) });
+  }
+  return { metadata, tensors };
+}
+
+function decodeTensor(bytes: Buffer, type: GgmlTypeName, count: number): Float32Array {
+  if (type === "F32") return new Float32Array(Uint8Array.from(bytes).buffer);
+  if (type === "Q8_0") return dequantizeQ8_0(bytes, count);
+  const out = new Float32Array(count);
+  const decode = type === "F16" ? fromF16Bits : fromBf16Bits;
+  for (let i = 0; i < count; i++) out[i] = decode(bytes.readUInt16LE(2 * i));
+  return out;
+}
