@@ -7,6 +7,7 @@ import { cpuHasBf16, cpuSummary } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
+import { llamaCppInferBench } from "./llama-cpp.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
 
@@ -26,13 +27,17 @@ const { values, positionals } = parseArgs({
 const cpu = cpuSummary();
 const [cpuModel, isa] = [cpu.replace(/ \(.*\)$/, ""), /\(([^)]*)\)$/.exec(cpu)?.[1] ?? ""];
 
-const benches: Record<string, () => void> = {
+const benches: Record<string, () => void | Promise<void>> = {
   train: trainBench,
   tokenizer: () => tokenizerBench(emit),
   corpus: () => corpusBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   sft: sftBench,
-  infer: () =>
-    inferBench(emit, (values.config ?? ["B", "C"]) as BenchConfigName[], (values.threads ?? ["1", "2"]).map(Number)),
+  infer: async () => {
+    const configs = (values.config ?? ["B", "C"]) as BenchConfigName[];
+    const threads = (values.threads ?? ["1", "2"]).map(Number);
+    inferBench(emit, configs, threads);
+    await llamaCppInferBench(emit, configs, threads);
+  },
 };
 const which = positionals.length ? positionals : Object.keys(benches);
 for (const name of which) {
@@ -41,7 +46,7 @@ for (const name of which) {
     console.error(`bench: unknown benchmark ${name} (available: ${Object.keys(benches).join(", ")})`);
     process.exit(1);
   }
-  run();
+  await run();
 }
 
 function emit(row: Record<string, unknown>, text: string): void {

@@ -33,8 +33,8 @@ function progressPrinter(): { update(p: PullProgress): void; stop(): void } {
   const byFile = new Map<string, cliProgress.SingleBar>();
   return {
     update: (p) => {
-      let bar = byFile.get(p.file);
-      if (!bar) byFile.set(p.file, (bar = bars.create(p.total, 0, { file: p.file })));
+      const bar = byFile.get(p.file) ?? bars.create(p.total, 0, { file: p.file });
+      byFile.set(p.file, bar);
       bar.update(p.bytes, { file: p.file });
     },
     stop: () => bars.stop(),

@@ -39,12 +39,12 @@ function compileNames(layout: Architecture["gguf"]): {
   toGguf(name: string): string | null;
   toHf(name: string): string | null;
 } {
-  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace("\\{i\\}", "(\\d+)");
+  const pattern = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace("\\{i\\}", "(\\d+)");
   const pairs = layout.tensors.map(([hf, gg]) => ({
     hf,
     gg,
-    hfRe: new RegExp(`^${escape(hf)}$`),
-    ggRe: new RegExp(`^${escape(gg)}$`),
+    hfRe: new RegExp(`^${pattern(hf)}$`),
+    ggRe: new RegExp(`^${pattern(gg)}$`),
   }));
   const map = (name: string, from: "hfRe" | "ggRe", to: "hf" | "gg") => {
     for (const p of pairs) {

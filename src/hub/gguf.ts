@@ -186,40 +186,44 @@ class Writer {
     this.push(b);
   }
   value(v: GgufValue): void {
-    const array = (kind: number, n: number, each: () => void) => {
+    const array = (kind: number, n: number) => {
       this.u32(KIND.ARRAY);
       this.u32(kind);
       this.u64(n);
-      each();
     };
     switch (v.kind) {
       case "u32":
         this.u32(KIND.UINT32);
-        return this.u32(v.value);
+        this.u32(v.value);
+        break;
       case "i32":
         this.u32(KIND.INT32);
-        return this.i32(v.value);
+        this.i32(v.value);
+        break;
       case "f32":
         this.u32(KIND.FLOAT32);
-        return this.f32(v.value);
+        this.f32(v.value);
+        break;
       case "bool":
         this.u32(KIND.BOOL);
-        return this.push(Buffer.from([v.value ? 1 : 0]));
+        this.push(Buffer.from([v.value ? 1 : 0]));
+        break;
       case "string":
         this.u32(KIND.STRING);
-        return this.string(v.value);
+        this.string(v.value);
+        break;
       case "strings":
-        return array(KIND.STRING, v.value.length, () => {
-          for (const s of v.value) this.string(s);
-        });
+        array(KIND.STRING, v.value.length);
+        for (const s of v.value) this.string(s);
+        break;
       case "i32s":
-        return array(KIND.INT32, v.value.length, () => {
-          for (const x of v.value) this.i32(x);
-        });
+        array(KIND.INT32, v.value.length);
+        for (const x of v.value) this.i32(x);
+        break;
       case "f32s":
-        return array(KIND.FLOAT32, v.value.length, () => {
-          for (const x of v.value) this.f32(x);
-        });
+        array(KIND.FLOAT32, v.value.length);
+        for (const x of v.value) this.f32(x);
+        break;
     }
   }
   pad(alignment: number): void {
