@@ -198,4 +198,20 @@ describe("model directories", () => {
     writeFileSync(join(dir, "config.json"), "{not json");
     assert.throws(() => loadModel(dir), /config\.json: invalid JSON/);
   });
+  test("saved in bf16 when asked: half the size, weights rounded to bf16, config says so", () => {
+    const model = initModel(llamaConfig, 4);
+    const dir = join(tmp(), "bf16");
+    writeDirAtomic(dir, modelFiles(model, "BF16"));
+    const file = readSafetensors(join(dir, "model.safetensors"));
+    assert.equal(JSON.parse(readFileSync(join(dir, "config.json"), "utf8")).torch_dtype, "bfloat16");
+    const loaded = loadModel(dir);
+    for (const [name, t] of model.params) {
+      assert.deepEqual(loaded.params.get(name)?.data, decodeBack(t.data, "BF16"), name);
+      assert.ok(file.tensors.has(name));
+    }
+    const f32Dir = join(tmp(), "f32");
+    writeDirAtomic(f32Dir, modelFiles(model));
+    const size = (d: string) => readFileSync(join(d, "model.safetensors")).length;
+    assert.ok(size(dir) < 0.51 * size(f32Dir) + 4096, `bf16 file ${size(dir)} vs f32 ${size(f32Dir)}`);
+  });
 });

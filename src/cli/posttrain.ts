@@ -1,5 +1,5 @@
 // `llmfab sft`, `llmfab merge` and `llmfab synth`.
-import type { Command } from "commander";
+import { type Command, Option } from "commander";
 import type { SftCommand } from "../pipeline/sft.ts";
 import type { SynthTask } from "../posttrain/synth.ts";
 import { modelDirArg, numberArg } from "./options.ts";
@@ -30,6 +30,11 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--lr <lr>", "peak learning rate", numberArg("lr"), 1e-3)
     .option("--eval-interval <n>", "steps between validation losses (default: ten per run)", numberArg("steps"))
     .option("--seed <n>", "random seed", numberArg("seed"), 1337)
+    .addOption(
+      new Option("--save-dtype <dtype>", "weights on disk (full and freeze modes)")
+        .choices(["float32", "bfloat16"])
+        .default("float32"),
+    )
     .option(
       "--out <dir>",
       "output: a model directory (full, freeze) or a PEFT adapter directory (lora), with metrics.jsonl",
@@ -53,7 +58,10 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .requiredOption("--adapter <dir>", "PEFT adapter directory (from llmfab sft --mode lora)")
     .option("--model <dir>", "base model (default: the adapter's base_model_name_or_path)", modelDirArg)
     .requiredOption("--out <dir>", "output model directory")
-    .action(async (o: { adapter: string; model?: string; out: string }) => {
+    .addOption(
+      new Option("--save-dtype <dtype>", "weights on disk").choices(["float32", "bfloat16"]).default("float32"),
+    )
+    .action(async (o: { adapter: string; model?: string; out: string; saveDtype: "float32" | "bfloat16" }) => {
       const { refuseExisting, writeDirAtomic } = await import("../io/atomic.ts");
       const { modelFiles } = await import("../model/directory.ts");
       const { loadWithAdapter, mergeIntoBase } = await import("../model/peft.ts");
@@ -61,7 +69,8 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       refuseExisting(o.out);
       const model = loadWithAdapter(o.adapter, o.model);
       const count = mergeIntoBase(model);
-      writeDirAtomic(o.out, { ...modelFiles(model), ...tokenizerFilesOf(o.adapter) });
+      const dtype = o.saveDtype === "bfloat16" ? "BF16" : "F32";
+      writeDirAtomic(o.out, { ...modelFiles(model, dtype), ...tokenizerFilesOf(o.adapter) });
       console.log(`merged ${count} adapters into ${o.out}`);
     });
 

@@ -10,16 +10,17 @@ import { Tensor } from "../tensor/index.ts";
 import { architectureOf, fromHfConfig, toHfConfig } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildModel, emptyModel, type Model } from "./model.ts";
-import { encodeSafetensors, type NamedTensor, readSafetensors } from "./safetensors.ts";
+import { encodeSafetensors, type NamedTensor, readSafetensors, type SaveDtype } from "./safetensors.ts";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
 
 /** The files of a model directory, ready for writeDirAtomic. */
-export function modelFiles(model: Model): Record<string, Uint8Array | string> {
+export function modelFiles(model: Model, dtype: SaveDtype = "F32"): Record<string, Uint8Array | string> {
+  const config = { ...toHfConfig(model.config), torch_dtype: dtype === "F32" ? "float32" : "bfloat16" };
   return {
-    [CONFIG_FILE]: `${JSON.stringify(toHfConfig(model.config), null, 2)}\n`,
-    [WEIGHTS_FILE]: encodeSafetensors(exportTensors(model), { format: "pt" }),
+    [CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n`,
+    [WEIGHTS_FILE]: encodeSafetensors(exportTensors(model), { format: "pt" }, dtype),
     "generation_config.json": `${JSON.stringify({ _from_model_config: true }, null, 2)}\n`,
   };
 }

@@ -1,6 +1,7 @@
 // The safetensors format: an 8-byte little-endian header length, a JSON header naming
 // each tensor's dtype, shape and byte range, then the raw little-endian data.
-// We write float32; we read float32, float16 and bfloat16 (as Hugging Face models ship).
+// We write float32 (or bfloat16 when asked); we read float32, float16 and bfloat16 (as
+// Hugging Face models ship).
 import { readFileSync } from "node:fs";
 
 export interface NamedTensor {
@@ -10,15 +11,20 @@ export interface NamedTensor {
 
 const HEADER_LIMIT = 100 * 1024 * 1024;
 
+/** What we write: float32, or bfloat16 (rounded to nearest even) when a model is saved in bf16. */
+export type SaveDtype = "F32" | "BF16";
+
 export function encodeSafetensors(
   tensors: Map<string, NamedTensor>,
   metadata: Record<string, string> = {},
+  dtype: SaveDtype = "F32",
 ): Uint8Array {
+  const width = dtype === "F32" ? 4 : 2;
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   for (const [name, t] of tensors) {
-    const bytes = t.data.length * 4;
-    header[name] = { dtype: "F32", shape: t.shape, data_offsets: [offset, offset + bytes] };
+    const bytes = t.data.length * width;
+    header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -28,9 +34,11 @@ export function encodeSafetensors(
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
+  const view = new DataView(out.buffer);
   for (const t of tensors.values()) {
-    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    pos += t.data.byteLength;
+    if (dtype === "F32") out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
+    else for (let i = 0; i < t.data.length; i++) view.setUint16(pos + 2 * i, bf16Bits(t.data[i] as number), true);
+    pos += t.data.length * width;
   }
   return out;
 }
@@ -82,6 +90,17 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
     });
   }
   return { tensors, metadata };
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** float32 -> bfloat16 bits, rounded to nearest even (NaN stays NaN). */
+function bf16Bits(v: number): number {
+  f32[0] = v;
+  const u = u32[0] as number;
+  if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
+  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
 }
 
 function decode(bytes: Buffer, dtype: string, count: number): Float32Array {

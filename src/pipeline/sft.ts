@@ -55,6 +55,8 @@ export interface SftCommand {
   lr: number;
   seed: number;
   out: string;
+  /** weights on disk (full and freeze modes): float32, or bfloat16 at half the size */
+  saveDtype?: "float32" | "bfloat16";
   /** validation loss this often (default: about ten times a run) */
   evalInterval?: number;
   threads: number;
@@ -172,7 +174,10 @@ export function runSftCommand(o: SftCommand): {
     });
     validate(r.steps, r.finalLoss);
     reporter.stop();
-    const files = o.mode === "lora" ? adapterFiles(model, lora, resolve(o.model)) : modelFiles(model);
+    const files =
+      o.mode === "lora"
+        ? adapterFiles(model, lora, resolve(o.model))
+        : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
     const metrics = readFileSync(metricsPath, "utf8");
     const tools: Record<string, string> = toolNames.length
       ? { [TOOLS_FILE]: `${JSON.stringify({ tools: toolNames })}\n` }
