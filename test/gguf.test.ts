@@ -2,9 +2,11 @@
 // binaries) and continues a prompt greedily as llmfab does; GGUF files read back into
 // model directories; broken files are clear errors.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
 import { readGguf } from "../src/hub/gguf.ts";
@@ -67,6 +69,18 @@ async function llamaCppGreedy(llama: Llama, path: string, prompt: number[], n: n
     return out;
   } finally {
     await model.dispose();
+  }
+}
+
+/** libllama from node-llama-cpp's prebuilt binaries for this platform, if it has them. */
+function llamaLibrary(): string | null {
+  try {
+    const pkg = dirname(dirname(createRequire(import.meta.url).resolve("@node-llama-cpp/linux-x64")));
+    const bins = join(pkg, "bins", "linux-x64");
+    const lib = readdirSync(bins).find((f) => /^libllama(\.v[\d.]+)?\.so$/.test(f));
+    return lib ? join(bins, lib) : null;
+  } catch {
+    return null;
   }
 }
 
@@ -175,6 +189,38 @@ describe("GGUF", () => {
     const { loadChatCodec } = await import("../src/pipeline/codec.ts");
     assert.deepEqual([...model.tokenize(text, false)], loadChatCodec(modelDir).encode(text, false));
     await model.dispose();
+  });
+
+  test("a GGUF written by llama.cpp's own quantizer reads back and continues as llama.cpp does", async (t) => {
+    if (process.platform !== "linux" || process.arch !== "x64")
+      return t.skip("libllama is taken from the linux-x64 build");
+    const lib = llamaLibrary();
+    assert.ok(lib, "node-llama-cpp's linux-x64 binaries hold libllama");
+    const tool = join(dir, "llama-quantize");
+    const cc = spawnSync("gcc", ["-O1", "-o", tool, join(import.meta.dirname, "fixtures/llama-quantize.c"), "-ldl"]);
+    assert.equal(cc.status, 0, `gcc: ${cc.stderr}`);
+    const [label, modelDir] = cases[1] as [string, string];
+    const f32 = join(dir, "for-llama-quantize.gguf");
+    exportGguf(modelDir, "f32", f32);
+    const byLlamaCpp = join(dir, "by-llama-cpp-q8_0.gguf");
+    const q = spawnSync(tool, [lib, f32, byLlamaCpp, "7"], { env: { ...process.env, LD_LIBRARY_PATH: dirname(lib) } });
+    assert.equal(q.status, 0, `llama_model_quantize: ${q.stderr}`);
+    const file = readGguf(byLlamaCpp);
+    assert.equal(file.tensors.get("blk.0.attn_q.weight")?.type, "Q8_0");
+    const back = join(dir, "by-llama-cpp");
+    importGguf(byLlamaCpp, back);
+    const prompt = [12, 40, 7, 300];
+    const ours = [
+      ...generate(loadModel(back), Int32Array.from(prompt), { maxTokens: 32, temperature: 0, topK: 0, seed: 1 }),
+    ];
+    const theirs = await llamaCppGreedy(llama, byLlamaCpp, prompt, 32);
+    const at = firstDivergence(theirs, ours);
+    t.diagnostic(`${label} quantized by llama.cpp: continuations agree on ${at} of 32 tokens`);
+    assert.ok(at >= 4, `diverges at token ${at}`);
+    const { loadChatCodec } = await import("../src/pipeline/codec.ts");
+    const text = "Before we proceed any further, hear me speak.";
+    assert.deepEqual(loadChatCodec(back).encode(text, false), loadChatCodec(modelDir).encode(text, false));
+    assert.equal(loadChatCodec(back).chatTemplate, loadChatCodec(modelDir).chatTemplate);
   });
 
   test("bad files are errors naming the file and what is wrong", () => {
