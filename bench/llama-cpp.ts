@@ -2,12 +2,15 @@
 // decode tok/s at batch 1 on the same weights, the same GGUF file, the same threads.
 // The model is the config's GPT with a byte-level vocabulary (llama.cpp needs a real
 // tokenizer; at least 257 tokens), exported by llmfab and read back by both engines.
-// llama.cpp runs as it does by default (fp16 KV cache, its choice of flash attention);
+// llama.cpp runs as it does by default (fp16 KV cache, its choice of flash attention), in a
+// process of its own so that no idle thread pool of ours competes with its threads;
 // llmfab runs the GGUF's weights dequantized to fp32 (it has no q8_0 kernels).
+
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { getLlama, LlamaLogLevel } from "node-llama-cpp";
+import { fileURLToPath } from "node:url";
 import { native } from "../src/backend/native.ts";
 import type { GgufType } from "../src/hub/gguf.ts";
 import { exportGguf, importGguf } from "../src/hub/gguf-model.ts";
@@ -36,12 +39,20 @@ function silentTokenizer(vocabSize: number): EngineTokenizer {
   return { vocabSize, stopIds: new Set<number>(), streamDecoder: () => ({ push: () => "", flush: () => "" }) };
 }
 
-export async function llamaCppInferBench(
+/** llama.cpp's decode tok/s, measured in a process of its own (llama-cpp-worker.ts). */
+function llamaCppDecode(gguf: string, threads: number, contextSize: number): number {
+  const worker = fileURLToPath(new URL("./llama-cpp-worker.ts", import.meta.url));
+  const args = ["--import", "tsx", worker, gguf, String(threads), String(contextSize), String(NEW_TOKENS)];
+  const r = spawnSync(process.execPath, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`llama.cpp bench worker failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout.trim().split("\n").pop() as string) as { tok_per_s: number }).tok_per_s;
+}
+
+export function llamaCppInferBench(
   emit: (row: BenchRow, text: string) => void,
   configs: BenchConfigName[],
   threadList: number[],
-): Promise<void> {
-  const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error });
+): void {
   const dir = mkdtempSync(join(tmpdir(), "llmfab-bench-gguf-"));
   try {
     for (const name of configs) {
@@ -56,31 +67,17 @@ export async function llamaCppInferBench(
         const imported = join(dir, `${name}-${type}`);
         importGguf(gguf, imported);
         const ours = loadModel(imported);
-        const ggufModel = await llama.loadModel({ modelPath: gguf });
         for (const threads of threadList) {
           native.setThreads(threads);
           const engine = new Engine(ours, silentTokenizer(vocabSize), 1);
           engine.generate([0], { temperature: 0, maxTokens: 10 }); // warm-up
           const oursTps: number[] = [];
-          const theirsTps: number[] = [];
           for (let i = 0; i < 3; i++) {
-            let t = performance.now();
+            const t = performance.now();
             engine.generate([i + 1], { temperature: 0, maxTokens: NEW_TOKENS });
             oursTps.push(NEW_TOKENS / ((performance.now() - t) / 1000));
-            const context = await ggufModel.createContext({
-              contextSize: c.blockSize,
-              threads,
-              batchSize: c.blockSize,
-            });
-            let n = 0;
-            t = performance.now();
-            for await (const _ of context.getSequence().evaluate([i + 1] as never, { temperature: 0 })) {
-              if (++n >= NEW_TOKENS) break;
-            }
-            theirsTps.push(NEW_TOKENS / ((performance.now() - t) / 1000));
-            await context.dispose();
           }
-          const [o, r] = [median(oursTps), median(theirsTps)];
+          const [o, r] = [median(oursTps), llamaCppDecode(gguf, threads, c.blockSize)];
           emit(
             {
               bench: "infer",
@@ -95,11 +92,9 @@ export async function llamaCppInferBench(
             `${name} ${threads}t decode (batch 1, ${NEW_TOKENS} tokens, vocab ${vocabSize}, GGUF ${type}): ours ${o.toFixed(1)} tok/s (fp32 weights) | llama.cpp ${r.toFixed(1)} tok/s | ratio ${(o / r).toFixed(2)}x`,
           );
         }
-        await ggufModel.dispose();
       }
     }
   } finally {
-    await llama.dispose();
     rmSync(dir, { recursive: true, force: true });
   }
 }

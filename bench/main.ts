@@ -27,16 +27,16 @@ const { values, positionals } = parseArgs({
 const cpu = cpuSummary();
 const [cpuModel, isa] = [cpu.replace(/ \(.*\)$/, ""), /\(([^)]*)\)$/.exec(cpu)?.[1] ?? ""];
 
-const benches: Record<string, () => void | Promise<void>> = {
+const benches: Record<string, () => void> = {
   train: trainBench,
   tokenizer: () => tokenizerBench(emit),
   corpus: () => corpusBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   sft: sftBench,
-  infer: async () => {
+  infer: () => {
     const configs = (values.config ?? ["B", "C"]) as BenchConfigName[];
     const threads = (values.threads ?? ["1", "2"]).map(Number);
     inferBench(emit, configs, threads);
-    await llamaCppInferBench(emit, configs, threads);
+    llamaCppInferBench(emit, configs, threads);
   },
 };
 const which = positionals.length ? positionals : Object.keys(benches);
@@ -46,7 +46,7 @@ for (const name of which) {
     console.error(`bench: unknown benchmark ${name} (available: ${Object.keys(benches).join(", ")})`);
     process.exit(1);
   }
-  await run();
+  run();
 }
 
 function emit(row: Record<string, unknown>, text: string): void {
