@@ -8,6 +8,15 @@ import { makeConfig } from "../src/model/config.ts";
 import { generate } from "../src/model/generate.ts";
 import { initModel, type Model } from "../src/model/model.ts";
 import { Rng } from "../src/nn/random.ts";
+import {
+  cpuHasBf16,
+  type FrozenWeights,
+  linear,
+  noGrad,
+  setPrecision,
+  Tensor,
+  withFrozenWeights,
+} from "../src/tensor/index.ts";
 
 const configs = {
   gpt2: makeConfig({ arch: "gpt2", vocabSize: 50, blockSize: 48, nLayer: 2, nHead: 2, nEmbd: 32 }),
@@ -54,6 +63,30 @@ describe("KV-cache engine", () => {
       assert.deepEqual(r.ids, reference);
       assert.equal(r.finishReason, "length");
     });
+
+  test("in bf16, weights converted once for an engine give the same products as rounding per call", () => {
+    const r = new Rng(3);
+    const x = new Tensor(
+      Float32Array.from({ length: 5 * 64 }, () => r.normal()),
+      [5, 64],
+      false,
+    );
+    const w = new Tensor(
+      Float32Array.from({ length: 96 * 64 }, () => r.normal()),
+      [96, 64],
+      false,
+    );
+    setPrecision("bf16");
+    try {
+      const perCall = noGrad(() => Float32Array.from(linear(x, w, null).data));
+      const cache: FrozenWeights = new WeakMap();
+      const once = noGrad(() => withFrozenWeights(cache, () => Float32Array.from(linear(x, w, null).data)));
+      assert.deepEqual(once, perCall);
+      assert.equal(cache.has(w.data), cpuHasBf16(), "the bf16 copy is kept where bf16 is native");
+    } finally {
+      setPrecision("fp32");
+    }
+  });
 
   test("sequences decoded together equal the same sequences alone", () => {
     const model = sharpModel(configs.llama, 5);

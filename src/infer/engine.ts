@@ -5,7 +5,7 @@
 import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model/kv-cache.ts";
 import type { Model } from "../model/model.ts";
 import { Rng } from "../nn/random.ts";
-import { noGrad } from "../tensor/index.ts";
+import { type FrozenWeights, noGrad, withFrozenWeights } from "../tensor/index.ts";
 import { DEFAULT_SAMPLING, type SamplingParams, sampleNext } from "./sampling.ts";
 
 export interface EngineTokenizer {
@@ -79,6 +79,8 @@ export class Engine {
   private readonly busy: boolean[];
   private readonly waiting: { id: number; req: Request }[] = [];
   private readonly active: Sequence[] = [];
+  /** bf16 copies of the weights, made once (the model does not change while an engine serves it) */
+  private readonly frozen: FrozenWeights = new WeakMap();
   private nextId = 1;
 
   constructor(
@@ -263,7 +265,10 @@ export class Engine {
 
   private forward(ids: Int32Array, kv: CacheStep): Float32Array {
     const B = kv.slots.length;
-    return this.model.forward(ids, B, ids.length / B, { kv, lastOnly: true }).data;
+    return withFrozenWeights(
+      this.frozen,
+      () => this.model.forward(ids, B, ids.length / B, { kv, lastOnly: true }).data,
+    );
   }
 
   /** Samples the sequence's next token from its logits and emits or finishes. */

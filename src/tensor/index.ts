@@ -5,6 +5,15 @@ export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "
 export { linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
 export { crossEntropy, IGNORE_INDEX } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";
-export { cpuHasBf16, cpuSummary, type Precision, precision, resolvePrecision, setPrecision } from "./precision.ts";
+export {
+  cpuHasBf16,
+  cpuSummary,
+  type FrozenWeights,
+  type Precision,
+  precision,
+  resolvePrecision,
+  setPrecision,
+  withFrozenWeights,
+} from "./precision.ts";
 export { backward, clearTape, gradEnabled, needsGrad, noGrad, record } from "./tape.ts";
 export { type Shape, sizeOf, Tensor } from "./tensor.ts";

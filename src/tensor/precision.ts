@@ -60,3 +60,35 @@ export function cpuSummary(): string {
   const model = cpus()[0]?.model.trim() || "unknown CPU";
   return `${model} (${features.length ? features.join(" ") : "no AVX2"})`;
 }
+
+/**
+ * bf16 copies of weights that do not change while an inference engine runs: converted on
+ * first use, kept by the engine (a WeakMap keyed by the fp32 data), so decoding one token
+ * does not re-round every weight matrix. Only inside withFrozenWeights, and only where
+ * bf16 is native.
+ */
+export type FrozenWeights = WeakMap<Float32Array, Uint16Array>;
+
+let frozen: FrozenWeights | null = null;
+
+export function withFrozenWeights<T>(cache: FrozenWeights, run: () => T): T {
+  const previous = frozen;
+  frozen = cache;
+  try {
+    return run();
+  } finally {
+    frozen = previous;
+  }
+}
+
+/** The bf16 copy of a frozen weight, or null outside an engine's forward pass (or without native bf16). */
+export function frozenBf16(weight: Float32Array): Uint16Array | null {
+  if (!frozen || !bf16Native()) return null;
+  let copy = frozen.get(weight);
+  if (!copy) {
+    copy = new Uint16Array(weight.length);
+    native.toBf16(weight, copy, weight.length);
+    frozen.set(weight, copy);
+  }
+  return copy;
+}

@@ -1,7 +1,7 @@
 // Matrix products, all on oneDNN. linear() is the layer op; matmul() the general one.
 import { gemm, native } from "../../backend/native.ts";
 import { giveBf16, takeBf16 } from "../pool.ts";
-import { bf16Native, precision } from "../precision.ts";
+import { bf16Native, frozenBf16, precision } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -93,8 +93,9 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLay
   const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
   const training = needsGrad(x, w, b);
   const xData = converted(x.data);
-  // The weight changes only at the optimizer step: one conversion serves the forward and dx.
-  const wData = training && x.requiresGrad ? converted(w.data) : w.data;
+  // The weight changes only at the optimizer step: one conversion serves the forward and dx;
+  // in an inference engine it does not change at all (one conversion for the engine's life).
+  const wData = training ? (x.requiresGrad ? converted(w.data) : w.data) : (frozenBf16(w.data) ?? w.data);
   gemm({ out: out.data, a: xData, b: wData, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
   if (!training) {
     release(xData);
