@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { sotuDocuments } from "../src/data/corpora.ts";
-import type { ChatMessage, ToolSpec } from "../src/infer/chat.ts";
+import { type ChatMessage, type ToolSpec, toHfMessage } from "../src/infer/chat.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { PretrainedTokenizer } from "../src/tokenizer/pretrained.ts";
 
@@ -111,20 +111,7 @@ describe("chat templates render as transformers renders them", () => {
     { role: "assistant", content: "Monday." },
     { role: "user", content: "And tomorrow?" },
   ];
-  const hfMessages = conversation.map((m) => ({
-    role: m.role,
-    content: m.content,
-    ...(m.toolCalls
-      ? {
-          tool_calls: m.toolCalls.map((c) => ({
-            id: c.id,
-            type: "function",
-            function: { name: c.name, arguments: c.arguments },
-          })),
-        }
-      : {}),
-    ...(m.toolCallId ? { tool_call_id: m.toolCallId } : {}),
-  }));
+  const hfMessages = conversation.map(toHfMessage);
 
   for (const [name, withTools] of [
     ["qwen3", true],

@@ -95,7 +95,20 @@ export function renderChat(
         ? [{ ...first, content: `${first.content}\n${text}` }, ...messages.slice(1)]
         : [{ role: "system", content: text }, ...messages];
   }
-  const hf = list.map((m) => ({
+  return compiled.render({
+    messages: list.map(toHfMessage),
+    // transformers' shape: JSON schemas of functions
+    ...(tools.length ? { tools: tools.map((f) => ({ type: "function", function: f })) } : {}),
+    add_generation_prompt: addGenerationPrompt,
+    bos_token: "",
+    eos_token: "",
+    ...specialTokens,
+  });
+}
+
+/** A message in the shape transformers hands chat templates (tool_calls as {id, type, function}). */
+export function toHfMessage(m: ChatMessage): Record<string, unknown> {
+  return {
     role: m.role,
     content: m.content,
     ...(m.toolCalls?.length
@@ -108,16 +121,7 @@ export function renderChat(
         }
       : {}),
     ...(m.toolCallId ? { tool_call_id: m.toolCallId } : {}),
-  }));
-  return compiled.render({
-    messages: hf,
-    // transformers' shape: JSON schemas of functions
-    ...(tools.length ? { tools: tools.map((f) => ({ type: "function", function: f })) } : {}),
-    add_generation_prompt: addGenerationPrompt,
-    bos_token: "",
-    eos_token: "",
-    ...specialTokens,
-  });
+  };
 }
 
 /** The tokenizer's special tokens a template may print ({{ bos_token }}), as transformers passes them. */

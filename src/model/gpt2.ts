@@ -108,15 +108,7 @@ function gptParameters(c: ModelConfig, normal: NormalInit): Parameters {
   return p;
 }
 
-function gptForward(
-  c: ModelConfig,
-  p: Parameters,
-  idx: Int32Array,
-  B: number,
-  T: number,
-  opts: ForwardOptions,
-  adapters: Adapters,
-): Tensor {
+const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) => {
   const w = (name: string) => param(p, name);
   const b = (name: string) => p.get(name) ?? null;
   // Layers by name, with their LoRA adapters if any.
@@ -145,7 +137,7 @@ function gptForward(
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
   return linear(x, head, null, "out-in").view([opts.lastOnly ? B : B * T, c.vocabSize]);
-}
+};
 
 /** A bias-free GPT-2 is saved with explicit zero biases, so Hugging Face loads it as is. */
 function zeroBiases(c: ModelConfig, p: Parameters): Map<string, { shape: number[]; data: Float32Array }> {

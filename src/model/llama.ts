@@ -59,15 +59,7 @@ function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
   return p;
 }
 
-function llamaForward(
-  c: ModelConfig,
-  p: Parameters,
-  idx: Int32Array,
-  B: number,
-  T: number,
-  opts: ForwardOptions,
-  adapters: Adapters,
-): Tensor {
+const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) => {
   const w = (name: string) => param(p, name);
   // Layers by name, with their LoRA adapters if any.
   const lin = layersOf(p, adapters, "out-in", opts.dropoutSeed);
@@ -110,7 +102,7 @@ function llamaForward(
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
   return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
-}
+};
 
 /** The config.json fields every member of the family has. */
 export const familySchema = z.object({
