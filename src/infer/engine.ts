@@ -6,10 +6,13 @@ import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model
 import type { Model } from "../model/model.ts";
 import { Rng } from "../nn/random.ts";
 import { type FrozenWeights, noGrad, withFrozenWeights } from "../tensor/index.ts";
+import { type JsonConstraint, JsonConstraints } from "./constrain.ts";
 import { DEFAULT_SAMPLING, type SamplingParams, sampleNext } from "./sampling.ts";
 
 export interface EngineTokenizer {
   streamDecoder(): { push(ids: number[]): string; flush(): string };
+  /** the bytes a token adds to the text (null for special tokens): what constrained decoding matches */
+  tokenBytes?(id: number): Uint8Array | null;
   /** ids the tokenizer can decode: a model's padded embedding rows above them are never sampled */
   vocabSize: number;
   /** token ids that end a generation (end of text, end of the assistant's turn) */
@@ -21,6 +24,8 @@ export interface GenerationOptions extends SamplingParams {
   seed: number;
   /** strings that end the generation; they are not part of the output */
   stop: string[];
+  /** a JSON Schema (the subset of json-schema.ts) the output must be an instance of */
+  jsonSchema?: unknown;
 }
 
 export type FinishReason = "stop" | "length" | "cancelled";
@@ -69,6 +74,8 @@ interface Sequence {
   /** output held back because it could be the start of a stop string */
   held: string;
   cachedTokens: number;
+  /** the JSON the output must stay a prefix of, when the request asked for a schema */
+  constraint: JsonConstraint | null;
 }
 
 export const DEFAULT_GENERATION: GenerationOptions = { ...DEFAULT_SAMPLING, maxTokens: 256, seed: 0, stop: [] };
@@ -81,6 +88,7 @@ export class Engine {
   private readonly active: Sequence[] = [];
   /** bf16 copies of the weights, made once (the model does not change while an engine serves it) */
   private readonly frozen: FrozenWeights = new WeakMap();
+  private jsonConstraints: JsonConstraints | null = null;
   private nextId = 1;
 
   constructor(
@@ -213,8 +221,15 @@ export class Engine {
       text: "",
       held: "",
       cachedTokens: shared,
+      constraint: null,
     };
     this.active.push(seq);
+    try {
+      if (opts.jsonSchema !== undefined) seq.constraint = this.constraints().create(opts.jsonSchema);
+    } catch (e) {
+      this.fail(seq, asError(e));
+      return;
+    }
     this.acceptOrFail(seq, logits);
   }
 
@@ -271,19 +286,54 @@ export class Engine {
     );
   }
 
+  private constraints(): JsonConstraints {
+    const bytes = this.tokenizer.tokenBytes?.bind(this.tokenizer);
+    if (!bytes) throw new Error("this model's tokenizer cannot constrain its output to a schema");
+    this.jsonConstraints ??= new JsonConstraints({ size: this.tokenizer.vocabSize, bytes });
+    return this.jsonConstraints;
+  }
+
+  /** Logits with every token the constraint does not allow at -Infinity (end-of-text only where the value may end). */
+  private masked(logits: Float32Array, c: JsonConstraint): Float32Array {
+    const out = new Float32Array(logits.length).fill(Number.NEGATIVE_INFINITY);
+    let any = false;
+    for (const id of c.allowed()) {
+      if (id < logits.length) {
+        out[id] = logits[id] as number;
+        any = true;
+      }
+    }
+    if (c.canEnd) {
+      for (const id of this.tokenizer.stopIds) {
+        if (id < logits.length) {
+          out[id] = logits[id] as number;
+          any = true;
+        }
+      }
+    }
+    if (!any) throw new Error("constrained decoding: no token of this vocabulary can continue the schema here");
+    return out;
+  }
+
   /** Samples the sequence's next token from its logits and emits or finishes. */
   private accept(s: Sequence, logits: Float32Array): void {
-    const choice = sampleNext(logits, s.opts, s.counts, s.rng);
+    const c = s.constraint;
+    if (c?.done) {
+      this.finish(s, "stop");
+      return;
+    }
+    const choice = sampleNext(c ? this.masked(logits, c) : logits, s.opts, s.counts, s.rng);
     if (this.tokenizer.stopIds.has(choice.id)) {
       this.finish(s, "stop");
       return;
     }
+    c?.advance(choice.id);
     s.out.push(choice.id);
     s.logprobs.push(choice.logprob);
     s.counts.set(choice.id, (s.counts.get(choice.id) ?? 0) + 1);
     s.next = choice.id;
     const stopped = this.emit(s, choice.id, choice.logprob, s.decoder.push([choice.id]));
-    if (stopped) this.finish(s, "stop");
+    if (stopped || c?.done) this.finish(s, "stop");
     else if (s.out.length >= s.opts.maxTokens || s.tokens.length + 1 >= this.cache.capacity) this.finish(s, "length");
   }
 

@@ -20,8 +20,8 @@ import type { Architecture } from "./architecture.ts";
 import { type ModelConfig, makeConfig } from "./config.ts";
 import { parseHfConfig } from "./hf-config.ts";
 import { cacheArgs } from "./kv-cache.ts";
-import { type Adapters, layersOf } from "./lora.ts";
-import type { ForwardOptions, NormalInit } from "./model.ts";
+import { layersOf } from "./lora.ts";
+import type { NormalInit } from "./model.ts";
 
 const hfSchema = z.object({
   vocab_size: z.number().int(),

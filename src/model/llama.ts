@@ -25,8 +25,8 @@ import type { Architecture } from "./architecture.ts";
 import { type ModelConfig, makeConfig, type RopeScaling, ropeFrequencies } from "./config.ts";
 import { parseHfConfig, unsupported } from "./hf-config.ts";
 import { cacheArgs } from "./kv-cache.ts";
-import { type Adapters, layersOf } from "./lora.ts";
-import type { ForwardOptions, NormalInit } from "./model.ts";
+import { layersOf } from "./lora.ts";
+import type { NormalInit } from "./model.ts";
 
 function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
   const C = c.nEmbd;

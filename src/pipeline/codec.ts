@@ -21,6 +21,8 @@ import { PretrainedTokenizer } from "../tokenizer/pretrained.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
 import type { TextCodec } from "../train/pretrain.ts";
 
+const utf8 = new TextEncoder();
+
 export function bpeCodec(tok: Tokenizer): TextCodec {
   return {
     vocabSize: tok.vocabSize,
@@ -95,6 +97,7 @@ export function loadChatCodec(dir: string): ChatCodec {
     decode: (ids) => codec.decode(ids),
     decodeRaw: (ids) => codec.decode(ids),
     streamDecoder: () => ({ push: (ids) => codec.decode(ids), flush: () => "" }),
+    tokenBytes: (id) => utf8.encode(codec.decode([id])),
     vocabSize: codec.vocabSize,
     stopIds: new Set(),
     toolCallIds: null,
@@ -129,6 +132,7 @@ function pretrainedChatCodec(dir: string): ChatCodec {
     decode,
     decodeRaw: (ids) => tok.decode(ids),
     streamDecoder: () => wholeTextStream(decode),
+    tokenBytes: (id) => tok.tokenBytes(id),
     vocabSize: tok.vocabSize,
     stopIds: new Set(stops),
     toolCallIds: markers[0] !== undefined && markers[1] !== undefined ? { start: markers[0], end: markers[1] } : null,

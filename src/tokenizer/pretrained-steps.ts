@@ -92,6 +92,17 @@ function splitBy(text: string, re: RegExp, behavior: string, invert: boolean): s
   return out;
 }
 
+/** The bytes a byte-level token stands for (its GPT-2 byte characters); other characters as UTF-8. */
+export function byteCharsToBytes(token: string): Uint8Array {
+  const bytes: number[] = [];
+  for (const ch of token) {
+    const b = CHAR_BYTES.get(ch);
+    if (b !== undefined) bytes.push(b);
+    else bytes.push(...utf8.encode(ch));
+  }
+  return Uint8Array.from(bytes);
+}
+
 /** Bytes of a piece spelled with GPT-2's printable byte characters. */
 export function toByteChars(piece: string): string {
   let s = "";
@@ -150,13 +161,7 @@ export function preTokenizerOf(step: Json | null | undefined, where: string): Pr
 
 /** Bytes from GPT-2 byte characters, decoded as UTF-8 (invalid bytes become U+FFFD); other characters stay. */
 function fromByteChars(s: string): string {
-  const bytes: number[] = [];
-  for (const ch of s) {
-    const b = CHAR_BYTES.get(ch);
-    if (b !== undefined) bytes.push(b);
-    else bytes.push(...utf8.encode(ch));
-  }
-  return new TextDecoder().decode(Uint8Array.from(bytes));
+  return new TextDecoder().decode(byteCharsToBytes(s));
 }
 
 export function decoderOf(step: Json | null | undefined, where: string): Decoder {

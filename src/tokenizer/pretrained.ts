@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { z } from "zod";
 import { BpeModel } from "./merges.ts";
 import {
+  byteCharsToBytes,
   type Decoder,
   decoderOf,
   type Normalizer,
@@ -15,6 +16,8 @@ import {
   type PreTokenizer,
   preTokenizerOf,
 } from "./pretrained-steps.ts";
+
+const utf8 = new TextEncoder();
 
 const addedTokenSchema = z.object({
   id: z.number().int().min(0),
@@ -99,6 +102,8 @@ export class PretrainedTokenizer {
   private readonly model: BpeModel;
   /** ids the post-processor puts before and after a single sequence */
   private readonly wrap: Wrap;
+  /** the vocabulary spells bytes with GPT-2's byte characters (a ByteLevel decoder) */
+  private readonly byteLevel: boolean;
 
   constructor(tokenizerJson: string, configJson: string | null, where: string) {
     const spec = parse(tokenizerJsonSchema, tokenizerJson, where, "BPE tokenizer.json");
@@ -132,6 +137,7 @@ export class PretrainedTokenizer {
     this.normalize = normalizerOf(spec.normalizer, `${where}: normalizer`);
     this.preTokenize = preTokenizerOf(spec.pre_tokenizer, `${where}: pre_tokenizer`);
     this.decoder = decoderOf(spec.decoder, `${where}: decoder`);
+    this.byteLevel = JSON.stringify(spec.decoder ?? {}).includes('"ByteLevel"');
     this.wrap = this.postProcessorWrap(spec.post_processor, where);
     const sorted = [...this.added].sort((a, b) => b.content.length - a.content.length);
     this.addedRegex =
@@ -157,6 +163,20 @@ export class PretrainedTokenizer {
   /** The text of a token as the vocabulary spells it (byte characters, "▁"), or undefined. */
   tokenText(id: number): string | undefined {
     return this.tokens[id];
+  }
+
+  /**
+   * The bytes a token adds to the text (null for special tokens): byte characters mapped
+   * back for byte-level vocabularies; "▁" as a space and <0xHH> as its byte for
+   * SentencePiece-style ones.
+   */
+  tokenBytes(id: number): Uint8Array | null {
+    const text = this.tokens[id];
+    if (text === undefined || this.addedById.get(id)?.special) return null;
+    if (this.addedById.has(id)) return utf8.encode(text);
+    if (this.byteLevel) return byteCharsToBytes(text);
+    const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(text);
+    return byte ? Uint8Array.of(Number.parseInt(byte[1] as string, 16)) : utf8.encode(text.replaceAll("▁", " "));
   }
 
   encode(text: string, o: PretrainedEncodeOptions = {}): number[] {

@@ -1,0 +1,385 @@
+// Constrained decoding: at each step only tokens that keep the output a valid prefix of a
+// JSON value matching the schema may be sampled. The schema (json-schema.ts) drives a
+// byte-level automaton whose state is a small stack of frames (one per open object,
+// array, string, number or literal); the tokens allowed from a state are found by walking
+// a trie of the vocabulary's token bytes, pruning as soon as the automaton rejects a byte,
+// and are cached per state, so a state seen before costs a map lookup. JSON is produced
+// compact (no whitespace outside strings), properties in the schema's order.
+import { compileSchema, type SchemaNode } from "./json-schema.ts";
+
+type Phase = "first" | "key" | "colon" | "after" | "comma";
+
+type Frame =
+  | { t: "value"; node: SchemaNode }
+  | { t: "obj"; node: Extract<SchemaNode, { kind: "object" }>; pos: number; phase: Phase; cands: number[]; off: number }
+  | { t: "aobj"; phase: Phase }
+  | { t: "arr"; items: SchemaNode; phase: Phase }
+  | { t: "str"; esc: number }
+  | { t: "lit"; values: readonly string[]; off: number }
+  | { t: "num"; integer: boolean; st: number; len: number };
+
+/** A state: the open frames, innermost last; empty when the value is complete. */
+type State = readonly Frame[];
+
+const MAX_DEPTH = 16;
+const MAX_NUMBER_LENGTH = 24;
+const WORDS = ["true", "false", "null"] as const;
+const BOOLEANS = ["true", "false"];
+const NULL = ["null"];
+
+const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
+const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
+const ESCAPES = new Set([...'"\\/bfnrt'].map((c) => c.charCodeAt(0)));
+const latin1 = (s: string) => Buffer.from(s, "utf8").toString("latin1");
+
+/** Property indices a key may name next: from pos on, without skipping a required one. */
+function nextKeys(node: Extract<SchemaNode, { kind: "object" }>, pos: number): number[] {
+  const out: number[] = [];
+  for (let j = pos; j < node.properties.length; j++) {
+    out.push(j);
+    if (node.properties[j]?.required) break;
+  }
+  return out;
+}
+
+function mayClose(node: Extract<SchemaNode, { kind: "object" }>, pos: number): boolean {
+  return node.properties.slice(pos).every((p) => !p.required);
+}
+
+/** The key bytes still to match after the opening quote: the JSON-escaped key and its closing quote. */
+const keyTail = new WeakMap<object, string[]>();
+function keyTails(node: Extract<SchemaNode, { kind: "object" }>): string[] {
+  let tails = keyTail.get(node);
+  if (!tails) {
+    tails = node.properties.map((p) => latin1(JSON.stringify(p.key)).slice(1));
+    keyTail.set(node, tails);
+  }
+  return tails;
+}
+
+const literalBytes = new WeakMap<object, string[]>();
+function literalsOf(node: Extract<SchemaNode, { kind: "literals" }>): string[] {
+  let values = literalBytes.get(node);
+  if (!values) {
+    values = node.values.map(latin1);
+    literalBytes.set(node, values);
+  }
+  return values;
+}
+
+function replaceTop(s: State, f: Frame): State {
+  return [...s.slice(0, -1), f];
+}
+
+/** A value's first byte, with the frame it opens pushed (or null if no value of the node starts so). */
+function startValue(below: State, node: SchemaNode, b: number): State | null {
+  if (below.length >= MAX_DEPTH) return null;
+  const c = String.fromCharCode(b);
+  switch (node.kind) {
+    case "object":
+      return c === "{" ? [...below, { t: "obj", node, pos: 0, phase: "first", cands: [], off: 0 }] : null;
+    case "anyObject":
+      return c === "{" ? [...below, { t: "aobj", phase: "first" }] : null;
+    case "array":
+      return c === "[" ? [...below, { t: "arr", items: node.items, phase: "first" }] : null;
+    case "string":
+      return c === '"' ? [...below, { t: "str", esc: 0 }] : null;
+    case "number":
+      return c === "-" || isDigit(b) ? step([...below, { t: "num", integer: node.integer, st: 0, len: 0 }], b) : null;
+    case "boolean":
+      return step([...below, { t: "lit", values: BOOLEANS, off: 0 }], b);
+    case "null":
+      return step([...below, { t: "lit", values: NULL, off: 0 }], b);
+    case "literals":
+      return step([...below, { t: "lit", values: literalsOf(node), off: 0 }], b);
+    case "any":
+      if (c === "{") return [...below, { t: "aobj", phase: "first" }];
+      if (c === "[") return [...below, { t: "arr", items: node, phase: "first" }];
+      if (c === '"') return [...below, { t: "str", esc: 0 }];
+      if (c === "-" || isDigit(b)) return step([...below, { t: "num", integer: false, st: 0, len: 0 }], b);
+      return step([...below, { t: "lit", values: WORDS, off: 0 }], b);
+  }
+}
+
+/** Whether a number in DFA state st is complete as it stands. */
+const NUMBER_ACCEPTS = new Set([2, 3, 5, 8]);
+
+function stepNumber(f: Extract<Frame, { t: "num" }>, b: number): number | null {
+  const c = String.fromCharCode(b);
+  const frac = !f.integer && (c === "." || c === "e" || c === "E");
+  switch (f.st) {
+    case 0:
+      return c === "-" ? 1 : c === "0" ? 2 : isDigit(b) ? 3 : null;
+    case 1:
+      return c === "0" ? 2 : isDigit(b) ? 3 : null;
+    case 2:
+    case 3:
+      if (f.st === 3 && isDigit(b)) return 3;
+      return frac ? (c === "." ? 4 : 6) : null;
+    case 4:
+    case 5:
+      if (isDigit(b)) return 5;
+      return f.st === 5 && (c === "e" || c === "E") ? 6 : null;
+    case 6:
+      return c === "+" || c === "-" ? 7 : isDigit(b) ? 8 : null;
+    default:
+      return isDigit(b) ? 8 : null;
+  }
+}
+
+/** The state after one more byte, or null when the byte cannot come next. */
+export function step(s: State, b: number): State | null {
+  const f = s[s.length - 1];
+  if (!f) return null; // the value is complete: nothing may follow
+  const below = s.slice(0, -1);
+  const c = String.fromCharCode(b);
+  switch (f.t) {
+    case "value":
+      return startValue(below, f.node, b);
+    case "str":
+      if (f.esc === 0) {
+        if (c === '"') return below;
+        if (c === "\\") return replaceTop(s, { t: "str", esc: 1 });
+        return b < 0x20 ? null : s;
+      }
+      if (f.esc === 1) {
+        if (c === "u") return replaceTop(s, { t: "str", esc: 5 });
+        return ESCAPES.has(b) ? replaceTop(s, { t: "str", esc: 0 }) : null;
+      }
+      return isHex(b) ? replaceTop(s, { t: "str", esc: f.esc === 2 ? 0 : f.esc - 1 }) : null;
+    case "lit": {
+      const values = f.values.filter((v) => v.charCodeAt(f.off) === b);
+      if (values.length > 0) {
+        const done = values.length === 1 && values[0]?.length === f.off + 1;
+        return done ? below : replaceTop(s, { t: "lit", values, off: f.off + 1 });
+      }
+      // A complete literal that another one extends (enum 1 and 12): the byte belongs to what follows.
+      return f.values.some((v) => v.length === f.off) ? step(below, b) : null;
+    }
+    case "num": {
+      const st = f.len < MAX_NUMBER_LENGTH ? stepNumber(f, b) : null;
+      if (st !== null) return replaceTop(s, { ...f, st, len: f.len + 1 });
+      return NUMBER_ACCEPTS.has(f.st) ? step(below, b) : null;
+    }
+    case "arr":
+      if (f.phase === "first" && c === "]") return below;
+      if (f.phase === "after") {
+        if (c === "]") return below;
+        return c === "," ? replaceTop(s, { ...f, phase: "comma" }) : null;
+      }
+      return startValue(replaceTop(s, { ...f, phase: "after" }), f.items, b);
+    case "aobj":
+      switch (f.phase) {
+        case "first":
+        case "comma":
+          if (f.phase === "first" && c === "}") return below;
+          return c === '"' ? [...replaceTop(s, { t: "aobj", phase: "colon" }), { t: "str", esc: 0 }] : null;
+        case "colon":
+          return c === ":"
+            ? [...replaceTop(s, { t: "aobj", phase: "after" }), { t: "value", node: { kind: "any" } }]
+            : null;
+        default:
+          if (c === "}") return below;
+          return c === "," ? replaceTop(s, { t: "aobj", phase: "comma" }) : null;
+      }
+    case "obj":
+      return stepObject(s, below, f, b);
+  }
+}
+
+function stepObject(s: State, below: State, f: Extract<Frame, { t: "obj" }>, b: number): State | null {
+  const c = String.fromCharCode(b);
+  switch (f.phase) {
+    case "first":
+    case "comma": {
+      if (f.phase === "first" && c === "}") return mayClose(f.node, f.pos) ? below : null;
+      const cands = nextKeys(f.node, f.pos);
+      return c === '"' && cands.length > 0 ? replaceTop(s, { ...f, phase: "key", cands, off: 0 }) : null;
+    }
+    case "key": {
+      const tails = keyTails(f.node);
+      const cands = f.cands.filter((j) => tails[j]?.charCodeAt(f.off) === b);
+      if (cands.length === 0) return null;
+      const j = cands[0] as number;
+      if (cands.length === 1 && tails[j]?.length === f.off + 1)
+        return replaceTop(s, { ...f, phase: "colon", pos: j, cands: [] });
+      return replaceTop(s, { ...f, cands, off: f.off + 1 });
+    }
+    case "colon": {
+      if (c !== ":") return null;
+      const node = f.node.properties[f.pos]?.node as SchemaNode;
+      return [...replaceTop(s, { ...f, phase: "after", pos: f.pos + 1 }), { t: "value", node }];
+    }
+    default:
+      if (c === "}") return mayClose(f.node, f.pos) ? below : null;
+      return c === "," && nextKeys(f.node, f.pos).length > 0 ? replaceTop(s, { ...f, phase: "comma" }) : null;
+  }
+}
+
+/** The value may end here: complete, or a top-level number or literal that could also go on. */
+function canEnd(s: State): boolean {
+  if (s.length === 0) return true;
+  if (s.length !== 1) return false;
+  const f = s[0] as Frame;
+  return (f.t === "num" && NUMBER_ACCEPTS.has(f.st)) || (f.t === "lit" && f.values.some((v) => v.length === f.off));
+}
+
+// ---- the vocabulary side ----
+
+interface TrieNode {
+  children: Map<number, TrieNode>;
+  ids: number[];
+}
+
+/** A tokenizer's tokens as bytes, in a trie (built once per vocabulary). */
+export class TokenTrie {
+  readonly root: TrieNode = { children: new Map(), ids: [] };
+
+  /** bytes(id): the bytes a token adds to the text, or null for tokens that are not text (special ones). */
+  constructor(
+    readonly size: number,
+    bytes: (id: number) => Uint8Array | null,
+  ) {
+    for (let id = 0; id < size; id++) {
+      const b = bytes(id);
+      if (!b || b.length === 0) continue;
+      let node = this.root;
+      for (const x of b) {
+        const next = node.children.get(x) ?? { children: new Map(), ids: [] };
+        node.children.set(x, next);
+        node = next;
+      }
+      node.ids.push(id);
+    }
+  }
+}
+
+const nodeIds = new WeakMap<object, number>();
+let nextNodeId = 1;
+function idOf(o: object): number {
+  const id = nodeIds.get(o) ?? nextNodeId++;
+  nodeIds.set(o, id);
+  return id;
+}
+
+function frameKey(f: Frame): string {
+  switch (f.t) {
+    case "value":
+      return `v${idOf(f.node)}`;
+    case "obj":
+      return `o${idOf(f.node)}.${f.pos}.${f.phase}.${f.cands.join(",")}.${f.off}`;
+    case "aobj":
+      return `a${f.phase}`;
+    case "arr":
+      return `r${idOf(f.items)}.${f.phase}`;
+    case "str":
+      return `s${f.esc}`;
+    case "lit":
+      return `l${f.values.join("\u0001")}.${f.off}`;
+    case "num":
+      return `n${f.integer ? 1 : 0}.${f.st}.${f.len}`;
+  }
+}
+
+function keyOf(s: State): string {
+  return s.map(frameKey).join("|");
+}
+
+/** The tokens allowed from each state of one schema over one vocabulary, computed once per state. */
+export class SchemaMasks {
+  private readonly cache = new Map<string, Int32Array>();
+
+  constructor(
+    readonly schema: SchemaNode,
+    readonly trie: TokenTrie,
+  ) {}
+
+  initial(): State {
+    return [{ t: "value", node: this.schema }];
+  }
+
+  allowed(s: State): Int32Array {
+    const key = keyOf(s);
+    let ids = this.cache.get(key);
+    if (!ids) {
+      const out: number[] = [];
+      const walk = (node: TrieNode, state: State) => {
+        for (const [b, child] of node.children) {
+          const next = step(state, b);
+          if (next === null) continue;
+          for (const id of child.ids) out.push(id);
+          walk(child, next);
+        }
+      };
+      walk(this.trie.root, s);
+      ids = Int32Array.from(out);
+      if (this.cache.size > 50_000) this.cache.clear();
+      this.cache.set(key, ids);
+    }
+    return ids;
+  }
+}
+
+/** One request's constraint: what may come next, advanced token by token. */
+export class JsonConstraint {
+  private state: State;
+
+  constructor(
+    private readonly masks: SchemaMasks,
+    private readonly tokenBytes: (id: number) => Uint8Array | null,
+  ) {
+    this.state = masks.initial();
+  }
+
+  /** The value is complete: nothing more may be generated. */
+  get done(): boolean {
+    return this.state.length === 0;
+  }
+
+  /** It may end here (end-of-text allowed). */
+  get canEnd(): boolean {
+    return canEnd(this.state);
+  }
+
+  allowed(): Int32Array {
+    return this.masks.allowed(this.state);
+  }
+
+  advance(id: number): void {
+    const bytes = this.tokenBytes(id);
+    let s: State | null = this.state;
+    for (const b of bytes ?? []) {
+      s = step(s, b);
+      if (s === null) throw new Error(`constrained decoding: token ${id} does not fit the schema here`);
+    }
+    this.state = s;
+  }
+}
+
+/** What constraining needs of a tokenizer: how many ids, and the bytes each adds to the text. */
+export interface TokenVocabulary {
+  size: number;
+  bytes(id: number): Uint8Array | null;
+}
+
+/** Constraints over one vocabulary: its trie built once, each schema's masks kept (a few dozen schemas). */
+export class JsonConstraints {
+  private trie: TokenTrie | null = null;
+  private readonly bySchema = new Map<string, SchemaMasks>();
+
+  constructor(private readonly vocab: TokenVocabulary) {}
+
+  /** A fresh constraint for one request (the schema compiled once; a bad schema throws SchemaError). */
+  create(schema: unknown): JsonConstraint {
+    const key = JSON.stringify(schema);
+    let masks = this.bySchema.get(key);
+    if (!masks) {
+      const node = compileSchema(schema);
+      this.trie ??= new TokenTrie(this.vocab.size, (id) => this.vocab.bytes(id));
+      masks = new SchemaMasks(node, this.trie);
+      if (this.bySchema.size >= 64) this.bySchema.clear();
+      this.bySchema.set(key, masks);
+    }
+    return new JsonConstraint(masks, (id) => this.vocab.bytes(id));
+  }
+}
