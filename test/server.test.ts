@@ -2,6 +2,7 @@
 // and load.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { Ajv } from "ajv";
 import OpenAI from "openai";
 import { clockTool } from "../src/agent/clock.ts";
 import { runTool } from "../src/agent/tool.ts";
@@ -362,6 +363,50 @@ describe("tool calling with the official openai client", () => {
     const namedCall = named.choices[0]?.message.tool_calls?.[0];
     assert.ok(namedCall?.type === "function");
     assert.equal(namedCall.function.name, "clock");
+  });
+
+  test("response_format: json_schema answers validate, streamed deltas join to them; json_object; bad schemas", async () => {
+    const schema = {
+      type: "object",
+      properties: { weekday: { enum: ["Monday", "Saturday", "星期六"] }, confident: { type: "boolean" } },
+      required: ["weekday", "confident"],
+      additionalProperties: false,
+    };
+    const validate = new Ajv({ strict: false }).compile(schema);
+    const response_format = { type: "json_schema" as const, json_schema: { name: "day", schema, strict: true } };
+    for (const seed of [1, 2, 3]) {
+      const request = { model: "m", messages: ask, response_format, temperature: 1, seed, max_tokens: 60 };
+      const r = await c.chat.completions.create(request);
+      const text = r.choices[0]?.message.content ?? "";
+      assert.ok(validate(JSON.parse(text)), text);
+      assert.equal(r.choices[0]?.finish_reason, "stop");
+      let streamed = "";
+      for await (const chunk of await c.chat.completions.create({ ...request, stream: true }))
+        streamed += chunk.choices[0]?.delta.content ?? "";
+      assert.equal(streamed, text);
+    }
+    const any = await c.chat.completions.create({
+      model: "m",
+      messages: ask,
+      response_format: { type: "json_object" },
+      temperature: 0,
+      max_tokens: 100,
+    });
+    // Any object: greedy decoding of a small model may stay inside one string until max_tokens.
+    const content = any.choices[0]?.message.content ?? "";
+    if (any.choices[0]?.finish_reason === "stop") {
+      const value = JSON.parse(content) as unknown;
+      assert.ok(typeof value === "object" && value !== null && !Array.isArray(value));
+    } else assert.match(content, /^\{/);
+    await assert.rejects(
+      c.chat.completions.create({
+        model: "m",
+        messages: ask,
+        response_format: { type: "json_schema", json_schema: { name: "x", schema: { type: "string", pattern: "a+" } } },
+      }),
+      (e: Error & { status?: number }) =>
+        e.status === 400 && /keyword "pattern" is not supported for type string/.test(e.message),
+    );
   });
 
   test("bad tool requests are 400s naming the field", async () => {

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { withoutToolCalls } from "../agent/loop.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
+import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
@@ -107,7 +108,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const { messages, tools } = toolRequest(body);
     const text = o.codec.renderChat(messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
     const prompt = o.codec.encode(text, true);
-    const options = generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length);
+    const options = {
+      ...generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length),
+      ...(tools ? {} : responseSchema(body)),
+    };
     const id = `chatcmpl-${randomUUID()}`;
     const n = body.n ?? 1;
     const chunk = (index: number, delta: object, finish: string | null) => ({
@@ -213,6 +217,24 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       return at;
     });
     return { tokens, token_logprobs: r.logprobs, top_logprobs: null, text_offset: textOffset };
+  }
+
+  /**
+   * response_format as a schema the engine enforces (json_object: any object). With tools
+   * in the request the tool-call format governs the answer instead.
+   */
+  function responseSchema(body: ChatRequest): Partial<GenerationOptions> {
+    const format = body.response_format;
+    if (!format || format.type === "text") return {};
+    const schema =
+      format.type === "json_object" ? { type: "object" } : (format.json_schema.schema ?? { type: "object" });
+    try {
+      compileSchema(schema);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      throw new ApiError(400, e.message, "invalid_request_error", "response_format.json_schema.schema");
+    }
+    return { jsonSchema: schema };
   }
 
   function generationOptions(

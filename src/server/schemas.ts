@@ -55,6 +55,21 @@ export const chatRequest = z.object({
     ])
     .nullish(),
   parallel_tool_calls: z.boolean().nullish(),
+  response_format: z
+    .discriminatedUnion("type", [
+      z.object({ type: z.literal("text") }),
+      z.object({ type: z.literal("json_object") }),
+      z.object({
+        type: z.literal("json_schema"),
+        json_schema: z.object({
+          name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a schema name is 1-64 letters, digits, _ or -"),
+          description: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().nullish(),
+        }),
+      }),
+    ])
+    .nullish(),
   max_completion_tokens: zodRange("maxTokens").nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(0).nullish(),
