@@ -51,6 +51,24 @@ const SCHEMAS: Record<string, unknown>[] = [
   { type: "array", items: { type: "number" } },
   { type: "object" }, // response_format json_object: any object
   { type: "object", properties: { x: { type: "null" }, y: { type: "boolean" }, z: {} }, required: ["x", "y", "z"] },
+  // a tool call: which function decides the shape of its arguments
+  {
+    anyOf: [
+      {
+        type: "object",
+        properties: { name: { const: "clock" }, arguments: { type: "object", properties: { tz: { type: "string" } } } },
+        required: ["name", "arguments"],
+      },
+      {
+        type: "object",
+        properties: {
+          name: { const: "calculator" },
+          arguments: { type: "object", properties: { expression: { type: "string" } }, required: ["expression"] },
+        },
+        required: ["name", "arguments"],
+      },
+    ],
+  },
 ];
 
 describe("constrained decoding", () => {
@@ -106,7 +124,7 @@ describe("constrained decoding", () => {
       /at \/pattern: keyword "pattern" is not supported for type string/,
     );
     assert.throws(
-      () => compileSchema({ type: "object", properties: { a: { anyOf: [{ type: "string" }] } } }),
+      () => compileSchema({ type: "object", properties: { a: { allOf: [{ type: "string" }] } } }),
       /at \/properties\/a\/type: type is required/,
     );
     assert.throws(() => compileSchema({ type: "object", required: ["b"], properties: {} }), /"b" is not a property/);

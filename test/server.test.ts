@@ -96,6 +96,86 @@ describe("with the official openai client", () => {
   });
 });
 
+describe("tool calls held to the tools' schemas", () => {
+  const tools: OpenAI.Chat.Completions.ChatCompletionFunctionTool[] = [
+    {
+      type: "function",
+      function: {
+        name: "weather",
+        parameters: {
+          type: "object",
+          properties: { city: { enum: ["Paris", "Tokyo"] }, days: { type: "integer" } },
+          required: ["city", "days"],
+        },
+      },
+    },
+    {
+      type: "function",
+      function: {
+        name: "clock",
+        parameters: { type: "object", properties: { utc: { type: "boolean" } }, required: ["utc"] },
+      },
+    },
+  ];
+  const validators = new Map(
+    tools.map((t) => [t.function.name, new Ajv({ strict: false }).compile(t.function.parameters ?? {})]),
+  );
+  let s: RunningServer;
+  let c: OpenAI;
+  before(async () => {
+    // An untrained model with a context long enough for the tools in the system turn.
+    const model = await tinyChatModel(0, 1024);
+    s = await startServer({ model, host: "127.0.0.1", port: 0, slots: 2, maxQueue: 4, threads: 1 });
+    c = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: "none", maxRetries: 0 });
+  });
+  after(async () => {
+    await s?.close();
+  });
+
+  test("an untrained model's forced calls name a real tool with arguments that validate", async () => {
+    const messages: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [{ role: "user", content: "Weather?" }];
+    for (let seed = 0; seed < 12; seed++) {
+      const tool_choice = seed % 3 === 0 ? ({ type: "function", function: { name: "clock" } } as const) : "required";
+      const r = await c.chat.completions.create({
+        model: "m",
+        messages,
+        tools,
+        tool_choice,
+        temperature: 1,
+        seed,
+        max_tokens: 300,
+      });
+      const calls = r.choices[0]?.message.tool_calls ?? [];
+      assert.ok(calls.length >= 1, `seed ${seed}: no call in ${JSON.stringify(r.choices[0]?.message)}`);
+      for (const call of calls) {
+        assert.ok(call.type === "function");
+        const validate = validators.get(call.function.name);
+        assert.ok(validate, `seed ${seed}: called ${call.function.name}`);
+        if (seed % 3 === 0) assert.equal(call.function.name, "clock");
+        assert.ok(validate(JSON.parse(call.function.arguments)), `seed ${seed}: ${call.function.arguments}`);
+      }
+    }
+  });
+
+  test("a strict tool whose schema llmfab cannot enforce is a 400 naming it", async () => {
+    const r = await fetch(`${s.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        messages: [{ role: "user", content: "hi" }],
+        tools: [
+          { type: "function", function: { name: "f", strict: true, parameters: { type: "string", format: "email" } } },
+        ],
+      }),
+    });
+    assert.equal(r.status, 400);
+    assert.match(
+      ((await r.json()) as { error: { message: string } }).error.message,
+      /tools\.0\.function\.parameters: .*keyword "format"/,
+    );
+  });
+});
+
 describe("bad requests get a 4xx with a message", () => {
   const post = (path: string, body: string, key = API_KEY) =>
     fetch(`${server.url}${path}`, {

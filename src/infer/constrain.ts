@@ -3,14 +3,17 @@
 // byte-level automaton whose state is a small stack of frames (one per open object,
 // array, string, number or literal); the tokens allowed from a state are found by walking
 // a trie of the vocabulary's token bytes, pruning as soon as the automaton rejects a byte,
-// and are cached per state, so a state seen before costs a map lookup. JSON is produced
-// compact (no whitespace outside strings), properties in the schema's order.
+// and are cached per state, so a state seen before costs a map lookup. Under anyOf the
+// state holds every reading still possible. Outside strings the only whitespace is an
+// optional space after ":" and "," (json.dumps' style); properties come in the schema's order.
 import { compileSchema, type SchemaNode } from "./json-schema.ts";
 
 type Phase = "first" | "key" | "colon" | "after" | "comma";
 
 type Frame =
   | { t: "value"; node: SchemaNode }
+  /** an optional space (after ":" and ",", as Python's json.dumps writes them) */
+  | { t: "ws" }
   | { t: "obj"; node: Extract<SchemaNode, { kind: "object" }>; pos: number; phase: Phase; cands: number[]; off: number }
   | { t: "aobj"; phase: Phase }
   | { t: "arr"; items: SchemaNode; phase: Phase }
@@ -18,14 +21,17 @@ type Frame =
   | { t: "lit"; values: readonly string[]; off: number }
   | { t: "num"; integer: boolean; st: number; len: number };
 
-/** A state: the open frames, innermost last; empty when the value is complete. */
-type State = readonly Frame[];
+/** One reading of the output so far: the open frames, innermost last; empty when the value is complete. */
+type Stack = readonly Frame[];
+/** Every reading still possible (more than one only under anyOf). */
+type State = readonly Stack[];
 
 const MAX_DEPTH = 16;
 const MAX_NUMBER_LENGTH = 24;
 const WORDS = ["true", "false", "null"] as const;
 const BOOLEANS = ["true", "false"];
 const NULL = ["null"];
+const WS: Frame = { t: "ws" };
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
@@ -67,25 +73,27 @@ function literalsOf(node: Extract<SchemaNode, { kind: "literals" }>): string[] {
   return values;
 }
 
-function replaceTop(s: State, f: Frame): State {
+function replaceTop(s: Stack, f: Frame): Stack {
   return [...s.slice(0, -1), f];
 }
 
-/** A value's first byte, with the frame it opens pushed (or null if no value of the node starts so). */
-function startValue(below: State, node: SchemaNode, b: number): State | null {
-  if (below.length >= MAX_DEPTH) return null;
+/** A value's first byte, with the frame it opens pushed: every reading that starts so. */
+function startValue(below: Stack, node: SchemaNode, b: number): Stack[] {
+  if (below.length >= MAX_DEPTH) return [];
   const c = String.fromCharCode(b);
   switch (node.kind) {
+    case "anyOf":
+      return node.options.flatMap((o) => startValue(below, o, b));
     case "object":
-      return c === "{" ? [...below, { t: "obj", node, pos: 0, phase: "first", cands: [], off: 0 }] : null;
+      return c === "{" ? [[...below, { t: "obj", node, pos: 0, phase: "first", cands: [], off: 0 }]] : [];
     case "anyObject":
-      return c === "{" ? [...below, { t: "aobj", phase: "first" }] : null;
+      return c === "{" ? [[...below, { t: "aobj", phase: "first" }]] : [];
     case "array":
-      return c === "[" ? [...below, { t: "arr", items: node.items, phase: "first" }] : null;
+      return c === "[" ? [[...below, { t: "arr", items: node.items, phase: "first" }]] : [];
     case "string":
-      return c === '"' ? [...below, { t: "str", esc: 0 }] : null;
+      return c === '"' ? [[...below, { t: "str", esc: 0 }]] : [];
     case "number":
-      return c === "-" || isDigit(b) ? step([...below, { t: "num", integer: node.integer, st: 0, len: 0 }], b) : null;
+      return c === "-" || isDigit(b) ? step([...below, { t: "num", integer: node.integer, st: 0, len: 0 }], b) : [];
     case "boolean":
       return step([...below, { t: "lit", values: BOOLEANS, off: 0 }], b);
     case "null":
@@ -93,9 +101,9 @@ function startValue(below: State, node: SchemaNode, b: number): State | null {
     case "literals":
       return step([...below, { t: "lit", values: literalsOf(node), off: 0 }], b);
     case "any":
-      if (c === "{") return [...below, { t: "aobj", phase: "first" }];
-      if (c === "[") return [...below, { t: "arr", items: node, phase: "first" }];
-      if (c === '"') return [...below, { t: "str", esc: 0 }];
+      if (c === "{") return [[...below, { t: "aobj", phase: "first" }]];
+      if (c === "[") return [[...below, { t: "arr", items: node, phase: "first" }]];
+      if (c === '"') return [[...below, { t: "str", esc: 0 }]];
       if (c === "-" || isDigit(b)) return step([...below, { t: "num", integer: false, st: 0, len: 0 }], b);
       return step([...below, { t: "lit", values: WORDS, off: 0 }], b);
   }
@@ -127,101 +135,110 @@ function stepNumber(f: Extract<Frame, { t: "num" }>, b: number): number | null {
   }
 }
 
-/** The state after one more byte, or null when the byte cannot come next. */
-export function step(s: State, b: number): State | null {
+/** The readings after one more byte (none when the byte cannot come next). */
+export function step(s: Stack, b: number): Stack[] {
   const f = s[s.length - 1];
-  if (!f) return null; // the value is complete: nothing may follow
+  if (!f) return []; // the value is complete: nothing may follow
   const below = s.slice(0, -1);
   const c = String.fromCharCode(b);
   switch (f.t) {
     case "value":
       return startValue(below, f.node, b);
+    case "ws":
+      return c === " " ? [below] : step(below, b);
     case "str":
       if (f.esc === 0) {
-        if (c === '"') return below;
-        if (c === "\\") return replaceTop(s, { t: "str", esc: 1 });
-        return b < 0x20 ? null : s;
+        if (c === '"') return [below];
+        if (c === "\\") return [replaceTop(s, { t: "str", esc: 1 })];
+        return b < 0x20 ? [] : [s];
       }
       if (f.esc === 1) {
-        if (c === "u") return replaceTop(s, { t: "str", esc: 5 });
-        return ESCAPES.has(b) ? replaceTop(s, { t: "str", esc: 0 }) : null;
+        if (c === "u") return [replaceTop(s, { t: "str", esc: 5 })];
+        return ESCAPES.has(b) ? [replaceTop(s, { t: "str", esc: 0 })] : [];
       }
-      return isHex(b) ? replaceTop(s, { t: "str", esc: f.esc === 2 ? 0 : f.esc - 1 }) : null;
+      return isHex(b) ? [replaceTop(s, { t: "str", esc: f.esc === 2 ? 0 : f.esc - 1 })] : [];
     case "lit": {
       const values = f.values.filter((v) => v.charCodeAt(f.off) === b);
       if (values.length > 0) {
         const done = values.length === 1 && values[0]?.length === f.off + 1;
-        return done ? below : replaceTop(s, { t: "lit", values, off: f.off + 1 });
+        return [done ? below : replaceTop(s, { t: "lit", values, off: f.off + 1 })];
       }
       // A complete literal that another one extends (enum 1 and 12): the byte belongs to what follows.
-      return f.values.some((v) => v.length === f.off) ? step(below, b) : null;
+      return f.values.some((v) => v.length === f.off) ? step(below, b) : [];
     }
     case "num": {
       const st = f.len < MAX_NUMBER_LENGTH ? stepNumber(f, b) : null;
-      if (st !== null) return replaceTop(s, { ...f, st, len: f.len + 1 });
-      return NUMBER_ACCEPTS.has(f.st) ? step(below, b) : null;
+      if (st !== null) return [replaceTop(s, { ...f, st, len: f.len + 1 })];
+      return NUMBER_ACCEPTS.has(f.st) ? step(below, b) : [];
     }
     case "arr":
-      if (f.phase === "first" && c === "]") return below;
+      if (f.phase === "first" && c === "]") return [below];
       if (f.phase === "after") {
-        if (c === "]") return below;
-        return c === "," ? replaceTop(s, { ...f, phase: "comma" }) : null;
+        if (c === "]") return [below];
+        return c === "," ? [[...replaceTop(s, { ...f, phase: "comma" }), WS]] : [];
       }
       return startValue(replaceTop(s, { ...f, phase: "after" }), f.items, b);
     case "aobj":
       switch (f.phase) {
         case "first":
         case "comma":
-          if (f.phase === "first" && c === "}") return below;
-          return c === '"' ? [...replaceTop(s, { t: "aobj", phase: "colon" }), { t: "str", esc: 0 }] : null;
+          if (f.phase === "first" && c === "}") return [below];
+          return c === '"' ? [[...replaceTop(s, { t: "aobj", phase: "colon" }), { t: "str", esc: 0 }]] : [];
         case "colon":
           return c === ":"
-            ? [...replaceTop(s, { t: "aobj", phase: "after" }), { t: "value", node: { kind: "any" } }]
-            : null;
+            ? [[...replaceTop(s, { t: "aobj", phase: "after" }), { t: "value", node: { kind: "any" } }, WS]]
+            : [];
         default:
-          if (c === "}") return below;
-          return c === "," ? replaceTop(s, { t: "aobj", phase: "comma" }) : null;
+          if (c === "}") return [below];
+          return c === "," ? [[...replaceTop(s, { t: "aobj", phase: "comma" }), WS]] : [];
       }
     case "obj":
       return stepObject(s, below, f, b);
   }
 }
 
-function stepObject(s: State, below: State, f: Extract<Frame, { t: "obj" }>, b: number): State | null {
+function stepObject(s: Stack, below: Stack, f: Extract<Frame, { t: "obj" }>, b: number): Stack[] {
   const c = String.fromCharCode(b);
   switch (f.phase) {
     case "first":
     case "comma": {
-      if (f.phase === "first" && c === "}") return mayClose(f.node, f.pos) ? below : null;
+      if (f.phase === "first" && c === "}") return mayClose(f.node, f.pos) ? [below] : [];
       const cands = nextKeys(f.node, f.pos);
-      return c === '"' && cands.length > 0 ? replaceTop(s, { ...f, phase: "key", cands, off: 0 }) : null;
+      return c === '"' && cands.length > 0 ? [replaceTop(s, { ...f, phase: "key", cands, off: 0 })] : [];
     }
     case "key": {
       const tails = keyTails(f.node);
       const cands = f.cands.filter((j) => tails[j]?.charCodeAt(f.off) === b);
-      if (cands.length === 0) return null;
+      if (cands.length === 0) return [];
       const j = cands[0] as number;
       if (cands.length === 1 && tails[j]?.length === f.off + 1)
-        return replaceTop(s, { ...f, phase: "colon", pos: j, cands: [] });
-      return replaceTop(s, { ...f, cands, off: f.off + 1 });
+        return [replaceTop(s, { ...f, phase: "colon", pos: j, cands: [] })];
+      return [replaceTop(s, { ...f, cands, off: f.off + 1 })];
     }
     case "colon": {
-      if (c !== ":") return null;
+      if (c !== ":") return [];
       const node = f.node.properties[f.pos]?.node as SchemaNode;
-      return [...replaceTop(s, { ...f, phase: "after", pos: f.pos + 1 }), { t: "value", node }];
+      return [[...replaceTop(s, { ...f, phase: "after", pos: f.pos + 1 }), { t: "value", node }, WS]];
     }
     default:
-      if (c === "}") return mayClose(f.node, f.pos) ? below : null;
-      return c === "," && nextKeys(f.node, f.pos).length > 0 ? replaceTop(s, { ...f, phase: "comma" }) : null;
+      if (c === "}") return mayClose(f.node, f.pos) ? [below] : [];
+      return c === "," && nextKeys(f.node, f.pos).length > 0 ? [[...replaceTop(s, { ...f, phase: "comma" }), WS]] : [];
   }
 }
 
-/** The value may end here: complete, or a top-level number or literal that could also go on. */
-function canEnd(s: State): boolean {
+/** One reading may end here: complete, or a top-level number or literal that could also go on. */
+function stackCanEnd(s: Stack): boolean {
   if (s.length === 0) return true;
   if (s.length !== 1) return false;
   const f = s[0] as Frame;
   return (f.t === "num" && NUMBER_ACCEPTS.has(f.st)) || (f.t === "lit" && f.values.some((v) => v.length === f.off));
+}
+
+/** The readings after a byte, each once. */
+function stepState(state: State, b: number): State {
+  const out = new Map<string, Stack>();
+  for (const s of state) for (const next of step(s, b)) out.set(stackKey(next), next);
+  return [...out.values()];
 }
 
 // ---- the vocabulary side ----
@@ -266,6 +283,8 @@ function frameKey(f: Frame): string {
   switch (f.t) {
     case "value":
       return `v${idOf(f.node)}`;
+    case "ws":
+      return "w";
     case "obj":
       return `o${idOf(f.node)}.${f.pos}.${f.phase}.${f.cands.join(",")}.${f.off}`;
     case "aobj":
@@ -281,8 +300,12 @@ function frameKey(f: Frame): string {
   }
 }
 
-function keyOf(s: State): string {
+function stackKey(s: Stack): string {
   return s.map(frameKey).join("|");
+}
+
+function stateKey(state: State): string {
+  return state.map(stackKey).sort().join("||");
 }
 
 /** The tokens allowed from each state of one schema over one vocabulary, computed once per state. */
@@ -295,18 +318,18 @@ export class SchemaMasks {
   ) {}
 
   initial(): State {
-    return [{ t: "value", node: this.schema }];
+    return [[{ t: "value", node: this.schema }]];
   }
 
   allowed(s: State): Int32Array {
-    const key = keyOf(s);
+    const key = stateKey(s);
     let ids = this.cache.get(key);
     if (!ids) {
       const out: number[] = [];
       const walk = (node: TrieNode, state: State) => {
         for (const [b, child] of node.children) {
-          const next = step(state, b);
-          if (next === null) continue;
+          const next = stepState(state, b);
+          if (next.length === 0) continue;
           for (const id of child.ids) out.push(id);
           walk(child, next);
         }
@@ -333,12 +356,12 @@ export class JsonConstraint {
 
   /** The value is complete: nothing more may be generated. */
   get done(): boolean {
-    return this.state.length === 0;
+    return this.state.every((s) => s.length === 0);
   }
 
   /** It may end here (end-of-text allowed). */
   get canEnd(): boolean {
-    return canEnd(this.state);
+    return this.state.some(stackCanEnd);
   }
 
   allowed(): Int32Array {
@@ -346,11 +369,10 @@ export class JsonConstraint {
   }
 
   advance(id: number): void {
-    const bytes = this.tokenBytes(id);
-    let s: State | null = this.state;
-    for (const b of bytes ?? []) {
-      s = step(s, b);
-      if (s === null) throw new Error(`constrained decoding: token ${id} does not fit the schema here`);
+    let s = this.state;
+    for (const b of this.tokenBytes(id) ?? []) {
+      s = stepState(s, b);
+      if (s.length === 0) throw new Error(`constrained decoding: token ${id} does not fit the schema here`);
     }
     this.state = s;
   }

@@ -26,6 +26,11 @@ export interface GenerationOptions extends SamplingParams {
   stop: string[];
   /** a JSON Schema (the subset of json-schema.ts) the output must be an instance of */
   jsonSchema?: unknown;
+  /**
+   * Tool calls held to a schema: from the token `start` on, the JSON that follows must match
+   * `schema`, and `end` follows it; `open`: the prompt already ends with `start`.
+   */
+  toolCalls?: { start: number; end: number; schema: unknown; open: boolean };
 }
 
 export type FinishReason = "stop" | "length" | "cancelled";
@@ -76,6 +81,8 @@ interface Sequence {
   cachedTokens: number;
   /** the JSON the output must stay a prefix of, when the request asked for a schema */
   constraint: JsonConstraint | null;
+  /** what comes when the constrained JSON is complete: the end of the answer, or a tool call's end marker */
+  afterJson: "finish" | "end-marker";
 }
 
 export const DEFAULT_GENERATION: GenerationOptions = { ...DEFAULT_SAMPLING, maxTokens: 256, seed: 0, stop: [] };
@@ -222,10 +229,12 @@ export class Engine {
       held: "",
       cachedTokens: shared,
       constraint: null,
+      afterJson: opts.jsonSchema !== undefined ? "finish" : "end-marker",
     };
     this.active.push(seq);
     try {
-      if (opts.jsonSchema !== undefined) seq.constraint = this.constraints().create(opts.jsonSchema);
+      const schema = opts.jsonSchema ?? (opts.toolCalls?.open ? opts.toolCalls.schema : undefined);
+      if (schema !== undefined) seq.constraint = this.constraints().create(schema);
     } catch (e) {
       this.fail(seq, asError(e));
       return;
@@ -315,25 +324,37 @@ export class Engine {
     return out;
   }
 
+  /** Only the end marker of a tool call may come next. */
+  private onlyToken(logits: Float32Array, id: number): Float32Array {
+    const out = new Float32Array(logits.length).fill(Number.NEGATIVE_INFINITY);
+    out[id] = logits[id] as number;
+    return out;
+  }
+
   /** Samples the sequence's next token from its logits and emits or finishes. */
   private accept(s: Sequence, logits: Float32Array): void {
-    const c = s.constraint;
-    if (c?.done) {
+    let c = s.constraint;
+    const calls = s.opts.toolCalls;
+    if (c?.done && s.afterJson === "finish") {
       this.finish(s, "stop");
       return;
     }
-    const choice = sampleNext(c ? this.masked(logits, c) : logits, s.opts, s.counts, s.rng);
+    const closing = c?.done && calls ? calls.end : null;
+    if (closing !== null) s.constraint = c = null;
+    const view = closing !== null ? this.onlyToken(logits, closing) : c ? this.masked(logits, c) : logits;
+    const choice = sampleNext(view, s.opts, s.counts, s.rng);
     if (this.tokenizer.stopIds.has(choice.id)) {
       this.finish(s, "stop");
       return;
     }
     c?.advance(choice.id);
+    if (!c && calls && choice.id === calls.start) s.constraint = this.constraints().create(calls.schema);
     s.out.push(choice.id);
     s.logprobs.push(choice.logprob);
     s.counts.set(choice.id, (s.counts.get(choice.id) ?? 0) + 1);
     s.next = choice.id;
     const stopped = this.emit(s, choice.id, choice.logprob, s.decoder.push([choice.id]));
-    if (stopped || c?.done) this.finish(s, "stop");
+    if (stopped || (c?.done && s.afterJson === "finish")) this.finish(s, "stop");
     else if (s.out.length >= s.opts.maxTokens || s.tokens.length + 1 >= this.cache.capacity) this.finish(s, "length");
   }
 

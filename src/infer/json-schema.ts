@@ -1,6 +1,6 @@
 // The JSON Schema subset that constrained decoding enforces — what tool parameters and
 // structured outputs use: object (properties, required), string, number, integer,
-// boolean, null, array (items), enum and const, nested freely. Anything else is an error
+// boolean, null, array (items), enum and const, anyOf/oneOf, nested freely. Anything else is an error
 // naming the keyword and where it is, so a schema is never silently half-enforced.
 
 export type SchemaNode =
@@ -13,7 +13,9 @@ export type SchemaNode =
   | { kind: "null" }
   | { kind: "literals"; values: string[] }
   /** any JSON value (response_format json_object's members, an array without items) */
-  | { kind: "any" };
+  | { kind: "any" }
+  /** one of several schemas (anyOf; oneOf is read the same way: the alternatives are not checked to exclude each other) */
+  | { kind: "anyOf"; options: SchemaNode[] };
 
 const ANNOTATIONS = new Set(["description", "title", "$schema", "default", "examples", "$comment"]);
 const KEYWORDS: Record<string, Set<string>> = {
@@ -38,6 +40,14 @@ export function compileSchema(schema: unknown, path = ""): SchemaNode {
     return { kind: "any" };
   if (typeof schema !== "object" || schema === null || Array.isArray(schema)) fail(path, "a schema must be an object");
   const s = schema as Record<string, unknown>;
+  const union = s.anyOf ?? s.oneOf;
+  if (union !== undefined) {
+    const key = "anyOf" in s ? "anyOf" : "oneOf";
+    if (!Array.isArray(union) || union.length === 0) fail(`${path}/${key}`, `${key} must be a non-empty array`);
+    for (const k of Object.keys(s))
+      if (k !== key && !ANNOTATIONS.has(k)) fail(`${path}/${k}`, `keyword "${k}" is not supported beside ${key}`);
+    return { kind: "anyOf", options: union.map((o, i) => compileSchema(o, `${path}/${key}/${i}`)) };
+  }
   if ("enum" in s || "const" in s) {
     const values = "const" in s ? [s.const] : s.enum;
     if (!Array.isArray(values) || values.length === 0) fail(`${path}/enum`, "enum must be a non-empty array");

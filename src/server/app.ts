@@ -9,7 +9,7 @@ import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
-import { answerToolCalls, chatMessages, ToolRequestError, toolSetup } from "./tools.ts";
+import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolCallSchema, toolSetup } from "./tools.ts";
 
 export interface ServerOptions {
   modelName: string;
@@ -110,7 +110,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const prompt = o.codec.encode(text, true);
     const options = {
       ...generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length),
-      ...(tools ? {} : responseSchema(body)),
+      ...(tools ? toolCallOptions(tools) : responseSchema(body)),
     };
     const id = `chatcmpl-${randomUUID()}`;
     const n = body.n ?? 1;
@@ -219,6 +219,14 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     return { tokens, token_logprobs: r.logprobs, top_logprobs: null, text_offset: textOffset };
   }
 
+  /** Tool calls held to the tools' schemas, where the model marks its calls and the schemas allow. */
+  function toolCallOptions(tools: ToolSetup): Partial<GenerationOptions> {
+    const ids = o.codec.toolCallIds;
+    if (!tools.constrained || !ids) return {};
+    const schema = toolCallSchema(tools.callable);
+    return { toolCalls: { start: ids.start, end: ids.end, schema, open: tools.prefix !== "" } };
+  }
+
   /**
    * response_format as a schema the engine enforces (json_object: any object). With tools
    * in the request the tool-call format governs the answer instead.
@@ -280,7 +288,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   /** The request's messages and tools; a malformed tool call or tool_choice is a 400. */
   function toolRequest(body: ChatRequest) {
     try {
-      return { messages: chatMessages(body), tools: toolSetup(body) };
+      return { messages: chatMessages(body), tools: toolSetup(body, o.codec.toolCallIds !== null) };
     } catch (e) {
       if (e instanceof ToolRequestError) throw new ApiError(400, e.message, "invalid_request_error", e.param);
       throw e;

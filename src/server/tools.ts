@@ -4,6 +4,7 @@
 // tool_calls. The client runs the tools, as with OpenAI's API.
 import { parseToolCalls, TOOL_CALL_START } from "../agent/loop.ts";
 import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments, toolSpecOf } from "../infer/chat.ts";
+import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatRequest } from "./schemas.ts";
 
 export class ToolRequestError extends Error {
@@ -41,10 +42,17 @@ export interface ToolSetup {
   specs: ToolSpec[];
   /** what the answer is made to start with: a call (tool_choice required or a named function) */
   prefix: string;
+  /** the tools a call may name (one under a named tool_choice) */
+  callable: ToolSpec[];
+  /** the tool calls' JSON is held to the tools' schemas by constrained decoding */
+  constrained: boolean;
 }
 
-/** The tools to render and the forced start of the answer, or null when no tools are in play. */
-export function toolSetup(body: ChatRequest): ToolSetup | null {
+/**
+ * The tools to render and the forced start of the answer, or null when no tools are in play.
+ * canHoldCalls: the model's vocabulary marks tool calls, so their JSON can be constrained.
+ */
+export function toolSetup(body: ChatRequest, canHoldCalls: boolean): ToolSetup | null {
   const tools = body.tools ?? [];
   const choice = body.tool_choice ?? "auto";
   if (tools.length === 0) {
@@ -54,12 +62,46 @@ export function toolSetup(body: ChatRequest): ToolSetup | null {
   }
   if (choice === "none") return null;
   const specs = tools.map((t) => toolSpecOf(t.function));
-  if (choice === "auto") return { specs, prefix: "" };
-  if (choice === "required") return { specs, prefix: TOOL_CALL_START };
-  if (!specs.some((s) => s.name === choice.function.name))
+  const constrained = canConstrain(body, canHoldCalls);
+  if (choice === "auto") return { specs, prefix: "", callable: specs, constrained };
+  if (choice === "required") return { specs, prefix: TOOL_CALL_START, callable: specs, constrained };
+  const named = specs.filter((s) => s.name === choice.function.name);
+  if (named.length === 0)
     throw new ToolRequestError(`tool_choice names "${choice.function.name}", which is not in tools`, "tool_choice");
-  // The same JSON layout as the chat template writes calls in.
-  return { specs, prefix: `${TOOL_CALL_START}{"name": ${JSON.stringify(choice.function.name)}, "arguments": ` };
+  // Unconstrained, the answer starts with the call's name, in the JSON layout the chat template writes calls in.
+  const prefix = constrained
+    ? TOOL_CALL_START
+    : `${TOOL_CALL_START}{"name": ${JSON.stringify(choice.function.name)}, "arguments": `;
+  return { specs, prefix, callable: named, constrained };
+}
+
+/** The JSON a call must be: {"name": one of the tools, "arguments": that tool's parameters}. */
+export function toolCallSchema(specs: ToolSpec[]): unknown {
+  const calls = specs.map((s) => ({
+    type: "object",
+    properties: { name: { const: s.name }, arguments: s.parameters },
+    required: ["name", "arguments"],
+  }));
+  return calls.length === 1 ? calls[0] : { anyOf: calls };
+}
+
+/**
+ * Whether the calls can be held to the tools' schemas: the model has tool-call markers and
+ * every parameters schema is in the enforced subset. A tool marked strict whose schema is
+ * not is an error naming it; otherwise such tools are called unconstrained.
+ */
+function canConstrain(body: ChatRequest, hasMarkers: boolean): boolean {
+  if (!hasMarkers) return false;
+  for (const [i, t] of (body.tools ?? []).entries()) {
+    try {
+      compileSchema(toolSpecOf(t.function).parameters);
+    } catch (e) {
+      if (!(e instanceof SchemaError)) throw e;
+      if (t.function.strict) throw new ToolRequestError(`tools.${i}.function.parameters: ${e.message}`, `tools.${i}`);
+      return false;
+    }
+  }
+  return true;
 }
 
 export interface OpenAiToolCall {
