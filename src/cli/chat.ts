@@ -5,7 +5,7 @@ import { createInterface } from "node:readline";
 import { readClock } from "../agent/clock.ts";
 import { agentTurn, withoutToolCalls } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
-import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
+import { type ChatMessage, heldToolCalls, type ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
@@ -68,7 +68,9 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
       console.log("(the conversation is longer than the context; older turns are cut)");
     }
     const visible = withoutToolCalls(codec.toolCallIds);
-    const r = engine.generate(prompt, options, (e) => process.stdout.write(visible(e.id, e.text)));
+    const toolCalls = heldToolCalls(tools, codec.toolCallIds);
+    const held = toolCalls ? { ...options, toolCalls } : options;
+    const r = engine.generate(prompt, held, (e) => process.stdout.write(visible(e.id, e.text)));
     process.stdout.write("\n");
     return codec.decodeRaw(r.ids);
   };

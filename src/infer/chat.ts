@@ -2,6 +2,7 @@
 // tokenizer_config.json, rendered with @huggingface/jinja. llmfab's BPE tokenizers write
 // one that uses their chat special tokens; character-level models get plain text.
 import { Template } from "@huggingface/jinja";
+import { compileSchema, SchemaError } from "./json-schema.ts";
 
 export type Role = "system" | "user" | "assistant" | "tool";
 
@@ -129,4 +130,34 @@ export interface TemplateTokens {
   bos_token?: string;
   eos_token?: string;
   pad_token?: string;
+}
+
+/** The JSON a call must be: {"name": one of the tools, "arguments": that tool's parameters}. */
+export function toolCallSchema(specs: ToolSpec[]): unknown {
+  const calls = specs.map((s) => ({
+    type: "object",
+    properties: { name: { const: s.name }, arguments: s.parameters },
+    required: ["name", "arguments"],
+  }));
+  return calls.length === 1 ? calls[0] : { anyOf: calls };
+}
+
+/**
+ * Tool calls held to the tools' schemas (engine option toolCalls), or undefined when the
+ * vocabulary has no call markers or a tool's parameters are outside the enforced subset.
+ */
+export function heldToolCalls(
+  specs: ToolSpec[],
+  markers: { start: number; end: number } | null,
+  open = false,
+): { start: number; end: number; schema: unknown; open: boolean } | undefined {
+  if (!markers || specs.length === 0) return undefined;
+  const schema = toolCallSchema(specs);
+  try {
+    compileSchema(schema);
+  } catch (e) {
+    if (e instanceof SchemaError) return undefined;
+    throw e;
+  }
+  return { ...markers, schema, open };
 }

@@ -4,12 +4,13 @@
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { withoutToolCalls } from "../agent/loop.ts";
+import { heldToolCalls } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
-import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolCallSchema, toolSetup } from "./tools.ts";
+import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolSetup } from "./tools.ts";
 
 export interface ServerOptions {
   modelName: string;
@@ -221,10 +222,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
 
   /** Tool calls held to the tools' schemas, where the model marks its calls and the schemas allow. */
   function toolCallOptions(tools: ToolSetup): Partial<GenerationOptions> {
-    const ids = o.codec.toolCallIds;
-    if (!tools.constrained || !ids) return {};
-    const schema = toolCallSchema(tools.callable);
-    return { toolCalls: { start: ids.start, end: ids.end, schema, open: tools.prefix !== "" } };
+    const toolCalls = tools.constrained
+      ? heldToolCalls(tools.callable, o.codec.toolCallIds, tools.prefix !== "")
+      : undefined;
+    return toolCalls ? { toolCalls } : {};
   }
 
   /**

@@ -4,6 +4,7 @@
 // tool_calls. The client runs the tools, as with OpenAI's API.
 import { parseToolCalls, TOOL_CALL_START } from "../agent/loop.ts";
 import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments, toolSpecOf } from "../infer/chat.ts";
+
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatRequest } from "./schemas.ts";
 
@@ -73,16 +74,6 @@ export function toolSetup(body: ChatRequest, canHoldCalls: boolean): ToolSetup |
     ? TOOL_CALL_START
     : `${TOOL_CALL_START}{"name": ${JSON.stringify(choice.function.name)}, "arguments": `;
   return { specs, prefix, callable: named, constrained };
-}
-
-/** The JSON a call must be: {"name": one of the tools, "arguments": that tool's parameters}. */
-export function toolCallSchema(specs: ToolSpec[]): unknown {
-  const calls = specs.map((s) => ({
-    type: "object",
-    properties: { name: { const: s.name }, arguments: s.parameters },
-    required: ["name", "arguments"],
-  }));
-  return calls.length === 1 ? calls[0] : { anyOf: calls };
 }
 
 /**
