@@ -50,8 +50,11 @@ function run(
   let stderr = "";
   child.stdout?.on("data", (d) => (stdout += d));
   child.stderr?.on("data", (d) => (stderr += d));
+  // A process ended by a signal reports it in stderr, so a failure says how it ended.
   const done = new Promise<{ code: number; stdout: string; stderr: string }>((resolve) =>
-    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr })),
+    child.on("close", (code, signal) =>
+      resolve({ code: code ?? -1, stdout, stderr: signal ? `${stderr}(killed by ${signal})` : stderr }),
+    ),
   );
   return { child, done };
 }

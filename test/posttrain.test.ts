@@ -274,6 +274,34 @@ describe("fine-tuning modes", () => {
     );
     assert.ok((losses.at(-1) as number) < (losses[0] as number) * 0.5, `loss ${losses[0]} -> ${losses.at(-1)}`);
   });
+
+  test("gradient accumulation over padded micro-batches equals one batch twice the size", async () => {
+    const dir = await tinyChatModel();
+    const codec = loadChatCodec(dir);
+    const render = (m: Conversation["messages"], g: boolean) =>
+      codec.encode(renderChat(codec.chatTemplate, m, g), true);
+    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    const lora = { r: 4, alpha: 8, dropout: 0, targets: [], fa: false };
+    const o = { ...sftDefaults, mode: "full" as const, epochs: 2, lora, warmupIters: 1, weightDecay: 0.1, gradClip: 1 };
+    const train = (batchSize: number, gradAccum: number, maxSteps?: number) => {
+      const model = loadModel(dir);
+      const losses: number[] = [];
+      runSft(model, data, { ...o, batchSize, gradAccum, maxSteps }, (s) => losses.push(s.loss));
+      return { losses, params: model.params };
+    };
+    const [accum, whole] = [train(4, 2), train(8, 1)];
+    assert.equal(accum.losses.length, whole.losses.length);
+    accum.losses.forEach((l, i) => {
+      const w = whole.losses[i] as number;
+      assert.ok(Math.abs(l - w) < 1e-4 * w, `step ${i}: ${l} vs ${w}`);
+    });
+    // One step's update: the same (Adam's later steps amplify float rounding in tiny gradients).
+    const [a1, w1] = [train(4, 2, 1), train(8, 1, 1)];
+    for (const [name, t] of a1.params) {
+      const err = relError(t.data, w1.params.get(name)?.data as Float32Array);
+      assert.ok(err < 1e-4, `${name}: relative difference ${err.toExponential(2)}`);
+    }
+  });
 });
 
 describe("synthetic tasks and their evaluation", () => {

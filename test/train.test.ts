@@ -86,6 +86,18 @@ describe("pretrain", () => {
     assert.equal(resumed.steps, 12);
   });
 
+  test("grad_accum 2 equals a batch twice the size", async () => {
+    const dir = workdir();
+    await run(dir, "accum", tinyConfig(dir, { batch_size: 4, grad_accum: 2 }));
+    await run(dir, "whole", tinyConfig(dir, { batch_size: 8, grad_accum: 1 }));
+    const [accum, whole] = [losses(join(dir, "accum")), losses(join(dir, "whole"))];
+    assert.equal(accum.length, whole.length);
+    for (const [i, m] of accum.entries()) {
+      const w = whole[i]?.loss as number;
+      assert.ok(Math.abs((m.loss as number) - w) < 1e-4 * w, `step ${m.step}: ${m.loss} vs ${w}`);
+    }
+  });
+
   test("the run directory holds a loadable Hugging Face model directory", async () => {
     const dir = workdir();
     const r = await run(dir, "out", tinyConfig(dir));

@@ -27,6 +27,7 @@ export const RANGES = {
   lr: { above: 0, max: 10 },
   epochs: { above: 0 },
   batchSize: count(1),
+  gradAccum: count(1),
   steps: count(1),
   warmup: count(0),
   trainableLayers: count(1),

@@ -52,6 +52,8 @@ export interface SftCommand {
   maxSteps?: number;
   warmup: number;
   batchSize: number;
+  /** micro-batches per optimizer step */
+  gradAccum?: number;
   lr: number;
   seed: number;
   out: string;
@@ -82,6 +84,7 @@ export function trainedTools(dir: string): string[] {
 function checkSftCommand(o: SftCommand): void {
   checkRange("--epochs", o.epochs, "epochs");
   checkRange("--batch-size", o.batchSize, "batchSize");
+  if (o.gradAccum !== undefined) checkRange("--grad-accum", o.gradAccum, "gradAccum");
   checkRange("--lr", o.lr, "lr");
   checkRange("--warmup", o.warmup, "warmup");
   checkRange("--val-fraction", o.valFraction, "valFraction");

@@ -7,10 +7,8 @@ import type { Model } from "../model/model.ts";
 import type { LoraConfig } from "../model/peft.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { AdamW } from "../optim/adamw.ts";
-import { clipScale, globalGradNorm } from "../optim/clip.ts";
-import { learningRate } from "../optim/schedule.ts";
-import { backward, crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
+import { crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
+import { type MicroBatch, Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 
 export type SftMode = "full" | "freeze" | "lora";
@@ -27,6 +25,8 @@ export interface SftOptions {
   /** stop after this many steps, whatever the epochs say */
   maxSteps?: number;
   batchSize: number;
+  /** micro-batches of batchSize per optimizer step (the step sees batchSize x gradAccum conversations) */
+  gradAccum?: number;
   lr: number;
   warmupIters: number;
   weightDecay: number;
@@ -108,8 +108,11 @@ export function padBatch(batch: EncodedConversation[]): { x: Int32Array; y: Int3
 }
 
 /** Steps a run takes: epochs x batches per epoch (rounded up), capped by maxSteps. */
-export function sftSteps(conversations: number, o: Pick<SftOptions, "epochs" | "batchSize" | "maxSteps">): number {
-  const total = Math.ceil(Math.ceil(conversations / o.batchSize) * o.epochs);
+export function sftSteps(
+  conversations: number,
+  o: Pick<SftOptions, "epochs" | "batchSize" | "maxSteps" | "gradAccum">,
+): number {
+  const total = Math.ceil(Math.ceil(conversations / (o.batchSize * (o.gradAccum ?? 1))) * o.epochs);
   return o.maxSteps === undefined ? total : Math.min(total, o.maxSteps);
 }
 
@@ -121,26 +124,37 @@ export function runSft(
 ): SftResult {
   if (data.length === 0) throw new Error("no conversations to train on");
   const params = prepareTrainable(model, o);
-  const optimizer = new AdamW(params, { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay });
+  const accum = o.gradAccum ?? 1;
   const rng = new Rng(o.seed);
   const total = sftSteps(data.length, o);
-  const schedule = { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total };
+  const trainer = new Trainer(params, {
+    adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
+    schedule: { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total },
+    gradClip: o.gradClip,
+  });
   let step = 0;
   let finalLoss = Number.NaN;
   while (step < total) {
-    for (const indices of lengthGroupedBatches(data, o.batchSize, rng)) {
+    for (const indices of lengthGroupedBatches(data, o.batchSize * accum, rng)) {
       if (step === total) break;
       const started = performance.now();
       const batch = indices.map((i) => data[i] as EncodedConversation);
-      const { x, y, T } = padBatch(batch);
-      const lr = learningRate(step, schedule);
-      const loss = crossEntropy(model.forward(x, batch.length, T, { dropoutSeed: o.seed * 100_003 + step }), y);
-      finalLoss = loss.item();
-      backward(loss);
-      optimizer.step(lr, clipScale(globalGradNorm(params), o.gradClip));
-      for (const [, p] of params) p.zeroGrad();
+      let T = 0;
+      const micros: MicroBatch[] = [];
+      for (let m = 0; m * o.batchSize < batch.length; m++) {
+        const part = batch.slice(m * o.batchSize, (m + 1) * o.batchSize);
+        const padded = padBatch(part);
+        T = Math.max(T, padded.T);
+        const dropoutSeed = o.seed * 100_003 + step * accum + m;
+        micros.push({
+          count: padded.y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0),
+          loss: () => crossEntropy(model.forward(padded.x, part.length, padded.T, { dropoutSeed }), padded.y),
+        });
+      }
+      const r = trainer.step(step, micros);
+      finalLoss = r.loss;
       const tokens = batch.reduce((n, c) => n + c.tokens.length, 0);
-      onStep?.({ step, total, loss: finalLoss, lr, tokens, T, ms: performance.now() - started });
+      onStep?.({ step, total, loss: finalLoss, lr: r.lr, tokens, T, ms: performance.now() - started });
       step++;
     }
   }

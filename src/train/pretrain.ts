@@ -10,9 +10,6 @@ import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
 import { countParameters, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { AdamW } from "../optim/adamw.ts";
-import { clipScale, globalGradNorm } from "../optim/clip.ts";
-import { learningRate } from "../optim/schedule.ts";
 import {
   backward,
   cpuHasBf16,
@@ -27,6 +24,7 @@ import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from
 import type { PretrainConfig } from "./config.ts";
 import { createReporter } from "./progress.ts";
 import { peakFlops } from "./throughput.ts";
+import { type MicroBatch, Trainer, type TrainerOptions } from "./trainer.ts";
 
 export interface TextCodec {
   vocabSize: number;
@@ -103,7 +101,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
 
   let model: Model;
   let progress: TrainerProgress;
-  let optimizer: AdamW;
+  let trainer: Trainer;
   let createdDir = false;
   if (o.resume) {
     const ckpt = loadCheckpoint(modelDir);
@@ -114,8 +112,8 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     }
     model = ckpt.model;
     progress = ckpt.progress;
-    optimizer = new AdamW(trainable(model.params), adamOptions(cfg));
-    optimizer.load(ckpt.optimizer, modelDir);
+    trainer = new Trainer(trainable(model.params), trainerOptions(cfg));
+    trainer.optimizer.load(ckpt.optimizer, modelDir);
     truncateMetrics(metricsPath, progress.step);
   } else {
     if (existsSync(join(modelDir, STATE_JSON)) || existsSync(join(modelDir, "config.json"))) {
@@ -124,26 +122,19 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     // The model first: a config it rejects leaves no run folder behind.
     model = initModel(modelConfigOf(cfg, codec.vocabSize), t.seed);
     progress = { step: 0, rng: new Rng(t.seed).state(), tokens: 0, wallSeconds: 0, configDigest: digest };
-    optimizer = new AdamW(trainable(model.params), adamOptions(cfg));
+    trainer = new Trainer(trainable(model.params), trainerOptions(cfg));
     createdDir = !existsSync(o.outDir);
     mkdirSync(o.outDir, { recursive: true });
     writeFileAtomic(metricsPath, "");
   }
   if (!o.quiet) process.stderr.write(runSummary(model, o, progress.step));
 
-  const params = trainable(model.params);
   const rng = new Rng(progress.rng);
   const B = t.batch_size;
   const T = model.config.blockSize;
   const tokensPerStep = B * T * t.grad_accum;
   const flops = flopsPerToken(model, T);
   const peak = peakFlops(o.threads);
-  const schedule = {
-    lr: t.lr,
-    minLr: t.min_lr ?? t.lr / 10,
-    warmupIters: t.warmup_iters,
-    decayIters: t.lr_decay_iters ?? t.max_iters,
-  };
   const reporter = createReporter(t.max_iters, progress.step, t.log_interval, o.quiet);
   const log = (record: object) => appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
   const evaluate = (step: number) => {
@@ -155,7 +146,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   };
   const checkpoint = () => {
     progress.rng = rng.state();
-    saveCheckpoint(modelDir, model, optimizer.state, progress, codec.files());
+    saveCheckpoint(modelDir, model, trainer.optimizer.state, progress, codec.files());
   };
 
   const runStart = performance.now();
@@ -164,22 +155,15 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     for (let step = progress.step; step < t.max_iters; step++) {
       if (step % t.eval_interval === 0) evaluate(step);
       const started = performance.now();
-      const lr = learningRate(step, schedule);
-      let lossSum = 0;
-      for (let micro = 0; micro < t.grad_accum; micro++) {
+      const micros = Array.from({ length: t.grad_accum }, (_, micro): MicroBatch => {
         const { x, y } = randomBatch(o.train, B, T, rng);
         const dropoutSeed = model.config.dropout > 0 ? (step * t.grad_accum + micro) * 1000 + t.seed : undefined;
-        const loss = crossEntropy(model.forward(x, B, T, { dropoutSeed }), y);
-        lossSum += loss.item();
-        backward(loss, 1 / t.grad_accum);
-      }
-      const gradNorm = globalGradNorm(params);
-      optimizer.step(lr, clipScale(gradNorm, t.grad_clip));
-      for (const [, p] of params) p.zeroGrad();
+        return { count: B * T, loss: () => crossEntropy(model.forward(x, B, T, { dropoutSeed }), y) };
+      });
+      const { loss, lr, gradNorm } = trainer.step(step, micros);
 
       const ms = performance.now() - started;
       const tokPerSec = (tokensPerStep / ms) * 1000;
-      const loss = lossSum / t.grad_accum;
       progress.step = step + 1;
       progress.tokens += tokensPerStep;
       progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
@@ -233,8 +217,18 @@ function runSummary(model: Model, o: PretrainOptions, fromStep: number): string 
   ].join("\n");
 }
 
-function adamOptions(cfg: PretrainConfig) {
-  return { beta1: cfg.train.beta1, beta2: cfg.train.beta2, eps: 1e-8, weightDecay: cfg.train.weight_decay };
+function trainerOptions(cfg: PretrainConfig): TrainerOptions {
+  const t = cfg.train;
+  return {
+    adam: { beta1: t.beta1, beta2: t.beta2, eps: 1e-8, weightDecay: t.weight_decay },
+    schedule: {
+      lr: t.lr,
+      minLr: t.min_lr ?? t.lr / 10,
+      warmupIters: t.warmup_iters,
+      decayIters: t.lr_decay_iters ?? t.max_iters,
+    },
+    gradClip: t.grad_clip,
+  };
 }
 
 /** Mean loss over `iters` random batches drawn with a fixed seed, so every evaluation sees the same batches. */

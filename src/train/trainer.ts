@@ -1,0 +1,58 @@
+// The optimizer step every training method shares: gradients accumulated over
+// micro-batches (each weighted by its share of the step's loss terms, so accumulation
+// equals one batch that holds them all), clipped by the global norm, AdamW at the
+// schedule's learning rate, gradients cleared. Pretraining and SFT supply their batches
+// and losses; preference and RL methods are to do the same.
+import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
+import { clipScale, globalGradNorm } from "../optim/clip.ts";
+import { type CosineSchedule, learningRate } from "../optim/schedule.ts";
+import { backward, type Tensor } from "../tensor/index.ts";
+
+/** One micro-batch: how many loss terms (tokens) it averages over, and its mean loss (built when run). */
+export interface MicroBatch {
+  count: number;
+  loss(): Tensor;
+}
+
+export interface StepResult {
+  /** the step's loss: the mean over all its terms */
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface TrainerOptions {
+  adam: AdamWOptions;
+  schedule: CosineSchedule;
+  gradClip: number;
+}
+
+export class Trainer {
+  readonly optimizer: AdamW;
+
+  constructor(
+    readonly params: [string, Tensor][],
+    private readonly o: TrainerOptions,
+  ) {
+    this.optimizer = new AdamW(params, o.adam);
+  }
+
+  /** Runs the micro-batches of step `step`, then one optimizer update. */
+  step(step: number, micros: MicroBatch[]): StepResult {
+    const total = micros.reduce((n, m) => n + m.count, 0);
+    if (total === 0) throw new Error(`step ${step}: the batch has nothing to learn from (no targets)`);
+    let loss = 0;
+    for (const m of micros) {
+      if (m.count === 0) continue;
+      const weight = m.count / total;
+      const l = m.loss();
+      loss += l.item() * weight;
+      backward(l, weight);
+    }
+    const lr = learningRate(step, this.o.schedule);
+    const gradNorm = globalGradNorm(this.params);
+    this.optimizer.step(lr, clipScale(gradNorm, this.o.gradClip));
+    for (const [, p] of this.params) p.zeroGrad();
+    return { loss, lr, gradNorm };
+  }
+}
