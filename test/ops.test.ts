@@ -329,4 +329,30 @@ describe("gradient checks against float64 finite differences", () => {
       ref: ([z]) => Float64Array.of(ref.crossEntropy(z!, targets, V, -1)),
     });
   });
+
+  test("sequence log-probabilities (what DPO and RL compare), with ignored positions", () => {
+    const [B, T, V] = [2, 4, 5];
+    const targets = Int32Array.from([1, -1, 4, 0, -1, -1, 2, 3]);
+    gradCheck("sequenceLogProbs", {
+      inputs: [randn(B * T * V, 41, 2)],
+      shapes: [[B * T, V]],
+      op: ([z]) => ops.sequenceLogProbs(z!, targets, B),
+      ref: ([z]) => ref.sequenceLogProbs(z!, targets, B, V),
+    });
+  });
+
+  test("DPO loss: gradients of the policy's log-probabilities, and TRL's formula by hand", () => {
+    const refChosen = [-3.1, -0.7, -2.2];
+    const refRejected = [-2.9, -1.5, -0.4];
+    gradCheck("dpoLoss", {
+      inputs: [Float64Array.from([-2.5, -1.0, -2.0]), Float64Array.from([-3.5, -1.2, -0.1])],
+      shapes: [[3], [3]],
+      op: ([c, r]) => ops.dpoLoss(c!, r!, refChosen, refRejected, 0.5),
+      ref: ([c, r]) => Float64Array.of(ref.dpoLoss(c!, r!, refChosen, refRejected, 0.5)),
+    });
+    // TRL: logits = beta * ((pi_c - pi_r) - (ref_c - ref_r)); loss = -logsigmoid(logits).
+    // pi_c = -1, pi_r = -2, ref_c = ref_r = -1.5, beta = 0.1: logits = 0.1, loss = log(1 + e^-0.1).
+    const loss = ops.dpoLoss(ops.Tensor.from([-1], [1]), ops.Tensor.from([-2], [1]), [-1.5], [-1.5], 0.1);
+    assert.ok(Math.abs(loss.item() - 0.6443966600735709) < 1e-6, `${loss.item()}`);
+  });
 });

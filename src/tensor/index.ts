@@ -3,7 +3,7 @@ export { add, dropout, gelu, rope, scale, swiglu } from "./ops/elementwise.ts";
 export { embedding } from "./ops/embedding.ts";
 export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "./ops/inference.ts";
 export { linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
-export { crossEntropy, IGNORE_INDEX } from "./ops/loss.ts";
+export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";
 export {
   cpuHasBf16,

@@ -151,3 +151,30 @@ export function crossEntropy(logits: F64, targets: Int32Array, V: number, ignore
   });
   return count ? sum / count : 0;
 }
+
+/** Each sequence's summed log-probability of its counted targets: [B]. */
+export function sequenceLogProbs(logits: F64, targets: Int32Array, B: number, V: number): F64 {
+  const T = targets.length / B;
+  const out = new Float64Array(B);
+  targets.forEach((t, r) => {
+    if (t === -1) return;
+    let mx = -Infinity;
+    for (let j = 0; j < V; j++) mx = Math.max(mx, logits[r * V + j] as number);
+    let s = 0;
+    for (let j = 0; j < V; j++) s += Math.exp((logits[r * V + j] as number) - mx);
+    out[Math.floor(r / T)] += (logits[r * V + t] as number) - mx - Math.log(s);
+  });
+  return out;
+}
+
+/** DPO's sigmoid loss, written from the paper: mean of -log sigmoid(beta * (policy margin - reference margin)). */
+export function dpoLoss(chosen: F64, rejected: F64, refChosen: number[], refRejected: number[], beta: number): number {
+  let sum = 0;
+  for (let i = 0; i < chosen.length; i++) {
+    const z =
+      beta *
+      ((chosen[i] as number) - (rejected[i] as number) - ((refChosen[i] as number) - (refRejected[i] as number)));
+    sum += -Math.log(1 / (1 + Math.exp(-z)));
+  }
+  return sum / chosen.length;
+}

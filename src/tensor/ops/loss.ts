@@ -39,3 +39,92 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
   }
   return out;
 }
+
+/**
+ * Each sequence's log-probability of its targets: logits [B * T, V], targets [B * T]
+ * (ignoreIndex where a position does not count) -> [B], the sum of log p(target) over the
+ * sequence's counted positions. What preference and RL losses compare.
+ */
+export function sequenceLogProbs(logits: Tensor, targets: Int32Array, B: number, ignoreIndex = IGNORE_INDEX): Tensor {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  const N = logits.size / V;
+  if (targets.length !== N || N % B !== 0)
+    throw new Error(`sequenceLogProbs: ${targets.length} targets for ${N} rows of logits in ${B} sequences`);
+  for (const t of targets) {
+    if (t !== ignoreIndex && (t < 0 || t >= V))
+      throw new Error(`sequenceLogProbs: target ${t} outside the vocabulary of ${V}`);
+  }
+  const T = N / B;
+  const losses = new Float32Array(N);
+  const lse = new Float32Array(N);
+  native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  const out = Tensor.zeros([B]);
+  for (let r = 0; r < N; r++) if (targets[r] !== ignoreIndex) out.data[Math.floor(r / T)] -= losses[r] as number;
+  if (needsGrad(logits)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      const dlogits = logits.ensureGrad();
+      // d log p(t) / d logits = onehot(t) - softmax: the cross-entropy gradient, negated, per row.
+      for (let r = 0; r < N; r++) {
+        if (targets[r] === ignoreIndex) continue;
+        const rows = (a: Float32Array) => a.subarray(r * V, (r + 1) * V);
+        const gb = g[Math.floor(r / T)] as number;
+        native.crossEntropyBackward(
+          rows(dlogits),
+          rows(logits.data),
+          lse.subarray(r, r + 1),
+          targets.subarray(r, r + 1),
+          1,
+          V,
+          ignoreIndex,
+          -gb,
+          true,
+        );
+      }
+    });
+  }
+  return out;
+}
+
+/**
+ * DPO's loss (Rafailov et al., 2023; TRL's "sigmoid" loss): the mean over pairs of
+ * -log sigmoid(beta * ((chosen - refChosen) - (rejected - refRejected))), from the policy's
+ * sequence log-probabilities [P] and the frozen reference's (constants).
+ */
+export function dpoLoss(
+  chosen: Tensor,
+  rejected: Tensor,
+  refChosen: ArrayLike<number>,
+  refRejected: ArrayLike<number>,
+  beta: number,
+): Tensor {
+  const P = chosen.size;
+  if (rejected.size !== P || refChosen.length !== P || refRejected.length !== P)
+    throw new Error(
+      `dpoLoss: ${P} chosen but ${rejected.size} rejected, ${refChosen.length}/${refRejected.length} reference`,
+    );
+  const margin = (i: number) =>
+    beta *
+    ((chosen.data[i] as number) -
+      (refChosen[i] as number) -
+      ((rejected.data[i] as number) - (refRejected[i] as number)));
+  // -log sigmoid(z) = softplus(-z), computed without overflow.
+  const softplus = (x: number) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x)));
+  let sum = 0;
+  for (let i = 0; i < P; i++) sum += softplus(-margin(i));
+  const out = Tensor.from([sum / P], [1]);
+  if (needsGrad(chosen, rejected)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      for (let i = 0; i < P; i++) {
+        // d softplus(-z) / dz = -sigmoid(-z)
+        const d = ((g[0] as number) / P) * -beta * (1 / (1 + Math.exp(margin(i))));
+        if (chosen.requiresGrad) chosen.ensureGrad()[i] += d;
+        if (rejected.requiresGrad) rejected.ensureGrad()[i] -= d;
+      }
+    });
+  }
+  return out;
+}
