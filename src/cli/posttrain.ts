@@ -1,5 +1,6 @@
-// `llmfab sft`, `llmfab merge` and `llmfab synth`.
+// `llmfab sft`, `llmfab dpo`, `llmfab merge` and `llmfab synth`.
 import { type Command, Option } from "commander";
+import type { DpoCommand } from "../pipeline/dpo.ts";
 import type { SftCommand } from "../pipeline/sft.ts";
 import type { SynthTask } from "../posttrain/synth.ts";
 import { modelDirArg, numberArg } from "./options.ts";
@@ -7,14 +8,10 @@ import type { Runtime } from "./program.ts";
 
 type SftFlags = Omit<SftCommand, "threads">;
 
-export function registerPosttrainCommands(program: Command, runtime: Runtime): void {
-  program
-    .command("sft")
-    .description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)")
+/** What SFT and DPO share: what trains (full, freeze, LoRA), the schedule's length, the seed, the saved dtype. */
+function trainingOptions(command: Command, batchHelp: string, out: string): Command {
+  return command
     .requiredOption("--model <dir>", "base model directory", modelDirArg)
-    .requiredOption("--data <files...>", "conversations: OpenAI chat, ShareGPT or Alpaca JSONL")
-    .option("--val-data <files...>", "validation conversations (default: --val-fraction of --data held out)")
-    .option("--val-fraction <f>", "share of --data held out for the validation loss", numberArg("valFraction"), 0.05)
     .option("--mode <mode>", "full | freeze | lora", "full")
     .option("--trainable-layers <n>", "freeze mode: number of top blocks that train", numberArg("trainableLayers"), 1)
     .option("--train-head", "freeze mode: the final norm and an untied head train too", false)
@@ -26,10 +23,7 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--epochs <n>", "passes over the data (0.5: half of one)", numberArg("epochs"), 3)
     .option("--max-steps <n>", "stop after this many steps", numberArg("steps"))
     .option("--warmup <n>", "learning-rate warmup steps", numberArg("warmup"), 20)
-    .option("--batch-size <n>", "conversations per micro-batch", numberArg("batchSize"), 16)
-    .option("--grad-accum <n>", "micro-batches per optimizer step", numberArg("gradAccum"), 1)
-    .option("--lr <lr>", "peak learning rate", numberArg("lr"), 1e-3)
-    .option("--eval-interval <n>", "steps between validation losses (default: ten per run)", numberArg("steps"))
+    .option("--batch-size <n>", batchHelp, numberArg("batchSize"), 16)
     .option("--seed <n>", "random seed", numberArg("seed"), 1337)
     .addOption(
       new Option("--save-dtype <dtype>", "weights on disk (full and freeze modes)")
@@ -39,17 +33,54 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option(
       "--out <dir>",
       "output: a model directory (full, freeze) or a PEFT adapter directory (lora), with metrics.jsonl",
-      "runs/sft",
-    )
+      out,
+    );
+}
+
+function checkMode(mode: string): void {
+  if (!["full", "freeze", "lora"].includes(mode)) throw new Error(`--mode must be full, freeze or lora, got ${mode}`);
+}
+
+export function registerPosttrainCommands(program: Command, runtime: Runtime): void {
+  trainingOptions(
+    program.command("sft").description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)"),
+    "conversations per micro-batch",
+    "runs/sft",
+  )
+    .requiredOption("--data <files...>", "conversations: OpenAI chat, ShareGPT or Alpaca JSONL")
+    .option("--val-data <files...>", "validation conversations (default: --val-fraction of --data held out)")
+    .option("--val-fraction <f>", "share of --data held out for the validation loss", numberArg("valFraction"), 0.05)
+    .option("--grad-accum <n>", "micro-batches per optimizer step", numberArg("gradAccum"), 1)
+    .option("--lr <lr>", "peak learning rate", numberArg("lr"), 1e-3)
+    .option("--eval-interval <n>", "steps between validation losses (default: ten per run)", numberArg("steps"))
     .action(async (o: SftFlags) => {
-      if (!["full", "freeze", "lora"].includes(o.mode))
-        throw new Error(`--mode must be full, freeze or lora, got ${o.mode}`);
+      checkMode(o.mode);
       const { runSftCommand } = await import("../pipeline/sft.ts");
       const r = runSftCommand({ ...o, threads: runtime.threads() });
       const val = r.valLoss === null ? "" : `, validation loss ${r.valLoss.toFixed(4)}`;
       console.log(
         `fine-tuned ${r.trainableParams.toLocaleString()} parameters for ${r.steps} steps (final loss ${r.finalLoss.toFixed(4)}${val})`,
       );
+      console.log(`saved to ${r.out}`);
+    });
+
+  trainingOptions(
+    program.command("dpo").description("preference tuning (DPO) on chosen/rejected answer pairs"),
+    "preference pairs per step",
+    "runs/dpo",
+  )
+    .requiredOption("--data <files...>", "preference pairs: TRL's prompt/chosen/rejected JSONL (text or messages)")
+    .option("--val-fraction <f>", "share of the pairs held out for preference accuracy", numberArg("valFraction"), 0.1)
+    .option("--lr <lr>", "peak learning rate", numberArg("lr"), 5e-5)
+    .option("--beta <b>", "DPO's beta: how far from the reference the policy may move", numberArg("lr"), 0.1)
+    .action(async (o: Omit<DpoCommand, "threads">) => {
+      checkMode(o.mode);
+      const { runDpoCommand } = await import("../pipeline/dpo.ts");
+      const r = runDpoCommand({ ...o, threads: runtime.threads() });
+      const held = r.heldOut
+        ? `; held-out preference accuracy ${(100 * r.heldOut.accuracy).toFixed(1)}%, mean reward margin ${r.heldOut.margin.toFixed(3)}`
+        : "";
+      console.log(`DPO: ${r.steps} steps${held}`);
       console.log(`saved to ${r.out}`);
     });
 

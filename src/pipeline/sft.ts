@@ -81,7 +81,7 @@ export function trainedTools(dir: string): string[] {
   }
 }
 
-function checkSftCommand(o: SftCommand): void {
+export function checkSftCommand(o: Omit<SftCommand, "data">): void {
   checkRange("--epochs", o.epochs, "epochs");
   checkRange("--batch-size", o.batchSize, "batchSize");
   if (o.gradAccum !== undefined) checkRange("--grad-accum", o.gradAccum, "gradAccum");
@@ -100,7 +100,7 @@ function checkSftCommand(o: SftCommand): void {
 }
 
 /** An output folder is refused unless it is empty or holds only the metrics of a run that died. */
-function refuseFinishedOutput(out: string): void {
+export function refuseFinishedOutput(out: string): void {
   const leftover = existsSync(out) && readdirSync(out).every((f) => f === METRICS_FILE);
   if (!leftover) refuseExisting(out);
 }
@@ -111,16 +111,21 @@ function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedC
   const toolNames = [...new Set(conversations.flatMap((c) => (c.tools ?? []).map((t) => t.name)))].sort();
   const all = conversations.map(encode);
   if (o.valData?.length) return { train: all, val: readConversations(o.valData).map(encode), toolNames };
-  const held = Math.floor(all.length * o.valFraction);
-  if (held === 0) return { train: all, val: [], toolNames };
+  return { ...heldOutSplit(all, o.valFraction, o.seed), toolNames };
+}
+
+/** A seeded share of the items held out for validation, the rest for training. */
+export function heldOutSplit<T>(all: T[], fraction: number, seed: number): { train: T[]; val: T[] } {
+  const held = Math.floor(all.length * fraction);
+  if (held === 0) return { train: all, val: [] };
   const order = all.map((_, i) => i);
-  const rng = new Rng(o.seed + 7);
+  const rng = new Rng(seed + 7);
   for (let i = order.length - 1; i > 0; i--) {
     const j = rng.int(i + 1);
     [order[i], order[j]] = [order[j] as number, order[i] as number];
   }
   const isVal = new Set(order.slice(0, held));
-  return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)), toolNames };
+  return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)) };
 }
 
 export function runSftCommand(o: SftCommand): {
