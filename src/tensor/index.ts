@@ -5,6 +5,7 @@ export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "
 export { linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
 export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";
+export { policyGradientLoss } from "./ops/policy.ts";
 export {
   cpuHasBf16,
   cpuSummary,

@@ -1,0 +1,91 @@
+// GRPO: the token-level policy-gradient loss against float64 finite differences, group
+// advantages, and learning from a reward alone: a tiny untrained model comes to say what
+// the reward asks for, on prompts it never trained on too.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { Engine } from "../src/infer/engine.ts";
+import { loadModel } from "../src/model/directory.ts";
+import { loadChatCodec } from "../src/pipeline/codec.ts";
+import { groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
+import * as ops from "../src/tensor/index.ts";
+import { tinyChatModel } from "./chat-model.ts";
+import { gradCheck } from "./helpers.ts";
+
+describe("GRPO", () => {
+  test("policy-gradient loss: -(1/tokens) sum A_i log pi_i, and its gradient", () => {
+    const advantages = [0.5, -0.25, -0.25, 1.5];
+    gradCheck("policyGradientLoss", {
+      inputs: [Float64Array.from([-3.2, -1.1, -7.5, -0.4])],
+      shapes: [[4]],
+      op: ([l]) => ops.policyGradientLoss(l!, advantages, 13),
+      ref: ([l]) => Float64Array.of(-advantages.reduce((s, a, i) => s + a * (l![i] as number), 0) / 13),
+    });
+  });
+
+  test("advantages: reward minus the group's mean, divided by its std only when asked", () => {
+    assert.deepEqual(
+      groupAdvantages([1, 0, 0, 1, 1, 1], 3, false).map((x) => Math.round(x * 1e6) / 1e6),
+      [0.666667, -0.333333, -0.333333, 0, 0, 0],
+    );
+    const scaled = groupAdvantages([1, 0], 2, true);
+    assert.ok(Math.abs((scaled[0] as number) - 1) < 1e-4 && Math.abs((scaled[1] as number) + 1) < 1e-4);
+    assert.equal(REWARDS.numeric?.("The sum is 1,085.", "1085"), 1);
+    assert.equal(REWARDS.exact?.(" 42 ", "42"), 1);
+  });
+
+  test("a reward alone teaches a tiny model, and held-out prompts follow", async (t) => {
+    const dir = await tinyChatModel(0, 96);
+    const model = loadModel(dir);
+    const codec = loadChatCodec(dir);
+    const task = (q: string) => ({
+      prompt: codec.encode(codec.renderChat([{ role: "user", content: q }], true), true),
+      expected: "you",
+      source: q,
+    });
+    const heldOut = ["Answer me.", "Say hi.", "Go on."].map(task);
+    const rewardOn = (tasks: ReturnType<typeof task>[]) => {
+      const engine = new Engine(model, codec, 8);
+      let sum = 0;
+      tasks.forEach((tk, i) => {
+        for (let k = 0; k < 8; k++) {
+          const r = engine.generate(tk.prompt, { temperature: 1, maxTokens: 8, seed: 1000 + i * 8 + k });
+          sum += REWARDS.contains?.(r.text, tk.expected) ?? 0;
+        }
+      });
+      return sum / (tasks.length * 8);
+    };
+    const before = rewardOn(heldOut);
+    const rewards: number[] = [];
+    runGrpo(
+      model,
+      codec,
+      ["Say something.", "Talk to me.", "Greet me.", "Reply."].map(task),
+      {
+        mode: "full",
+        trainableLayers: 1,
+        trainHead: false,
+        lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
+        lr: 1e-2,
+        warmupIters: 2,
+        weightDecay: 0,
+        gradClip: 1,
+        seed: 1,
+        steps: 40,
+        promptsPerStep: 4,
+        group: 8,
+        temperature: 1,
+        maxTokens: 8,
+        reward: REWARDS.contains as (a: string, e: string) => number,
+        scaleByStd: false,
+      },
+      (s) => rewards.push(s.meanReward),
+    );
+    const after = rewardOn(heldOut);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    t.diagnostic(
+      `mean reward: first 5 steps ${mean(rewards.slice(0, 5))}, last 5 ${mean(rewards.slice(-5))}; held-out ${before} -> ${after}`,
+    );
+    assert.ok(mean(rewards.slice(-5)) >= 0.9, `last steps' mean reward ${mean(rewards.slice(-5))}`);
+    assert.ok(after >= 0.9 && before <= 0.2, `held-out reward ${before} -> ${after}`);
+  });
+});
