@@ -2,6 +2,9 @@
 // advantages, and learning from a reward alone: a tiny untrained model comes to say what
 // the reward asks for, on prompts it never trained on too.
 import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Engine } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
@@ -9,6 +12,7 @@ import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
 import * as ops from "../src/tensor/index.ts";
 import { tinyChatModel } from "./chat-model.ts";
+import { llmfab } from "./cli-helpers.ts";
 import { gradCheck } from "./helpers.ts";
 
 describe("GRPO", () => {
@@ -87,5 +91,39 @@ describe("GRPO", () => {
     );
     assert.ok(mean(rewards.slice(-5)) >= 0.9, `last steps' mean reward ${mean(rewards.slice(-5))}`);
     assert.ok(after >= 0.9 && before <= 0.2, `held-out reward ${before} -> ${after}`);
+  });
+
+  test("llmfab rl trains from a tasks file and reports its rewards; bad tasks are errors naming the line", async () => {
+    const dir = await tinyChatModel(0, 96);
+    const data = mkdtempSync(join(tmpdir(), "llmfab-rl-"));
+    const tasks = join(data, "tasks.jsonl");
+    const line = (q: string) =>
+      JSON.stringify({
+        messages: [
+          { role: "user", content: q },
+          { role: "assistant", content: "you" },
+        ],
+      });
+    writeFileSync(tasks, ["Say something.", "Talk to me."].map(line).join("\n"));
+    const out = join(data, "rl");
+    const args = ["rl", "--model", dir, "--tasks", tasks, "--reward", "contains", "--steps", "6", "--group", "4"];
+    const r = llmfab([...args, "--prompts-per-step", "2", "--max-tokens", "8", "--lr", "1e-2", "--out", out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /GRPO: 6 steps; mean reward [\d.]+ in the first step, [\d.]+ in the last/);
+    const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n");
+    assert.equal(metrics.length, 6);
+    assert.ok("mean_reward" in JSON.parse(metrics[0] as string));
+    assert.ok(existsSync(join(out, "model.safetensors")));
+    const unanswered = [
+      { role: "user", content: "Hi" },
+      { role: "assistant", content: "you" },
+      { role: "user", content: "and then?" },
+    ];
+    writeFileSync(tasks, JSON.stringify({ messages: unanswered }));
+    const bad = llmfab([...args, "--out", join(data, "bad")]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /tasks\.jsonl:1: a task must end with the assistant's expected answer/);
+    const group = llmfab(["rl", "--model", dir, "--tasks", tasks, "--group", "1", "--out", join(data, "g")]);
+    assert.match(group.stderr, /--group must be at least 2/);
   });
 });

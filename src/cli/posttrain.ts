@@ -1,6 +1,7 @@
-// `llmfab sft`, `llmfab dpo`, `llmfab merge` and `llmfab synth`.
+// `llmfab sft`, `llmfab dpo`, `llmfab rl`, `llmfab merge` and `llmfab synth`.
 import { type Command, Option } from "commander";
 import type { DpoCommand } from "../pipeline/dpo.ts";
+import type { RlCommand } from "../pipeline/rl.ts";
 import type { SftCommand } from "../pipeline/sft.ts";
 import type { SynthTask } from "../posttrain/synth.ts";
 import { modelDirArg, numberArg } from "./options.ts";
@@ -8,8 +9,8 @@ import type { Runtime } from "./program.ts";
 
 type SftFlags = Omit<SftCommand, "threads">;
 
-/** What SFT and DPO share: what trains (full, freeze, LoRA), the schedule's length, the seed, the saved dtype. */
-function trainingOptions(command: Command, batchHelp: string, out: string): Command {
+/** What SFT, DPO and RL share: the model, what trains (full, freeze, LoRA), warmup, the seed, the output. */
+function trainingOptions(command: Command, out: string): Command {
   return command
     .requiredOption("--model <dir>", "base model directory", modelDirArg)
     .option("--mode <mode>", "full | freeze | lora", "full")
@@ -20,10 +21,7 @@ function trainingOptions(command: Command, batchHelp: string, out: string): Comm
     .option("--lora-dropout <p>", "dropout on the adapters' input", numberArg("dropout"), 0.05)
     .option("--lora-targets <names...>", "layers that get adapters (default: attention and MLP projections)")
     .option("--lora-fa", "LoRA-FA: freeze A after init, train only B", false)
-    .option("--epochs <n>", "passes over the data (0.5: half of one)", numberArg("epochs"), 3)
-    .option("--max-steps <n>", "stop after this many steps", numberArg("steps"))
     .option("--warmup <n>", "learning-rate warmup steps", numberArg("warmup"), 20)
-    .option("--batch-size <n>", batchHelp, numberArg("batchSize"), 16)
     .option("--seed <n>", "random seed", numberArg("seed"), 1337)
     .addOption(
       new Option("--save-dtype <dtype>", "weights on disk (full and freeze modes)")
@@ -37,15 +35,27 @@ function trainingOptions(command: Command, batchHelp: string, out: string): Comm
     );
 }
 
+/** SFT's and DPO's length: epochs over the data in batches, or a number of steps. */
+function epochOptions(command: Command, batchHelp: string): Command {
+  return command
+    .option("--epochs <n>", "passes over the data (0.5: half of one)", numberArg("epochs"), 3)
+    .option("--max-steps <n>", "stop after this many steps", numberArg("steps"))
+    .option("--batch-size <n>", batchHelp, numberArg("batchSize"), 16);
+}
+
 function checkMode(mode: string): void {
   if (!["full", "freeze", "lora"].includes(mode)) throw new Error(`--mode must be full, freeze or lora, got ${mode}`);
 }
 
 export function registerPosttrainCommands(program: Command, runtime: Runtime): void {
-  trainingOptions(
-    program.command("sft").description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)"),
+  epochOptions(
+    trainingOptions(
+      program
+        .command("sft")
+        .description("supervised fine-tuning on chat conversations (full, top blocks only, or LoRA)"),
+      "runs/sft",
+    ),
     "conversations per micro-batch",
-    "runs/sft",
   )
     .requiredOption("--data <files...>", "conversations: OpenAI chat, ShareGPT or Alpaca JSONL")
     .option("--val-data <files...>", "validation conversations (default: --val-fraction of --data held out)")
@@ -64,10 +74,12 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       console.log(`saved to ${r.out}`);
     });
 
-  trainingOptions(
-    program.command("dpo").description("preference tuning (DPO) on chosen/rejected answer pairs"),
+  epochOptions(
+    trainingOptions(
+      program.command("dpo").description("preference tuning (DPO) on chosen/rejected answer pairs"),
+      "runs/dpo",
+    ),
     "preference pairs per step",
-    "runs/dpo",
   )
     .requiredOption("--data <files...>", "preference pairs: TRL's prompt/chosen/rejected JSONL (text or messages)")
     .option("--val-fraction <f>", "share of the pairs held out for preference accuracy", numberArg("valFraction"), 0.1)
@@ -81,6 +93,34 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
         ? `; held-out preference accuracy ${(100 * r.heldOut.accuracy).toFixed(1)}%, mean reward margin ${r.heldOut.margin.toFixed(3)}`
         : "";
       console.log(`DPO: ${r.steps} steps${held}`);
+      console.log(`saved to ${r.out}`);
+    });
+
+  trainingOptions(
+    program.command("rl").description("reinforcement learning (GRPO) from a reward on sampled answers"),
+    "runs/rl",
+  )
+    .requiredOption(
+      "--tasks <files...>",
+      "conversations whose last assistant turn is the expected answer (llmfab synth)",
+    )
+    .addOption(
+      new Option("--reward <name>", "how an answer scores").choices(["exact", "numeric", "contains"]).default("exact"),
+    )
+    .option("--steps <n>", "optimizer steps", numberArg("steps"), 50)
+    .option("--prompts-per-step <n>", "prompts sampled per step", numberArg("batchSize"), 8)
+    .option("--group <n>", "answers sampled per prompt", numberArg("batchSize"), 8)
+    .option("--temperature <t>", "sampling temperature", numberArg("temperature"), 1)
+    .option("--max-tokens <n>", "longest answer", numberArg("maxTokens"), 64)
+    .option("--scale-by-std", "divide advantages by the group's std (GRPO's original form)", false)
+    .option("--lr <lr>", "learning rate", numberArg("lr"), 1e-5)
+    .action(async (o: Omit<RlCommand, "threads">) => {
+      checkMode(o.mode);
+      const { runRlCommand } = await import("../pipeline/rl.ts");
+      const r = runRlCommand({ ...o, threads: runtime.threads() });
+      console.log(
+        `GRPO: ${r.steps} steps; mean reward ${r.firstReward.toFixed(3)} in the first step, ${r.lastReward.toFixed(3)} in the last`,
+      );
       console.log(`saved to ${r.out}`);
     });
 
