@@ -1,24 +1,21 @@
 // `llmfab dpo`: preference pairs in, a model (or a LoRA adapter) out, with the held-out
 // pairs' preference accuracy and reward margin, and metrics.jsonl as SFT writes it.
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
-import { jsonLine } from "../io/json.ts";
-import { modelFiles } from "../model/directory.ts";
-import { adapterFiles, loadAnyModel } from "../model/peft.ts";
+import { rmSync } from "node:fs";
+import { writeDirAtomic } from "../io/atomic.ts";
+import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
 import { preferenceMetrics, referenceLogProbs, runDpo } from "../posttrain/dpo.ts";
 import { encodePair, readPreferencePairs } from "../posttrain/preference.ts";
-import { defaultLoraTargets } from "../posttrain/sft.ts";
 import { createReporter } from "../train/progress.ts";
 import { loadChatCodec } from "./codec.ts";
 import {
   checkSftCommand,
   heldOutSplit,
-  METRICS_FILE,
+  loraOf,
+  openMetrics,
   refuseFinishedOutput,
   type SftCommand,
-  tokenizerFilesOf,
+  trainedFiles,
 } from "./sft.ts";
 
 export type DpoCommand = Omit<SftCommand, "valData" | "gradAccum" | "evalInterval"> & { beta: number };
@@ -41,18 +38,9 @@ export function runDpoCommand(o: DpoCommand): DpoResult {
   const { train, val } = heldOutSplit(pairs, o.valFraction, o.seed);
   if (train.length === 0) throw new Error(`${o.data.join(", ")}: no preference pairs to train on`);
   const reference = referenceLogProbs(model, val, o.batchSize);
-  const lora = {
-    r: o.loraRank,
-    alpha: o.loraAlpha,
-    dropout: o.loraDropout,
-    targets: o.loraTargets ?? defaultLoraTargets(model),
-    fa: o.loraFa,
-  };
+  const lora = loraOf(o, model);
   const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
-  const metricsPath = join(o.out, METRICS_FILE);
-  mkdirSync(o.out, { recursive: true });
-  writeFileAtomic(metricsPath, "");
-  const log = (record: object) => appendFileSync(metricsPath, jsonLine(record));
+  const { path: metricsPath, log } = openMetrics(o.out);
   const total = Math.ceil(Math.ceil(train.length / o.batchSize) * o.epochs);
   const reporter = createReporter(o.maxSteps ?? total, 0, Math.max(1, Math.floor(total / 20)), o.quiet ?? false);
   try {
@@ -63,12 +51,7 @@ export function runDpoCommand(o: DpoCommand): DpoResult {
     reporter.stop();
     const heldOut = val.length ? preferenceMetrics(model, val, reference, o.beta, o.batchSize) : null;
     if (heldOut) log({ step: steps, heldOutAccuracy: heldOut.accuracy, heldOutMargin: heldOut.margin });
-    const files =
-      o.mode === "lora"
-        ? adapterFiles(model, lora, resolve(o.model))
-        : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
-    const metrics = readFileSync(metricsPath, "utf8");
-    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), [METRICS_FILE]: metrics });
+    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath));
     return { out: o.out, steps, heldOut };
   } catch (e) {
     reporter.stop();

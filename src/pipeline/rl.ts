@@ -1,19 +1,15 @@
 // `llmfab rl`: GRPO on tasks written as conversations (llmfab synth's format): the prompt
 // is the conversation up to its last assistant turn, that turn is the expected answer.
 // Writes the trained model (or LoRA adapter) and metrics.jsonl.
-import { appendFileSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join, resolve } from "node:path";
-import { writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
-import { jsonLine } from "../io/json.ts";
-import { modelFiles } from "../model/directory.ts";
-import { adapterFiles, loadAnyModel } from "../model/peft.ts";
+import { rmSync } from "node:fs";
+import { writeDirAtomic } from "../io/atomic.ts";
+import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
 import { readConversations } from "../posttrain/data.ts";
 import { REWARDS, type RlTask, runGrpo } from "../posttrain/grpo.ts";
-import { defaultLoraTargets } from "../posttrain/sft.ts";
 import { createReporter } from "../train/progress.ts";
 import { loadChatCodec } from "./codec.ts";
-import { checkSftCommand, METRICS_FILE, refuseFinishedOutput, type SftCommand, tokenizerFilesOf } from "./sft.ts";
+import { checkSftCommand, loraOf, openMetrics, refuseFinishedOutput, type SftCommand, trainedFiles } from "./sft.ts";
 
 export type RlCommand = Omit<
   SftCommand,
@@ -50,32 +46,19 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       );
     return { prompt, expected: last.content, source: c.source };
   });
-  const lora = {
-    r: o.loraRank,
-    alpha: o.loraAlpha,
-    dropout: o.loraDropout,
-    targets: o.loraTargets ?? defaultLoraTargets(model),
-    fa: o.loraFa,
-  };
-  const metricsPath = join(o.out, METRICS_FILE);
-  mkdirSync(o.out, { recursive: true });
-  writeFileAtomic(metricsPath, "");
+  const lora = loraOf(o, model);
+  const { path: metricsPath, log } = openMetrics(o.out);
   const reporter = createReporter(o.steps, 0, Math.max(1, Math.floor(o.steps / 20)), o.quiet ?? false);
   const rewards: number[] = [];
   try {
     const options = { ...o, lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
     const steps = runGrpo(model, codec, tasks, options, (s) => {
       rewards.push(s.meanReward);
-      appendFileSync(metricsPath, jsonLine(s));
+      log(s);
       reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, mfu: 0, ms: 0 });
     });
     reporter.stop();
-    const files =
-      o.mode === "lora"
-        ? adapterFiles(model, lora, resolve(o.model))
-        : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
-    const metrics = readFileSync(metricsPath, "utf8");
-    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), [METRICS_FILE]: metrics });
+    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath));
     return { out: o.out, steps, firstReward: rewards[0] ?? 0, lastReward: rewards.at(-1) ?? 0 };
   } catch (e) {
     reporter.stop();

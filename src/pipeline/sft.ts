@@ -6,8 +6,8 @@ import { join, resolve } from "node:path";
 import { refuseExisting, writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { jsonLine } from "../io/json.ts";
 import { modelFiles } from "../model/directory.ts";
-import { flopsPerToken } from "../model/model.ts";
-import { adapterFiles, loadAnyModel } from "../model/peft.ts";
+import { flopsPerToken, type Model } from "../model/model.ts";
+import { adapterFiles, type LoraConfig, loadAnyModel } from "../model/peft.ts";
 import { Rng } from "../nn/random.ts";
 import { checkRange } from "../options/ranges.ts";
 import { type Conversation, readConversations } from "../posttrain/data.ts";
@@ -114,6 +114,44 @@ function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedC
   return { ...heldOutSplit(all, o.valFraction, o.seed), toolNames };
 }
 
+type TrainedModeFlags = Pick<
+  SftCommand,
+  "mode" | "loraRank" | "loraAlpha" | "loraDropout" | "loraTargets" | "loraFa" | "model" | "saveDtype" | "out"
+>;
+
+/** The LoRA settings of a command's flags (the architecture's projections unless --lora-targets). */
+export function loraOf(o: TrainedModeFlags, model: Model): LoraConfig {
+  return {
+    r: o.loraRank,
+    alpha: o.loraAlpha,
+    dropout: o.loraDropout,
+    targets: o.loraTargets ?? defaultLoraTargets(model),
+    fa: o.loraFa,
+  };
+}
+
+/** An empty metrics.jsonl in the output folder, and the function that appends a record to it. */
+export function openMetrics(out: string): { path: string; log(record: object): void } {
+  const path = join(out, METRICS_FILE);
+  mkdirSync(out, { recursive: true });
+  writeFileAtomic(path, "");
+  return { path, log: (record) => appendFileSync(path, jsonLine(record)) };
+}
+
+/** What a trained run leaves: the model (or its PEFT adapter), the base's tokenizer files, the metrics. */
+export function trainedFiles(
+  o: TrainedModeFlags,
+  model: Model,
+  lora: LoraConfig,
+  metricsPath: string,
+): Record<string, Uint8Array | string> {
+  const weights =
+    o.mode === "lora"
+      ? adapterFiles(model, lora, resolve(o.model))
+      : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
+  return { ...weights, ...tokenizerFilesOf(o.model), [METRICS_FILE]: readFileSync(metricsPath, "utf8") };
+}
+
 /** A seeded share of the items held out for validation, the rest for training. */
 export function heldOutSplit<T>(all: T[], fraction: number, seed: number): { train: T[]; val: T[] } {
   const held = Math.floor(all.length * fraction);
@@ -149,20 +187,11 @@ export function runSftCommand(o: SftCommand): {
     );
   const { train, val, toolNames } = splitConversations(o, encode);
   if (train.length === 0) throw new Error(`${o.data.join(", ")}: no conversations to train on`);
-  const lora = {
-    r: o.loraRank,
-    alpha: o.loraAlpha,
-    dropout: o.loraDropout,
-    targets: o.loraTargets ?? defaultLoraTargets(model),
-    fa: o.loraFa,
-  };
+  const lora = loraOf(o, model);
   const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
   const total = sftSteps(train.length, options);
   const evalEvery = o.evalInterval ?? Math.max(1, Math.ceil(total / 10));
-  const metricsPath = join(o.out, METRICS_FILE);
-  mkdirSync(o.out, { recursive: true });
-  writeFileAtomic(metricsPath, "");
-  const log = (record: object) => appendFileSync(metricsPath, jsonLine(record));
+  const { path: metricsPath, log } = openMetrics(o.out);
   const reporter = createReporter(total, 0, Math.max(1, Math.floor(total / 20)), o.quiet ?? false);
   const flops = flopsPerToken(model, model.config.blockSize);
   const peak = peakFlops(o.threads);
@@ -182,15 +211,10 @@ export function runSftCommand(o: SftCommand): {
     });
     validate(r.steps, r.finalLoss);
     reporter.stop();
-    const files =
-      o.mode === "lora"
-        ? adapterFiles(model, lora, resolve(o.model))
-        : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
-    const metrics = readFileSync(metricsPath, "utf8");
     const tools: Record<string, string> = toolNames.length
       ? { [TOOLS_FILE]: `${JSON.stringify({ tools: toolNames })}\n` }
       : {};
-    writeDirAtomic(o.out, { ...files, ...tokenizerFilesOf(o.model), ...tools, [METRICS_FILE]: metrics });
+    writeDirAtomic(o.out, { ...trainedFiles(o, model, lora, metricsPath), ...tools });
     return { out: o.out, ...r, valLoss };
   } catch (e) {
     reporter.stop();
