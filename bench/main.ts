@@ -8,6 +8,7 @@ import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
 import { llamaCppInferBench } from "./llama-cpp.ts";
+import { rlBench } from "./rl.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
 
@@ -32,6 +33,7 @@ const benches: Record<string, () => void> = {
   tokenizer: () => tokenizerBench(emit),
   corpus: () => corpusBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   sft: sftBench,
+  rl: () => rlBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   infer: () => {
     const configs = (values.config ?? ["B", "C"]) as BenchConfigName[];
     const threads = (values.threads ?? ["1", "2"]).map(Number);
@@ -49,8 +51,10 @@ for (const name of which) {
   run();
 }
 
+/** A row: JSON with --json, else its text (a row without text is shown only as JSON). */
 function emit(row: Record<string, unknown>, text: string): void {
-  console.log(values.json ? JSON.stringify({ ...row, cpu: cpuModel, isa }) : text);
+  if (values.json) console.log(JSON.stringify({ ...row, cpu: cpuModel, isa }));
+  else if (text) console.log(text);
 }
 
 function trainBench(): void {

@@ -62,6 +62,8 @@ export interface GrpoStep {
   flat: number;
   meanLength: number;
   sampleTokPerSec: number;
+  /** tokens (prompts and answers) through the training step per second; 0 when the step had no signal */
+  trainTokPerSec: number;
 }
 
 /** Advantages relative to each group: reward minus the group's mean (over its std, if asked). */
@@ -152,7 +154,9 @@ export function runGrpo(
     const pass = prompts.filter((_, p) => rewards.slice(p * o.group, (p + 1) * o.group).some((r) => r >= 1)).length;
     let loss = 0;
     let lr = 0;
+    let trainTokPerSec = 0;
     if (answerTokens > 0 && flat < groups) {
+      const trainStarted = performance.now();
       const { x, y, T } = padBatch(
         sequences.map((s) => (s.tokens.length ? s : { tokens: [0], targets: [IGNORE_INDEX] })),
       );
@@ -169,6 +173,7 @@ export function runGrpo(
       ]);
       loss = r.loss;
       lr = r.lr;
+      trainTokPerSec = (sequences.length * T) / ((performance.now() - trainStarted) / 1000);
     }
     onStep?.({
       step,
@@ -180,6 +185,7 @@ export function runGrpo(
       flat: flat / groups,
       meanLength: answerTokens / samples.length,
       sampleTokPerSec: answerTokens / sampleSeconds,
+      trainTokPerSec,
     });
   }
   return o.steps;
