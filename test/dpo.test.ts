@@ -11,6 +11,7 @@ import { loadChatCodec } from "../src/pipeline/codec.ts";
 import type { Message } from "../src/posttrain/data.ts";
 import { referenceLogProbs, runDpo } from "../src/posttrain/dpo.ts";
 import { type EncodedPair, encodePair, readPreferencePairs } from "../src/posttrain/preference.ts";
+import { startServer } from "../src/server/serve.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 
@@ -107,6 +108,70 @@ describe("DPO", () => {
     const bad = llmfab(["dpo", "--model", dir, "--data", join(data, "missing.jsonl"), "--out", join(data, "x")]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /missing\.jsonl: cannot read the preference file/);
+  });
+
+  test("feedback on answers: kept through the API, exported as pairs, accepted by llmfab dpo", async () => {
+    const dir = await tinyChatModel(0, 128);
+    const data = mkdtempSync(join(tmpdir(), "llmfab-feedback-"));
+    const feedbackFile = join(data, "feedback.jsonl");
+    const server = await startServer({
+      model: dir,
+      host: "127.0.0.1",
+      port: 0,
+      slots: 1,
+      maxQueue: 2,
+      threads: 1,
+      feedbackFile,
+    });
+    const send = (body: object) =>
+      fetch(`${server.url}/v1/feedback`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    try {
+      const ask = [{ role: "user", content: "How are you?" }];
+      // Regenerated twice, the third answer kept and liked.
+      assert.equal(
+        (await send({ messages: ask, answer: "I am fine.", rating: "up", replaced: ["Hello.", "Thank you."] })).status,
+        200,
+      );
+      // Another conversation: one answer liked, one disliked.
+      const hi = [{ role: "user", content: "Hi there" }];
+      await send({ messages: hi, answer: "Hello there, how are you?", rating: "up" });
+      await send({ messages: hi, answer: "fine fine fine", rating: "down" });
+      const bad = await send({ messages: [], answer: "x" });
+      assert.equal(bad.status, 400);
+    } finally {
+      await server.close();
+    }
+    const pairsFile = join(data, "pairs.jsonl");
+    const exported = llmfab(["feedback", "export", "--data", feedbackFile, "--format", "dpo", "--out", pairsFile]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /^3 preference pairs written/);
+    const pairs = readPreferencePairs([pairsFile]);
+    assert.deepEqual(
+      pairs.map((p) => [p.prompt[0]?.content, p.chosen[0]?.content, p.rejected[0]?.content]),
+      [
+        ["How are you?", "I am fine.", "Hello."],
+        ["How are you?", "I am fine.", "Thank you."],
+        ["Hi there", "Hello there, how are you?", "fine fine fine"],
+      ],
+    );
+    const r = llmfab([
+      "dpo",
+      "--model",
+      dir,
+      "--data",
+      pairsFile,
+      "--max-steps",
+      "1",
+      "--val-fraction",
+      "0.3",
+      "--out",
+      join(data, "dpo"),
+    ]);
+    assert.equal(r.code, 0, r.stderr);
   });
 
   test("bad pairs are errors naming the line", () => {

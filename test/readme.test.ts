@@ -72,10 +72,14 @@ describe("README", () => {
       else if (command === "pretrain" && out) written.add(`${out}/model`);
       else if (out) written.add(out);
       if (command === "synth" && out) written.add(out.replace(/\.jsonl$/, ".heldout.jsonl"));
+      // serve appends the chat page's feedback to --feedback
+      if (command === "serve" && words.includes("--feedback"))
+        written.add(words[words.indexOf("--feedback") + 1] as string);
     }
     for (const words of all)
       for (const [i, w] of words.entries()) {
         if (["--out", "--answers", "--prompt", "--text"].includes(words[i - 1] ?? "")) continue;
+        if (words[0] === "serve" && words[i - 1] === "--feedback") continue;
         if (!/^(runs|configs|\.\.\/shared)\//.test(w)) continue;
         assert.ok(
           written.has(w) || existsSync(join(root, w)),

@@ -125,6 +125,22 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     });
 
   program
+    .command("feedback")
+    .description("what people said about answers on the chat page")
+    .command("export")
+    .description("turn feedback into preference pairs for llmfab dpo")
+    .option("--data <file>", "the server's feedback file", "runs/feedback.jsonl")
+    .addOption(new Option("--format <format>", "output format").choices(["dpo"]).default("dpo"))
+    .requiredOption("--out <file>", "preference pairs (JSONL, TRL's message format)")
+    .action(async (o: { data: string; out: string }) => {
+      const { feedbackPairs } = await import("../posttrain/feedback.ts");
+      const { writeFileAtomic } = await import("../io/atomic.ts");
+      const pairs = feedbackPairs(o.data);
+      writeFileAtomic(o.out, pairs.map((p) => `${JSON.stringify(p)}\n`).join(""));
+      console.log(`${pairs.length} preference pairs written to ${o.out}`);
+    });
+
+  program
     .command("merge")
     .description("fold a LoRA adapter into its base model")
     .requiredOption("--adapter <dir>", "PEFT adapter directory (from llmfab sft --mode lora)")

@@ -23,6 +23,7 @@ interface ServeFlags {
   slots: number;
   maxQueue: number;
   runs: string;
+  feedback: string;
   quiet: boolean;
 }
 
@@ -82,6 +83,11 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
     .option("--slots <n>", "sequences generated at once", numberArg("slots"), 4)
     .option("--max-queue <n>", "requests waiting beyond the slots before 429", numberArg("queue"), 16)
     .option("--runs <dir>", "run directories for the training dashboard", "runs")
+    .option(
+      "--feedback <file>",
+      "where 👍/👎 and regenerations on the chat page are kept (JSONL)",
+      "runs/feedback.jsonl",
+    )
     .option("--quiet", "no log line per request", false)
     .action(async (o: ServeFlags) => {
       const { startServer } = await import("../server/serve.ts");
@@ -91,6 +97,7 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
         threads: runtime.threads(),
         log: o.quiet ? undefined : (line) => console.log(line),
         register: (app) => registerWeb(app, { runsDir: o.runs }),
+        feedbackFile: o.feedback,
       });
       console.log(
         `llmfab serving ${o.model} as "${server.modelName}" at ${server.url} (chat page: ${server.url}/, dashboard: ${server.url}/dashboard)`,

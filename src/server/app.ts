@@ -8,6 +8,7 @@ import { heldToolCalls } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
+import { appendFeedback, feedbackSchema } from "../posttrain/feedback.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
 import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolSetup } from "./tools.ts";
@@ -24,6 +25,8 @@ export interface ServerOptions {
   register?: (app: FastifyInstance) => void;
   /** called with one line per request: method, path, status, milliseconds */
   log?: (line: string) => void;
+  /** where POST /v1/feedback appends (no feedback route without it) */
+  feedbackFile?: string;
 }
 
 class ApiError extends Error {
@@ -98,6 +101,15 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const health = o.generator.health();
     return reply.status(health.status === "ok" ? 200 : 503).send(health);
   });
+
+  const feedbackFile = o.feedbackFile;
+  if (feedbackFile) {
+    app.post("/v1/feedback", async (req) => {
+      const body = parse(feedbackSchema, req.body);
+      appendFeedback(feedbackFile, { ...body, time: new Date().toISOString(), model: o.modelName });
+      return { ok: true };
+    });
+  }
 
   app.get("/v1/models", async () => ({
     object: "list",

@@ -26,6 +26,8 @@ export interface ServeOptions {
   register?: (app: FastifyInstance) => void;
   /** one line per request */
   log?: (line: string) => void;
+  /** where feedback on answers is appended (POST /v1/feedback); none without it */
+  feedbackFile?: string;
   /** tests only: make the engine fail on purpose */
   fault?: InjectedFault;
 }
@@ -70,6 +72,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     contextLength: config.blockSize,
     apiKey: o.apiKey,
     register: o.register,
+    ...(o.feedbackFile ? { feedbackFile: o.feedbackFile } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });
   let closing: Promise<void> | null = null;
