@@ -1,11 +1,12 @@
 // The web pages in a real browser: playwright-core driving Debian's Chromium, headless.
 // Skipped where /usr/bin/chromium is absent (.ci/run installs it).
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
+import { feedbackPairs } from "../src/posttrain/feedback.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { registerWeb } from "../src/web/routes.ts";
 import { tinyChatModel } from "./chat-model.ts";
@@ -15,6 +16,7 @@ const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed"
 const shots = join(tmpdir(), "llmfab-screenshots");
 
 let server: RunningServer;
+const feedbackFile = join(mkdtempSync(join(tmpdir(), "llmfab-feedback-")), "feedback.jsonl");
 let keyed: RunningServer;
 let browser: Browser;
 const API_KEY = "page-key-123";
@@ -36,6 +38,7 @@ describe("web pages", { skip }, () => {
       maxQueue: 4,
       threads: 1,
       register: (app) => registerWeb(app, { runsDir: runs }),
+      feedbackFile,
     });
     keyed = await startServer({
       model: await tinyChatModel(),
@@ -89,6 +92,34 @@ describe("web pages", { skip }, () => {
       /^Today is (Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, \d+ [A-Z][a-z]+ \d{4}\.$/,
     );
     await page.screenshot({ path: join(shots, "chat.png") });
+  });
+
+  test("👍 / 👎 and regenerate on an answer reach the feedback file, and export as a preference pair", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/`);
+    await page.fill("#seed", "3");
+    await page.fill("#input", "How are you?");
+    await page.click("#send");
+    await page.waitForSelector(".feedback .up", { timeout: 30_000 });
+    await page.click(".feedback .regenerate");
+    await page.waitForSelector(".feedback .up", { timeout: 30_000 });
+    await page.click(".feedback .up");
+    await page.waitForFunction(() => document.querySelector(".feedback")?.getAttribute("data-rated") === "up");
+    const records = async () =>
+      existsSync(feedbackFile)
+        ? readFileSync(feedbackFile, "utf8")
+            .trim()
+            .split("\n")
+            .map((l) => JSON.parse(l) as { answer: string; rating: string; replaced: string[] })
+        : [];
+    for (let i = 0; i < 100 && (await records()).length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    // (An untrained model's answers are arbitrary bytes: compared as the file holds them, not as the page shows them.)
+    const [record] = await records();
+    assert.equal(record?.rating, "up");
+    assert.equal(record?.replaced.length, 1, "the regenerated-away answer is kept");
+    const differ = record?.answer !== record?.replaced[0];
+    assert.equal(feedbackPairs(feedbackFile).length, differ ? 1 : 0);
+    await page.screenshot({ path: join(shots, "feedback.png") });
   });
 
   test("under --api-key the page asks for the key, then sends it and streams an answer", async () => {
