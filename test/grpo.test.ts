@@ -126,4 +126,56 @@ describe("GRPO", () => {
     const group = llmfab(["rl", "--model", dir, "--tasks", tasks, "--group", "1", "--out", join(data, "g")]);
     assert.match(group.stderr, /--group must be at least 2/);
   });
+
+  test("a reward module: used as written; one that throws, hangs or returns NaN stops the run naming the task", async () => {
+    const dir = await tinyChatModel(0, 96);
+    const data = mkdtempSync(join(tmpdir(), "llmfab-reward-"));
+    const tasks = join(data, "tasks.jsonl");
+    const line = JSON.stringify({
+      messages: [
+        { role: "user", content: "Say it." },
+        { role: "assistant", content: "you" },
+      ],
+    });
+    writeFileSync(tasks, `${line}\n`);
+    const modules: Record<string, string> = {
+      "length.ts": "export default (answer: string): number => (answer.length % 2 === 0 ? 1 : 0);",
+      "throws.ts": 'export default (): number => { throw new Error("no score for you"); };',
+      "hangs.ts": "export default (): number => { for (;;) {} };",
+      "nan.ts": "export default (): number => Number.NaN;",
+    };
+    for (const [name, code] of Object.entries(modules)) writeFileSync(join(data, name), code);
+    const rl = (reward: string, out: string) =>
+      llmfab([
+        "rl",
+        "--model",
+        dir,
+        "--tasks",
+        tasks,
+        "--reward",
+        join(data, reward),
+        "--steps",
+        "2",
+        "--group",
+        "4",
+        "--prompts-per-step",
+        "1",
+        "--max-tokens",
+        "4",
+        "--reward-timeout",
+        "1",
+        "--out",
+        join(data, out),
+      ]);
+    const ok = rl("length.ts", "ok");
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.ok(existsSync(join(data, "ok", "model.safetensors")));
+    assert.match(rl("throws.ts", "t").stderr, /tasks\.jsonl:1: the reward failed: .*throws\.ts: no score for you/);
+    assert.match(rl("nan.ts", "n").stderr, /tasks\.jsonl:1: the reward returned NaN, not a finite number/);
+    assert.match(
+      rl("hangs.ts", "h").stderr,
+      /tasks\.jsonl:1: the reward failed: .*hangs\.ts: the reward took longer than/,
+    );
+    assert.ok(!existsSync(join(data, "t")) && !existsSync(join(data, "h")), "a failed run leaves nothing behind");
+  });
 });

@@ -104,9 +104,12 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       "--tasks <files...>",
       "conversations whose last assistant turn is the expected answer (llmfab synth)",
     )
-    .addOption(
-      new Option("--reward <name>", "how an answer scores").choices(["exact", "numeric", "contains"]).default("exact"),
+    .option(
+      "--reward <name|file>",
+      "how an answer scores: exact, numeric, contains, or a module (./reward.ts)",
+      "exact",
     )
+    .option("--reward-timeout <s>", "seconds a reward module may take per answer", numberArg("lr"), 10)
     .option("--steps <n>", "optimizer steps", numberArg("steps"), 50)
     .option("--prompts-per-step <n>", "prompts sampled per step", numberArg("batchSize"), 8)
     .option("--group <n>", "answers sampled per prompt", numberArg("batchSize"), 8)

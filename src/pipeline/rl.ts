@@ -1,12 +1,13 @@
 // `llmfab rl`: GRPO on tasks written as conversations (llmfab synth's format): the prompt
 // is the conversation up to its last assistant turn, that turn is the expected answer.
 // Writes the trained model (or LoRA adapter) and metrics.jsonl.
-import { rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
 import { readConversations } from "../posttrain/data.ts";
-import { REWARDS, type RlTask, runGrpo } from "../posttrain/grpo.ts";
+import { REWARDS, type Reward, type RlTask, runGrpo } from "../posttrain/grpo.ts";
+import { loadRewardModule, type RewardModule } from "../posttrain/reward-module.ts";
 import { createReporter } from "../train/progress.ts";
 import { loadChatCodec } from "./codec.ts";
 import { checkSftCommand, loraOf, openMetrics, refuseFinishedOutput, type SftCommand, trainedFiles } from "./sft.ts";
@@ -23,6 +24,8 @@ export type RlCommand = Omit<
   temperature: number;
   maxTokens: number;
   scaleByStd: boolean;
+  /** seconds a reward module may take per answer */
+  rewardTimeout?: number;
 };
 
 export function runRlCommand(o: RlCommand): { out: string; steps: number; firstReward: number; lastReward: number } {
@@ -30,9 +33,13 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   checkRange("--steps", o.steps, "steps");
   checkRange("--group", o.group, "batchSize");
   if (o.group < 2) throw new Error("--group must be at least 2: advantages compare answers within a group");
-  const reward = REWARDS[o.reward];
-  if (!reward) throw new Error(`--reward must be one of ${Object.keys(REWARDS).join(", ")}, got ${o.reward}`);
+  const builtin: Reward | undefined = Object.hasOwn(REWARDS, o.reward) ? REWARDS[o.reward] : undefined;
+  if (!builtin && !/\.(ts|js|mjs)$/.test(o.reward))
+    throw new Error(`--reward must be ${Object.keys(REWARDS).join(", ")} or a module file (.ts, .js), got ${o.reward}`);
+  if (!builtin && !existsSync(o.reward)) throw new Error(`--reward ${o.reward}: no such file`);
   refuseFinishedOutput(o.out);
+  const module = builtin ? null : loadRewardModule(o.reward, (o.rewardTimeout ?? 10) * 1000);
+  const reward = builtin ?? (module as RewardModule).reward;
   const model = loadAnyModel(o.model);
   const codec = loadChatCodec(o.model);
   const tasks: RlTask[] = readConversations(o.tasks).map((c) => {
@@ -64,5 +71,7 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
     reporter.stop();
     rmSync(o.out, { recursive: true, force: true });
     throw e;
+  } finally {
+    void module?.close();
   }
 }

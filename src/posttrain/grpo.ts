@@ -66,6 +66,19 @@ export interface GrpoStep {
   trainTokPerSec: number;
 }
 
+/** A reward's score of an answer; a reward that throws or returns something other than a finite number is an error naming the task. */
+function scored(reward: Reward, answer: string, task: RlTask): number {
+  let value: number;
+  try {
+    value = reward(answer, task.expected);
+  } catch (e) {
+    throw new Error(`${task.source}: the reward failed: ${(e as Error).message}`);
+  }
+  if (typeof value !== "number" || !Number.isFinite(value))
+    throw new Error(`${task.source}: the reward returned ${String(value)}, not a finite number`);
+  return value;
+}
+
 /** Advantages relative to each group: reward minus the group's mean (over its std, if asked). */
 export function groupAdvantages(rewards: number[], group: number, scaleByStd: boolean): number[] {
   const out: number[] = [];
@@ -137,7 +150,7 @@ export function runGrpo(
     const started = performance.now();
     const samples = sampleGroups(model, tokenizer, prompts, o, step);
     const sampleSeconds = (performance.now() - started) / 1000;
-    const rewards = samples.map((s, i) => o.reward(s.text, (prompts[Math.floor(i / o.group)] as RlTask).expected));
+    const rewards = samples.map((s, i) => scored(o.reward, s.text, prompts[Math.floor(i / o.group)] as RlTask));
     const advantages = groupAdvantages(rewards, o.group, o.scaleByStd);
     // Answers as training sequences: the prompt, then the answer, with targets on the answer only.
     const sequences: EncodedConversation[] = samples.map((s, i) => {
