@@ -13,7 +13,7 @@ import { readJsonFile } from "../io/json.ts";
 import { type Architecture, architectureOf, architectureOfGguf, fromHfConfig } from "../model/architecture.ts";
 import { type ModelConfig, ropeFrequencies } from "../model/config.ts";
 import { modelFiles } from "../model/directory.ts";
-import { buildModel } from "../model/model.ts";
+import { buildModel, emptyModel } from "../model/model.ts";
 import { loadAnyModel, mergeIntoBase } from "../model/peft.ts";
 import { Tensor } from "../tensor/index.ts";
 import { PATTERN_SOURCES } from "../tokenizer/patterns.ts";
@@ -358,7 +358,14 @@ export function importGguf(path: string, outDir: string): void {
     }
     params.set(name, new Tensor(data, shape, true));
   }
-  // Biases llama.cpp's GPT-2 requires but a bias-free model left at zero are dropped by the loader.
+  for (const [name, t] of emptyModel(config).params) {
+    const found = params.get(name);
+    if (!found) throw new Error(`${path}: tensor ${names.toGguf(name) ?? name} is missing`);
+    if (found.shape.join(",") !== t.shape.join(","))
+      throw new Error(
+        `${path}: tensor ${names.toGguf(name)} has shape [${found.shape}] but the metadata needs [${t.shape}]`,
+      );
+  }
   const model = buildModel(config, params);
   writeDirAtomic(outDir, { ...modelFiles(model), ...tokenizerFilesFromGguf(metadata, path) });
 }
