@@ -30,6 +30,12 @@ describe("web pages", { skip }, () => {
     );
     lines.push(JSON.stringify({ step: 39, train_loss: 2.1, val_loss: 2.3 }));
     writeFileSync(join(runs, "demo", "metrics.jsonl"), `${lines.join("\n")}\n`);
+    // An RL run, as llmfab rl writes its metrics.
+    mkdirSync(join(runs, "rl"));
+    const rl = Array.from({ length: 12 }, (_, step) =>
+      JSON.stringify({ step, loss: 0.01, lr: 1e-5, mean_reward: step / 12, pass_at_group: Math.min(1, step / 6) }),
+    );
+    writeFileSync(join(runs, "rl", "metrics.jsonl"), `${rl.join("\n")}\n`);
     server = await startServer({
       model: await tinyChatModel(),
       host: "127.0.0.1",
@@ -158,5 +164,14 @@ describe("web pages", { skip }, () => {
     });
     assert.ok(drawn > 500, `${drawn} pixels drawn`);
     await page.screenshot({ path: join(shots, "dashboard.png") });
+    assert.equal(await page.locator("#reward-chart").isHidden(), true, "no reward chart for a pretraining run");
+  });
+
+  test("an RL run's dashboard plots its rewards", async () => {
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/dashboard?run=rl`);
+    await page.waitForFunction(() => document.body.dataset.rewardPoints === "12", undefined, { timeout: 30_000 });
+    assert.equal(await page.locator("#reward-chart").isVisible(), true);
+    await page.screenshot({ path: join(shots, "dashboard-rl.png") });
   });
 });
