@@ -109,7 +109,11 @@ export function runDpo(model: Model, pairs: EncodedPair[], o: DpoOptions, onStep
           loss: () => {
             const { chosen, rejected } = sideLogProbs(model, batch);
             margins = batch.map(
-              (_, k) => o.beta * ((chosen.data[k] as number) - refC[k]! - ((rejected.data[k] as number) - refR[k]!)),
+              (_, k) =>
+                o.beta *
+                ((chosen.data[k] as number) -
+                  (refC[k] as number) -
+                  ((rejected.data[k] as number) - (refR[k] as number))),
             );
             return dpoLoss(chosen, rejected, refC, refR, o.beta);
           },

@@ -10,15 +10,7 @@ import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
 import { countParameters, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import {
-  backward,
-  cpuHasBf16,
-  cpuSummary,
-  crossEntropy,
-  noGrad,
-  resolvePrecision,
-  setPrecision,
-} from "../tensor/index.ts";
+import { cpuHasBf16, cpuSummary, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
