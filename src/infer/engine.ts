@@ -324,6 +324,20 @@ export class Engine {
     return out;
   }
 
+  /**
+   * The logits a sequence samples from: all of them; under a constraint, the tokens it
+   * allows; after a complete tool call, only the call's end marker (the constraint ends).
+   */
+  private allowedLogits(s: Sequence, logits: Float32Array): Float32Array {
+    const c = s.constraint;
+    const calls = s.opts.toolCalls;
+    if (c?.done && calls) {
+      s.constraint = null;
+      return this.onlyToken(logits, calls.end);
+    }
+    return c ? this.masked(logits, c) : logits;
+  }
+
   /** Only the end marker of a tool call may come next. */
   private onlyToken(logits: Float32Array, id: number): Float32Array {
     const out = new Float32Array(logits.length).fill(Number.NEGATIVE_INFINITY);
@@ -333,20 +347,17 @@ export class Engine {
 
   /** Samples the sequence's next token from its logits and emits or finishes. */
   private accept(s: Sequence, logits: Float32Array): void {
-    let c = s.constraint;
-    const calls = s.opts.toolCalls;
-    if (c?.done && s.afterJson === "finish") {
+    if (s.constraint?.done && s.afterJson === "finish") {
       this.finish(s, "stop");
       return;
     }
-    const closing = c?.done && calls ? calls.end : null;
-    if (closing !== null) s.constraint = c = null;
-    const view = closing !== null ? this.onlyToken(logits, closing) : c ? this.masked(logits, c) : logits;
-    const choice = sampleNext(view, s.opts, s.counts, s.rng);
+    const choice = sampleNext(this.allowedLogits(s, logits), s.opts, s.counts, s.rng);
     if (this.tokenizer.stopIds.has(choice.id)) {
       this.finish(s, "stop");
       return;
     }
+    const c = s.constraint;
+    const calls = s.opts.toolCalls;
     c?.advance(choice.id);
     if (!c && calls && choice.id === calls.start) s.constraint = this.constraints().create(calls.schema);
     s.out.push(choice.id);
