@@ -119,6 +119,18 @@ describe("KV-cache engine", () => {
     );
   });
 
+  test("a stop token ends the generation and is reported, not included", () => {
+    const model = sharpModel(configs.gpt2, 11);
+    const prompt = [3, 17, 5, 9, 22];
+    const free = new Engine(model, letters, 1).generate(prompt, { temperature: 0, maxTokens: 30 });
+    const stop = free.ids[3] as number;
+    const stopping = { ...letters, stopIds: new Set([stop]) };
+    const r = new Engine(model, stopping, 1).generate(prompt, { temperature: 0, maxTokens: 30 });
+    assert.equal(r.finishReason, "stop");
+    assert.equal(r.stopId, stop);
+    assert.deepEqual(r.ids, free.ids.slice(0, free.ids.indexOf(stop)));
+  });
+
   test("stop strings end the text before them; the context bounds the length", () => {
     const model = sharpModel(configs.gpt2, 3);
     const engine = new Engine(model, letters, 1);

@@ -47,6 +47,8 @@ export interface GenerationResult {
   text: string;
   logprobs: number[];
   finishReason: FinishReason;
+  /** the stop token that ended the generation, when one did (it is not in ids) */
+  stopId?: number;
   promptTokens: number;
   /** prompt tokens served from the cache instead of prefilled */
   cachedTokens: number;
@@ -353,7 +355,7 @@ export class Engine {
     }
     const choice = sampleNext(this.allowedLogits(s, logits), s.opts, s.counts, s.rng);
     if (this.tokenizer.stopIds.has(choice.id)) {
-      this.finish(s, "stop");
+      this.finish(s, "stop", choice.id);
       return;
     }
     const c = s.constraint;
@@ -399,7 +401,7 @@ export class Engine {
     s.req.onToken?.({ id, text, logprob });
   }
 
-  private finish(s: Sequence, reason: FinishReason): void {
+  private finish(s: Sequence, reason: FinishReason, stopId?: number): void {
     const i = this.active.indexOf(s);
     if (i < 0) return;
     this.active.splice(i, 1);
@@ -410,6 +412,7 @@ export class Engine {
       text: s.text,
       logprobs: s.logprobs,
       finishReason: reason,
+      ...(stopId !== undefined ? { stopId } : {}),
       promptTokens: s.req.prompt.length,
       cachedTokens: s.cachedTokens,
     });

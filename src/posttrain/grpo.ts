@@ -115,8 +115,9 @@ function sampleGroups(
           maxTokens: o.maxTokens,
           seed: o.seed * 1_000_003 + step * 997 + p * 31 + k,
         },
+        // The stop token that ended an answer is part of it: the model learns where to end.
         onDone: (r) => {
-          out[p * o.group + k] = { ids: r.ids, text: r.text };
+          out[p * o.group + k] = { ids: r.stopId === undefined ? r.ids : [...r.ids, r.stopId], text: r.text };
         },
         onError: (e) => {
           throw e;
