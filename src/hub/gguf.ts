@@ -3,6 +3,7 @@
 // tensor data, each aligned. Tensor types read and written: F32, F16, BF16 and Q8_0
 // (blocks of 32 values: an fp16 scale and 32 int8s).
 import { closeSync, openSync, readFileSync, writeSync } from "node:fs";
+import { decodeHalves, encodeHalves, f16Bits, halfToFloat } from "../tensor/half.ts";
 
 const MAGIC = 0x46554747; // "GGUF" little-endian
 const VERSION = 3;
@@ -57,52 +58,7 @@ export interface GgufFile {
   tensors: Map<string, { shape: number[]; type: GgmlTypeName; data: Float32Array }>;
 }
 
-// ---- half-precision and Q8_0 encodings ----
-
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-export function toBf16Bits(v: number): number {
-  f32[0] = v;
-  const u = u32[0] as number;
-  if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0; // NaN
-  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16; // round to nearest even
-}
-
-export function toF16Bits(v: number): number {
-  f32[0] = v;
-  const u = u32[0] as number;
-  const sign = (u >>> 16) & 0x8000;
-  const exp = (u >>> 23) & 0xff;
-  const mant = u & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0); // inf, NaN
-  const e = exp - 127 + 15;
-  if (e >= 31) return sign | 0x7c00; // overflow: inf
-  if (e <= 0) {
-    if (e < -10) return sign; // underflow: zero
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rounded = (m + half - 1 + ((m >>> shift) & 1)) >>> shift;
-    return sign | rounded;
-  }
-  const rounded = mant + 0xfff + ((mant >>> 13) & 1);
-  return (sign | (e << 10)) + (rounded >>> 13); // a mantissa carry bumps the exponent
-}
-
-export function fromF16Bits(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-function fromBf16Bits(h: number): number {
-  u32[0] = h << 16;
-  return f32[0] as number;
-}
+// ---- Q8_0 ----
 
 const QK8_0 = 32;
 
@@ -115,7 +71,7 @@ function quantizeQ8_0(data: Float32Array): Buffer {
     for (let i = 0; i < QK8_0; i++) amax = Math.max(amax, Math.abs(data[b * QK8_0 + i] as number));
     const d = amax / 127;
     const id = d ? 1 / d : 0;
-    out.writeUInt16LE(toF16Bits(d), b * 34);
+    out.writeUInt16LE(f16Bits(d), b * 34);
     for (let i = 0; i < QK8_0; i++) out.writeInt8(Math.round((data[b * QK8_0 + i] as number) * id), b * 34 + 2 + i);
   }
   return out;
@@ -124,7 +80,7 @@ function quantizeQ8_0(data: Float32Array): Buffer {
 function dequantizeQ8_0(bytes: Buffer, count: number): Float32Array {
   const out = new Float32Array(count);
   for (let b = 0; b < count / QK8_0; b++) {
-    const d = fromF16Bits(bytes.readUInt16LE(b * 34));
+    const d = halfToFloat(bytes.readUInt16LE(b * 34));
     for (let i = 0; i < QK8_0; i++) out[b * QK8_0 + i] = d * bytes.readInt8(b * 34 + 2 + i);
   }
   return out;
@@ -135,12 +91,8 @@ function encodeTensor(t: GgufTensor): Buffer {
     case "F32":
       return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
     case "F16":
-    case "BF16": {
-      const out = Buffer.alloc(t.data.length * 2);
-      const encode = t.type === "F16" ? toF16Bits : toBf16Bits;
-      for (let i = 0; i < t.data.length; i++) out.writeUInt16LE(encode(t.data[i] as number), 2 * i);
-      return out;
-    }
+    case "BF16":
+      return encodeHalves(t.data, t.type);
     case "Q8_0":
       return quantizeQ8_0(t.data);
   }
@@ -381,8 +333,5 @@ export function readGguf(path: string): GgufFile {
 function decodeTensor(bytes: Buffer, type: GgmlTypeName, count: number): Float32Array {
   if (type === "F32") return new Float32Array(Uint8Array.from(bytes).buffer);
   if (type === "Q8_0") return dequantizeQ8_0(bytes, count);
-  const out = new Float32Array(count);
-  const decode = type === "F16" ? fromF16Bits : fromBf16Bits;
-  for (let i = 0; i < count; i++) out[i] = decode(bytes.readUInt16LE(2 * i));
-  return out;
+  return decodeHalves(bytes, type, count);
 }

@@ -3,6 +3,7 @@
 // We write float32 (or bfloat16 when asked); we read float32, float16 and bfloat16 (as
 // Hugging Face models ship).
 import { readFileSync } from "node:fs";
+import { decodeHalves, encodeHalves, type HalfKind } from "../tensor/half.ts";
 
 export interface NamedTensor {
   shape: number[];
@@ -34,10 +35,9 @@ export function encodeSafetensors(
   new DataView(out.buffer).setBigUint64(0, BigInt(headerBytes.length), true);
   out.set(headerBytes, 8);
   let pos = 8 + headerBytes.length;
-  const view = new DataView(out.buffer);
   for (const t of tensors.values()) {
     if (dtype === "F32") out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), pos);
-    else for (let i = 0; i < t.data.length; i++) view.setUint16(pos + 2 * i, bf16Bits(t.data[i] as number), true);
+    else out.set(encodeHalves(t.data, dtype), pos);
     pos += t.data.length * width;
   }
   return out;
@@ -92,46 +92,9 @@ export function readSafetensors(path: string): { tensors: Map<string, NamedTenso
   return { tensors, metadata };
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** float32 -> bfloat16 bits, rounded to nearest even (NaN stays NaN). */
-function bf16Bits(v: number): number {
-  f32[0] = v;
-  const u = u32[0] as number;
-  if ((u & 0x7fffffff) > 0x7f800000) return 0x7fc0;
-  return (u + 0x7fff + ((u >>> 16) & 1)) >>> 16;
-}
-
 function decode(bytes: Buffer, dtype: string, count: number): Float32Array {
+  if (dtype !== "F32") return decodeHalves(bytes, dtype as HalfKind, count);
   const out = new Float32Array(count);
-  if (dtype === "F32") {
-    new Uint8Array(out.buffer).set(bytes);
-    return out;
-  }
-  const u32 = new Uint32Array(out.buffer);
-  for (let i = 0; i < count; i++) {
-    const h = bytes.readUInt16LE(2 * i);
-    u32[i] = dtype === "BF16" ? h << 16 : halfToFloatBits(h);
-  }
+  new Uint8Array(out.buffer).set(bytes);
   return out;
-}
-
-function halfToFloatBits(h: number): number {
-  const sign = (h & 0x8000) << 16;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) {
-    if (mant === 0) return sign >>> 0;
-    // subnormal: renormalise
-    let e = -1;
-    let m = mant;
-    do {
-      e++;
-      m <<= 1;
-    } while ((m & 0x400) === 0);
-    return (sign | ((127 - 15 - e) << 23) | ((m & 0x3ff) << 13)) >>> 0;
-  }
-  if (exp === 0x1f) return (sign | 0x7f800000 | (mant << 13)) >>> 0;
-  return (sign | ((exp - 15 + 127) << 23) | (mant << 13)) >>> 0;
 }
