@@ -65,20 +65,20 @@ export function sequenceLogProbs(logits: Tensor, targets: Int32Array, B: number,
       const g = out.grad;
       if (!g) return;
       const dlogits = logits.ensureGrad();
-      // d log p(t) / d logits = onehot(t) - softmax: the cross-entropy gradient, negated, per row.
-      for (let r = 0; r < N; r++) {
-        if (targets[r] === ignoreIndex) continue;
-        const rows = (a: Float32Array) => a.subarray(r * V, (r + 1) * V);
-        const gb = g[Math.floor(r / T)] as number;
+      // d log p(t) / d logits = onehot(t) - softmax: the cross-entropy gradient, negated,
+      // scaled by the sequence's upstream gradient: one kernel call per sequence's rows.
+      for (let b = 0; b < B; b++) {
+        const rows = <A extends Float32Array | Int32Array>(a: A, width: number) =>
+          a.subarray(b * T * width, (b + 1) * T * width) as A;
         native.crossEntropyBackward(
-          rows(dlogits),
-          rows(logits.data),
-          lse.subarray(r, r + 1),
-          targets.subarray(r, r + 1),
-          1,
+          rows(dlogits, V),
+          rows(logits.data, V),
+          rows(lse, 1),
+          rows(targets, 1),
+          T,
           V,
           ignoreIndex,
-          -gb,
+          -(g[b] as number),
           true,
         );
       }
