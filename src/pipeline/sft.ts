@@ -12,7 +12,7 @@ import { Rng } from "../nn/random.ts";
 import { checkRange } from "../options/ranges.ts";
 import { type Conversation, readConversations } from "../posttrain/data.ts";
 import { type EncodedConversation, encodeConversation } from "../posttrain/encode.ts";
-import { conversationLoss, defaultLoraTargets, runSft, type SftMode, sftSteps } from "../posttrain/sft.ts";
+import { conversationLoss, defaultLoraTargets, runSft, type SftMode, sftSteps, shuffle } from "../posttrain/sft.ts";
 import { createReporter } from "../train/progress.ts";
 import { peakFlops } from "../train/throughput.ts";
 import { loadChatCodec } from "./codec.ts";
@@ -156,13 +156,7 @@ export function trainedFiles(
 export function heldOutSplit<T>(all: T[], fraction: number, seed: number): { train: T[]; val: T[] } {
   const held = Math.floor(all.length * fraction);
   if (held === 0) return { train: all, val: [] };
-  const order = all.map((_, i) => i);
-  const rng = new Rng(seed + 7);
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = rng.int(i + 1);
-    [order[i], order[j]] = [order[j] as number, order[i] as number];
-  }
-  const isVal = new Set(order.slice(0, held));
+  const isVal = new Set(shuffle(all.length, new Rng(seed + 7)).slice(0, held));
   return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)) };
 }
 

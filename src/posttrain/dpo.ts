@@ -5,9 +5,8 @@
 import type { Model } from "../model/model.ts";
 import { Rng } from "../nn/random.ts";
 import { dpoLoss, noGrad, sequenceLogProbs, type Tensor } from "../tensor/index.ts";
-import { Trainer } from "../train/trainer.ts";
 import type { EncodedPair } from "./preference.ts";
-import { padBatch, prepareTrainable, type SftOptions } from "./sft.ts";
+import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions, shuffle } from "./sft.ts";
 
 export interface DpoOptions extends Omit<SftOptions, "gradAccum"> {
   beta: number;
@@ -85,18 +84,10 @@ export function runDpo(model: Model, pairs: EncodedPair[], o: DpoOptions, onStep
     Math.ceil(Math.ceil(pairs.length / o.batchSize) * o.epochs),
     o.maxSteps ?? Number.POSITIVE_INFINITY,
   );
-  const trainer = new Trainer(params, {
-    adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
-    schedule: { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total },
-    gradClip: o.gradClip,
-  });
+  const trainer = posttrainTrainer(params, o, total);
   let step = 0;
   while (step < total) {
-    const order = Array.from({ length: pairs.length }, (_, i) => i);
-    for (let i = order.length - 1; i > 0; i--) {
-      const j = rng.int(i + 1);
-      [order[i], order[j]] = [order[j] as number, order[i] as number];
-    }
+    const order = shuffle(pairs.length, rng);
     for (let b = 0; b < order.length && step < total; b += o.batchSize, step++) {
       const idx = order.slice(b, b + o.batchSize);
       const batch = idx.map((i) => pairs[i] as EncodedPair);

@@ -7,9 +7,8 @@
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import { IGNORE_INDEX, policyGradientLoss, sequenceLogProbs } from "../tensor/index.ts";
-import { Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
-import { padBatch, prepareTrainable, type SftOptions } from "./sft.ts";
+import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
 
 /** A reward: the answer's score against the expected answer (1 for right, 0 for wrong, or in between). */
 export type Reward = (answer: string, expected: string) => number;
@@ -138,11 +137,7 @@ export function runGrpo(
 ): number {
   if (tasks.length === 0) throw new Error("no tasks to learn from");
   const params = prepareTrainable(model, { ...o, epochs: 1, batchSize: 1 });
-  const trainer = new Trainer(params, {
-    adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
-    schedule: { lr: o.lr, minLr: o.lr, warmupIters: Math.min(o.warmupIters, o.steps), decayIters: o.steps },
-    gradClip: o.gradClip,
-  });
+  const trainer = posttrainTrainer(params, o, o.steps, o.lr); // a constant rate after warmup
   for (let step = 0; step < o.steps; step++) {
     const prompts = Array.from(
       { length: o.promptsPerStep },

@@ -127,11 +127,7 @@ export function runSft(
   const accum = o.gradAccum ?? 1;
   const rng = new Rng(o.seed);
   const total = sftSteps(data.length, o);
-  const trainer = new Trainer(params, {
-    adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
-    schedule: { lr: o.lr, minLr: o.lr / 10, warmupIters: Math.min(o.warmupIters, total), decayIters: total },
-    gradClip: o.gradClip,
-  });
+  const trainer = posttrainTrainer(params, o, total);
   let step = 0;
   let finalLoss = Number.NaN;
   while (step < total) {
@@ -201,7 +197,25 @@ export function lengthGroupedBatches(data: EncodedConversation[], batchSize: num
   return shuffle(batches.length, rng).map((i) => batches[i] as number[]);
 }
 
-function shuffle(n: number, rng: Rng): number[] {
+/**
+ * The trainer post-training methods use: AdamW (beta2 0.99, as short fine-tuning runs
+ * take), warmup then cosine decay over `total` steps down to minLr (a tenth of lr).
+ */
+export function posttrainTrainer(
+  params: [string, Tensor][],
+  o: Pick<SftOptions, "lr" | "warmupIters" | "weightDecay" | "gradClip">,
+  total: number,
+  minLr = o.lr / 10,
+): Trainer {
+  return new Trainer(params, {
+    adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
+    schedule: { lr: o.lr, minLr, warmupIters: Math.min(o.warmupIters, total), decayIters: total },
+    gradClip: o.gradClip,
+  });
+}
+
+/** 0 .. n-1 in a random order (Fisher-Yates). */
+export function shuffle(n: number, rng: Rng): number[] {
   const a = Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = rng.int(i + 1);
