@@ -4,12 +4,8 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { open } from "node:fs/promises";
-import { homedir } from "node:os";
 import { basename, join } from "node:path";
-
-export function cacheDir(): string {
-  return process.env.LLMFAB_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "llmfab");
-}
+import { cacheDir } from "../io/cache.ts";
 
 export interface DownloadOptions {
   sha256?: string;

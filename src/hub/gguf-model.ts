@@ -5,10 +5,10 @@
 // pre-tokenizer's name, special ids, chat template) in the metadata.
 import { createHash } from "node:crypto";
 import { existsSync, renameSync, rmSync, statSync } from "node:fs";
-import { homedir } from "node:os";
 import { basename, join, resolve } from "node:path";
 import { z } from "zod";
 import { writeDirAtomic } from "../io/atomic.ts";
+import { cacheDir } from "../io/cache.ts";
 import { readJsonFile } from "../io/json.ts";
 import { type Architecture, architectureOf, architectureOfGguf, fromHfConfig } from "../model/architecture.ts";
 import { type ModelConfig, ropeFrequencies } from "../model/config.ts";
@@ -371,13 +371,13 @@ export function importGguf(path: string, outDir: string): void {
 }
 
 /** The model directory a .gguf file is read into (once; later runs reuse it), under llmfab's cache. */
-export function ggufModelDir(path: string, env: NodeJS.ProcessEnv = process.env): string {
+export function ggufModelDir(path: string): string {
   const stat = statSync(path);
   const key = createHash("sha1")
     .update(`${resolve(path)}\0${stat.size}\0${stat.mtimeMs}`)
     .digest("hex")
     .slice(0, 16);
-  const cache = join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "llmfab", "gguf");
+  const cache = join(cacheDir(), "gguf");
   const dir = join(cache, `${basename(path, ".gguf")}-${key}`);
   if (!existsSync(join(dir, "config.json"))) importGguf(path, dir);
   return dir;

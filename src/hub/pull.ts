@@ -15,11 +15,10 @@ import {
   symlinkSync,
 } from "node:fs";
 import { open } from "node:fs/promises";
-import { homedir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { Readable } from "node:stream";
 import type { ReadableStream as WebReadableStream } from "node:stream/web";
-import { downloadFile, listFiles, modelInfo } from "@huggingface/hub";
+import { downloadFile, getHFHubCachePath, listFiles, modelInfo } from "@huggingface/hub";
 import { writeFileAtomic } from "../io/atomic.ts";
 
 /** What a model needs: config, weights (sharded with their index), tokenizer, generation config. */
@@ -45,10 +44,10 @@ export interface HubSettings {
 
 /** The settings Hugging Face's own tools read from the environment. */
 export function hubSettings(env: NodeJS.ProcessEnv = process.env): HubSettings {
-  const home = env.HF_HOME ?? join(env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "huggingface");
   const offline = (env.HF_HUB_OFFLINE ?? "").toLowerCase();
   return {
-    cacheDir: env.HF_HUB_CACHE ?? env.HUGGINGFACE_HUB_CACHE ?? join(home, "hub"),
+    // HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub: the library's own rule.
+    cacheDir: getHFHubCachePath(),
     endpoint: (env.HF_ENDPOINT ?? "https://huggingface.co").replace(/\/+$/, ""),
     ...(env.HF_TOKEN ? { token: env.HF_TOKEN } : {}),
     offline: ["1", "true", "yes", "on"].includes(offline),
