@@ -65,30 +65,6 @@ function generationStops(dir: string): number[] {
   return eos === null || eos === undefined ? [] : [eos].flat();
 }
 
-/** A stream decoder that decodes the whole answer so far and emits what can no longer change. */
-function wholeTextStream(decode: (ids: number[]) => string): { push(ids: number[]): string; flush(): string } {
-  const ids: number[] = [];
-  let emitted = "";
-  const emit = (text: string) => {
-    if (!text.startsWith(emitted)) return "";
-    const out = text.slice(emitted.length);
-    emitted = text;
-    return out;
-  };
-  return {
-    push: (more) => {
-      ids.push(...more);
-      // Held back: an incomplete character, and a trailing space a later token may remove.
-      return emit(
-        decode(ids)
-          .replace(/\uFFFD+$/, "")
-          .replace(/ +$/, ""),
-      );
-    },
-    flush: () => emit(decode(ids)),
-  };
-}
-
 export function loadChatCodec(dir: string): ChatCodec {
   if (existsSync(join(dir, TOKENIZER_FILE))) return pretrainedChatCodec(dir);
   const codec = loadModelCodec(dir);
@@ -131,7 +107,7 @@ function pretrainedChatCodec(dir: string): ChatCodec {
     // Answers never show markup: special tokens that are not stops decode to nothing.
     decode,
     decodeRaw: (ids) => tok.decode(ids),
-    streamDecoder: () => wholeTextStream(decode),
+    streamDecoder: () => tok.streamDecoder({ skipSpecial: true }),
     tokenBytes: (id) => tok.tokenBytes(id),
     vocabSize: tok.vocabSize,
     stopIds: new Set(stops),

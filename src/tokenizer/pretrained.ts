@@ -104,6 +104,8 @@ export class PretrainedTokenizer {
   private readonly wrap: Wrap;
   /** the vocabulary spells bytes with GPT-2's byte characters (a ByteLevel decoder) */
   private readonly byteLevel: boolean;
+  /** decoding is the tokens' bytes in order, nothing else (a plain ByteLevel decoder, no clean-up) */
+  private readonly bytesOnly: boolean;
 
   constructor(tokenizerJson: string, configJson: string | null, where: string) {
     const spec = parse(tokenizerJsonSchema, tokenizerJson, where, "BPE tokenizer.json");
@@ -138,6 +140,7 @@ export class PretrainedTokenizer {
     this.preTokenize = preTokenizerOf(spec.pre_tokenizer, `${where}: pre_tokenizer`);
     this.decoder = decoderOf(spec.decoder, `${where}: decoder`);
     this.byteLevel = JSON.stringify(spec.decoder ?? {}).includes('"ByteLevel"');
+    this.bytesOnly = spec.decoder?.type === "ByteLevel" && !this.config.clean_up_tokenization_spaces;
     this.wrap = this.postProcessorWrap(spec.post_processor, where);
     const sorted = [...this.added].sort((a, b) => b.content.length - a.content.length);
     this.addedRegex =
@@ -225,6 +228,50 @@ export class PretrainedTokenizer {
     }
     const text = this.decoder(tokens).join("");
     return this.config.clean_up_tokenization_spaces ? cleanUpSpaces(text) : text;
+  }
+
+  /**
+   * A decoder for a stream of ids that emits text as soon as it can no longer change.
+   * Where decoding is just the tokens' bytes in order, each token costs its own bytes;
+   * otherwise (SentencePiece's decoders strip, clean-up joins) the text so far is decoded
+   * again and only a stable prefix is emitted: an incomplete character and a trailing
+   * space that a later token may remove are held back.
+   */
+  streamDecoder(o: { skipSpecial?: boolean } = {}): { push(ids: ArrayLike<number>): string; flush(): string } {
+    if (this.bytesOnly) {
+      const decoder = new TextDecoder();
+      return {
+        push: (ids) => {
+          let out = "";
+          for (let i = 0; i < ids.length; i++) {
+            const id = ids[i] as number;
+            if (o.skipSpecial && this.addedById.get(id)?.special) continue;
+            out += decoder.decode(this.tokenBytes(id) ?? utf8.encode(this.tokens[id] ?? ""), { stream: true });
+          }
+          return out;
+        },
+        flush: () => decoder.decode(),
+      };
+    }
+    const all: number[] = [];
+    let emitted = "";
+    const emit = (text: string) => {
+      if (!text.startsWith(emitted)) return "";
+      const out = text.slice(emitted.length);
+      emitted = text;
+      return out;
+    };
+    return {
+      push: (ids) => {
+        for (let i = 0; i < ids.length; i++) all.push(ids[i] as number);
+        return emit(
+          this.decode(all, o)
+            .replace(/\uFFFD+$/, "")
+            .replace(/ +$/, ""),
+        );
+      },
+      flush: () => emit(this.decode(all, o)),
+    };
   }
 
   /** The ids the post-processor's `single` template puts around a sequence ($A). */
