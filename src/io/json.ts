@@ -19,19 +19,35 @@ export function jsonLine(value: unknown): string {
 }
 
 /**
- * A JSON file checked against a zod schema; a missing file, bad JSON or a wrong field is
- * an error naming the file (and the field).
+ * A value checked against a zod schema; the first problem is an error naming `where`, the
+ * field and (if given) what the value was meant to be: "config.json: not a X: a.b: ...".
  */
-export function readJsonFile<S extends z.ZodType>(path: string, schema: S): z.infer<S> {
-  let json: unknown;
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"));
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new Error(`${path}: ${err.code === "ENOENT" ? "missing" : `invalid JSON (${err.message})`}`);
-  }
-  const r = schema.safeParse(json);
+export function checkJson<S extends z.ZodType>(schema: S, value: unknown, where: string, what?: string): z.infer<S> {
+  const r = schema.safeParse(value);
   if (r.success) return r.data;
   const issue = r.error.issues[0];
-  throw new Error(`${path}: ${issue?.path.join(".") || "(top level)"}: ${issue?.message}`);
+  throw new Error(`${where}: ${what ? `${what}: ` : ""}${issue?.path.join(".") || "(top level)"}: ${issue?.message}`);
+}
+
+/** JSON text checked against a schema; bad JSON is an error naming `where`. */
+export function parseJsonText<S extends z.ZodType>(text: string, schema: S, where: string, what?: string): z.infer<S> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${where}: invalid JSON (${(e as Error).message})`);
+  }
+  return checkJson(schema, json, where, what);
+}
+
+/** A JSON file checked against a zod schema; a missing file, bad JSON or a wrong field is an error naming the file (and the field). */
+export function readJsonFile<S extends z.ZodType>(path: string, schema: S): z.infer<S> {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new Error(`${path}: ${err.code === "ENOENT" ? "missing" : `cannot read (${err.message})`}`);
+  }
+  return parseJsonText(text, schema, path);
 }

@@ -1,5 +1,6 @@
 // Reading a Hugging Face config.json with a zod schema: errors name the file and the field.
 import type { z } from "zod";
+import { checkJson } from "../io/json.ts";
 
 export function parseHfConfig<S extends z.ZodType>(
   schema: S,
@@ -7,11 +8,7 @@ export function parseHfConfig<S extends z.ZodType>(
   where: string,
   family: string,
 ): z.infer<S> {
-  const r = schema.safeParse(json);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  const field = issue?.path.join(".") || "(top level)";
-  throw new Error(`${where}: invalid ${family} config: ${field}: ${issue?.message}`);
+  return checkJson(schema, json, where, `invalid ${family} config`);
 }
 
 /** Fails on a config option llmfab cannot honour, naming the file and the field. */

@@ -5,6 +5,7 @@
 import { appendFileSync, mkdirSync, readFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { z } from "zod";
+import { parseJsonText } from "../io/json.ts";
 
 const message = z.object({ role: z.enum(["system", "user", "assistant"]), content: z.string() });
 
@@ -42,15 +43,8 @@ export function feedbackPairs(file: string): PreferenceLine[] {
     .split("\n")
     .forEach((line, i) => {
       if (!line.trim()) return;
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        throw new Error(`${file}:${i + 1}: not valid JSON`);
-      }
-      const r = feedbackSchema.safeParse(json);
-      if (!r.success) throw new Error(`${file}:${i + 1}: not a feedback record: ${r.error.issues[0]?.message}`);
-      records.push({ ...r.data, time: "", model: "" });
+      const record = parseJsonText(line, feedbackSchema, `${file}:${i + 1}`, "not a feedback record");
+      records.push({ ...record, time: "", model: "" });
     });
   const pairs: PreferenceLine[] = [];
   const seen = new Set<string>();

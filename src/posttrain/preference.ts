@@ -4,6 +4,7 @@
 // with the model's chat template; only the final assistant turn carries targets.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
+import { parseJsonText } from "../io/json.ts";
 import { IGNORE_INDEX } from "../tensor/index.ts";
 import type { Message } from "./data.ts";
 import type { ChatRenderer, EncodedConversation } from "./encode.ts";
@@ -36,21 +37,11 @@ export function readPreferencePairs(paths: string[]): PreferencePair[] {
     text.split("\n").forEach((line, i) => {
       if (!line.trim()) return;
       const source = `${path}:${i + 1}`;
-      let json: unknown;
-      try {
-        json = JSON.parse(line);
-      } catch {
-        throw new Error(`${source}: not valid JSON`);
-      }
-      const r = pairSchema.safeParse(json);
-      if (!r.success) {
-        const issue = r.error.issues[0];
-        throw new Error(`${source}: not a preference pair: ${issue?.path.join(".") || "line"}: ${issue?.message}`);
-      }
+      const row = parseJsonText(line, pairSchema, source, "not a preference pair");
       const pair = {
-        prompt: asMessages(r.data.prompt, "user"),
-        chosen: asMessages(r.data.chosen, "assistant"),
-        rejected: asMessages(r.data.rejected, "assistant"),
+        prompt: asMessages(row.prompt, "user"),
+        chosen: asMessages(row.chosen, "assistant"),
+        rejected: asMessages(row.rejected, "assistant"),
         source,
       };
       if (JSON.stringify(pair.chosen) === JSON.stringify(pair.rejected))

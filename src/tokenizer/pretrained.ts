@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
+import { parseJsonText } from "../io/json.ts";
 import { BpeModel } from "./merges.ts";
 import {
   byteCharsToBytes,
@@ -73,19 +74,6 @@ export interface PretrainedEncodeOptions {
   parseSpecial?: boolean;
 }
 
-function parse<S extends z.ZodType>(schema: S, text: string, where: string, what: string): z.infer<S> {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${where}: invalid JSON (${(e as Error).message})`);
-  }
-  const r = schema.safeParse(json);
-  if (r.success) return r.data;
-  const issue = r.error.issues[0];
-  throw new Error(`${where}: not a ${what}: ${issue?.path.join(".") || "(top level)"}: ${issue?.message}`);
-}
-
 export class PretrainedTokenizer {
   readonly vocabSize: number;
   /** added tokens marked special (control tokens), by text */
@@ -108,9 +96,9 @@ export class PretrainedTokenizer {
   private readonly bytesOnly: boolean;
 
   constructor(tokenizerJson: string, configJson: string | null, where: string) {
-    const spec = parse(tokenizerJsonSchema, tokenizerJson, where, "BPE tokenizer.json");
+    const spec = parseJsonText(tokenizerJson, tokenizerJsonSchema, where, "not a BPE tokenizer.json");
     const configWhere = where.replace(/tokenizer\.json$/, "tokenizer_config.json");
-    this.config = configJson ? parse(configSchema, configJson, configWhere, "tokenizer_config.json") : {};
+    this.config = configJson ? parseJsonText(configJson, configSchema, configWhere, "not a tokenizer_config.json") : {};
     const m = spec.model;
     if (m.continuing_subword_prefix || m.end_of_word_suffix)
       throw new Error(`${where}: model.continuing_subword_prefix / end_of_word_suffix are not supported`);
