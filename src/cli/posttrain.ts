@@ -156,7 +156,7 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       const { refuseExisting, writeDirAtomic } = await import("../io/atomic.ts");
       const { modelFiles } = await import("../model/directory.ts");
       const { loadWithAdapter, mergeIntoBase } = await import("../model/peft.ts");
-      const { tokenizerFilesOf } = await import("../pipeline/sft.ts");
+      const { tokenizerFilesOf } = await import("../pipeline/codec.ts");
       refuseExisting(o.out);
       const model = loadWithAdapter(o.adapter, o.model);
       const count = mergeIntoBase(model);

@@ -15,7 +15,7 @@ import {
 import type { EngineTokenizer } from "../infer/engine.ts";
 import { readJsonFile } from "../io/json.ts";
 import { CHAR_TOKENIZER_FILE, CharTokenizer } from "../tokenizer/char.ts";
-import { TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, tokenizerFiles } from "../tokenizer/files.ts";
+import { TOKENIZER_FILE, tokenizerFiles } from "../tokenizer/files.ts";
 import { CHAT_TEMPLATE } from "../tokenizer/huggingface.ts";
 import { PretrainedTokenizer } from "../tokenizer/pretrained.ts";
 import type { Tokenizer } from "../tokenizer/tokenizer.ts";
@@ -125,13 +125,25 @@ function pretrainedCodec(dir: string): TextCodec {
     vocabSize: tok.vocabSize,
     encode: (text) => Int32Array.from(tok.encode(text, { parseSpecial: false })),
     decode: (ids) => tok.decode(ids),
-    files: () =>
-      Object.fromEntries(
-        [TOKENIZER_FILE, TOKENIZER_CONFIG_FILE]
-          .filter((f) => existsSync(join(dir, f)))
-          .map((f) => [f, readFileSync(join(dir, f), "utf8")]),
-      ),
+    files: () => tokenizerFilesOf(dir),
   };
+}
+
+export const TOKENIZER_FILES = [
+  "tokenizer.json",
+  "tokenizer_config.json",
+  "special_tokens_map.json",
+  "tokenizer.tiktoken",
+  "char_tokenizer.json",
+  // its stop tokens (eos_token_id) and sampling defaults
+  "generation_config.json",
+];
+
+/** The tokenizer (and generation) files of a model directory, to carry into a derived one. */
+export function tokenizerFilesOf(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    TOKENIZER_FILES.filter((f) => existsSync(join(dir, f))).map((f) => [f, readFileSync(join(dir, f), "utf8")]),
+  );
 }
 
 /** The tokenizer saved in a model directory: BPE (tokenizer.json) or character-level. */

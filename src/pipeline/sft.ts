@@ -15,24 +15,7 @@ import { type EncodedConversation, encodeConversation } from "../posttrain/encod
 import { conversationLoss, defaultLoraTargets, runSft, type SftMode, sftSteps, shuffle } from "../posttrain/sft.ts";
 import { createReporter } from "../train/progress.ts";
 import { peakFlops } from "../train/throughput.ts";
-import { loadChatCodec } from "./codec.ts";
-
-export const TOKENIZER_FILES = [
-  "tokenizer.json",
-  "tokenizer_config.json",
-  "special_tokens_map.json",
-  "tokenizer.tiktoken",
-  "char_tokenizer.json",
-  // its stop tokens (eos_token_id) and sampling defaults
-  "generation_config.json",
-];
-
-/** The tokenizer (and generation) files of a model directory, to carry into a derived one. */
-export function tokenizerFilesOf(dir: string): Record<string, string> {
-  return Object.fromEntries(
-    TOKENIZER_FILES.filter((f) => existsSync(join(dir, f))).map((f) => [f, readFileSync(join(dir, f), "utf8")]),
-  );
-}
+import { loadChatCodec, tokenizerFilesOf } from "./codec.ts";
 
 export interface SftCommand {
   model: string;
