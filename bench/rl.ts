@@ -50,6 +50,9 @@ export function rlBench(emit: (row: BenchRow, text: string) => void, threadList:
         maxTokens: 64,
         reward: (a) => (a.charCodeAt(0) % 2 === 0 ? 1 : 0),
         scaleByStd: false,
+        updates: 1,
+        clip: 0.2,
+        klBeta: 0,
       },
       (s) => {
         if (s.step === 0) return; // warm-up

@@ -6,10 +6,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
+import { clockTool, readClock } from "../src/agent/clock.ts";
 import { feedbackPairs } from "../src/posttrain/feedback.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { registerWeb } from "../src/web/routes.ts";
-import { tinyChatModel } from "./chat-model.ts";
+import { tinyChatModel, toolCallingModel } from "./chat-model.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed";
@@ -126,6 +127,60 @@ describe("web pages", { skip }, () => {
     const differ = record?.answer !== record?.replaced[0];
     assert.equal(feedbackPairs(feedbackFile).length, differ ? 1 : 0);
     await page.screenshot({ path: join(shots, "feedback.png") });
+  });
+
+  test("with a tool-trained model the clock is on by default: the call runs on the server, shown folded", async () => {
+    // The server's clock reads a fixed Saturday in this machine's zone (the browser's), as in training.
+    const now = () => new Date("2024-03-09T12:00:00Z");
+    const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+    const clock = clockTool(now);
+    const spec = { name: "clock", description: clock.description, parameters: clock.parameters };
+    const model = await toolCallingModel(spec, JSON.stringify(readClock(now(), zone)));
+    const tooled = await startServer({
+      model,
+      host: "127.0.0.1",
+      port: 0,
+      slots: 1,
+      maxQueue: 2,
+      threads: 1,
+      register: (app) => registerWeb(app, { runsDir: tmpdir() }),
+      now,
+    });
+    try {
+      const page = await browser.newPage();
+      const chats: { messages: { role: string; content: string | null }[]; tools?: unknown[] }[] = [];
+      const runs: string[] = [];
+      page.on("request", (r) => {
+        if (r.url().endsWith("/v1/chat/completions")) chats.push(JSON.parse(r.postData() ?? "{}"));
+        if (r.url().endsWith("/v1/tools/clock")) runs.push(r.postData() ?? "");
+      });
+      await page.goto(`${tooled.url}/`);
+      await page.waitForSelector("input.tool[value=clock]");
+      assert.equal(await page.isChecked("input.tool[value=clock]"), true, "trained: on");
+      assert.equal(await page.isChecked("input.tool[value=calculator]"), false, "not trained: off");
+      assert.equal(await page.isChecked("#date"), false, "the clock gives the date");
+      await page.fill("#seed", "1");
+      await page.fill("#input", "What day is it?");
+      await page.click("#send");
+      await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
+      assert.equal(chats.length, 2, "one answer calls the clock, the next reads its result");
+      assert.deepEqual(
+        chats[0]?.tools?.map((t) => (t as { function: { name: string } }).function.name),
+        ["clock"],
+      );
+      assert.deepEqual(JSON.parse(runs[0] ?? "{}"), { arguments: { timezone: zone } }, "the browser's zone");
+      const second = chats[1]?.messages ?? [];
+      assert.deepEqual(
+        second.map((m) => m.role),
+        ["user", "assistant", "tool"],
+      );
+      assert.match(second[2]?.content ?? "", /"weekday":"(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day"/);
+      assert.match((await page.locator(".calls summary").textContent()) ?? "", /clock\(\{\}\)/);
+      assert.equal((await page.locator(".msg.assistant > div:not(.calls)").textContent())?.trim(), "It is Saturday.");
+      await page.screenshot({ path: join(shots, "tools.png") });
+    } finally {
+      await tooled.close();
+    }
   });
 
   test("under --api-key the page asks for the key, then sends it and streams an answer", async () => {

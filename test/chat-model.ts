@@ -63,7 +63,7 @@ export const sftDefaults = {
  * One tool-use exchange in OpenAI's fine-tuning format: "What day is it?" -> a clock call
  * with these arguments -> the clock's answer -> "It is Saturday.".
  */
-export function clockExchange(clock: ToolSpec, callId: string, args: string) {
+export function clockExchange(clock: ToolSpec, callId: string, args: string, result = '{"weekday":"Saturday"}') {
   return {
     tools: [{ type: "function", function: clock }],
     messages: [
@@ -73,7 +73,7 @@ export function clockExchange(clock: ToolSpec, callId: string, args: string) {
         content: null,
         tool_calls: [{ id: callId, type: "function", function: { name: "clock", arguments: args } }],
       },
-      { role: "tool", tool_call_id: callId, content: '{"weekday":"Saturday"}' },
+      { role: "tool", tool_call_id: callId, content: result },
       { role: "assistant", content: "It is Saturday." },
     ],
   };
@@ -82,13 +82,13 @@ export function clockExchange(clock: ToolSpec, callId: string, args: string) {
 /**
  * A tiny model fine-tuned (by llmfab sft's stage, on OpenAI's fine-tuning format) on one
  * tool-use exchange until it reproduces it: asked "What day is it?" with the clock tool
- * offered, it calls the clock, and given the clock's answer it says the weekday. A real
+ * offered, it calls the clock, and given the clock's answer (`result`) it says the weekday. A real
  * trained model for tests of the tool-calling API.
  */
-export async function toolCallingModel(clock: ToolSpec): Promise<string> {
+export async function toolCallingModel(clock: ToolSpec, result?: string): Promise<string> {
   const base = await tinyChatModel(0, 768);
   const dir = mkdtempSync(join(tmpdir(), "llmfab-tools-"));
-  const line = clockExchange(clock, "call_1", "{}");
+  const line = clockExchange(clock, "call_1", "{}", result);
   writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
   const out = join(dir, "model");
   runSftCommand({

@@ -9,21 +9,47 @@ import { describe, test } from "node:test";
 import { Engine } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
-import { groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
+import { type GrpoStep, groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
 import * as ops from "../src/tensor/index.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { gradCheck } from "./helpers.ts";
 
 describe("GRPO", () => {
-  test("policy-gradient loss: -(1/tokens) sum A_i log pi_i, and its gradient", () => {
-    const advantages = [0.5, -0.25, -0.25, 1.5];
-    gradCheck("policyGradientLoss", {
-      inputs: [Float64Array.from([-3.2, -1.1, -7.5, -0.4])],
-      shapes: [[4]],
-      op: ([l]) => ops.policyGradientLoss(l!, advantages, 13),
-      ref: ([l]) => Float64Array.of(-advantages.reduce((s, a, i) => s + a * (l![i] as number), 0) / 13),
+  test("policy loss: clipped ratio and KL penalty against a float64 reference, and their gradients", () => {
+    // Six tokens: the fifth is not an answer token. Against the old log-probabilities the
+    // ratios are exp(0.1), exp(-0.3), exp(0.5), exp(-0.05), -, exp(0.25): with clip 0.2 the
+    // first and fourth stay inside [0.8, 1.2], the others are clipped where that lowers the objective.
+    const current = [-1.0, -2.3, -0.5, -3.05, -9, -0.75];
+    const old = [-1.1, -2.0, -1.0, -3.0, -9, -1.0];
+    const advantages = [0.5, 0.5, -0.75, -0.75, 0, 1.25];
+    const mask = Uint8Array.from([1, 1, 1, 1, 0, 1]);
+    const reference = [-1.2, -2.2, -0.9, -2.5, -9, -1.1];
+    const terms = { old, advantages, mask, tokens: 5, clip: 0.2, reference, beta: 0.1 };
+    const ref64 = (lp: Float64Array) => {
+      let sum = 0;
+      for (let i = 0; i < lp.length; i++) {
+        if (!mask[i]) continue;
+        const r = Math.exp((lp[i] as number) - (old[i] as number));
+        const a = advantages[i] as number;
+        sum -= Math.min(r * a, Math.min(Math.max(r, 0.8), 1.2) * a);
+        const d = (reference[i] as number) - (lp[i] as number);
+        sum += 0.1 * (Math.exp(d) - d - 1);
+      }
+      return Float64Array.of(sum / 5);
+    };
+    gradCheck("policyLoss", {
+      inputs: [Float64Array.from(current)],
+      shapes: [[6]],
+      op: ([l]) => ops.policyLoss(l!, terms),
+      ref: ([l]) => ref64(l!),
     });
+    // On a batch's first update (old = current, no KL) it is the plain token-level policy gradient.
+    const plain = ops.policyLoss(ops.Tensor.from(current, [6]), { ...terms, old: current, beta: 0 });
+    const expected = -advantages.reduce((s, a, i) => s + (mask[i] ? a : 0), 0) / 5;
+    assert.ok(Math.abs((plain.data[0] as number) - expected) < 1e-6);
+    const lp = ops.Tensor.from(current, [6]);
+    assert.throws(() => ops.policyLoss(lp, { ...terms, reference: undefined }), /needs the reference/);
   });
 
   test("advantages: reward minus the group's mean, divided by its std only when asked", () => {
@@ -81,6 +107,9 @@ describe("GRPO", () => {
         maxTokens: 8,
         reward: REWARDS.contains as (a: string, e: string) => number,
         scaleByStd: false,
+        updates: 1,
+        clip: 0.2,
+        klBeta: 0,
       },
       (s) => rewards.push(s.meanReward),
     );
@@ -91,6 +120,59 @@ describe("GRPO", () => {
     );
     assert.ok(mean(rewards.slice(-5)) >= 0.9, `last steps' mean reward ${mean(rewards.slice(-5))}`);
     assert.ok(after >= 0.9 && before <= 0.2, `held-out reward ${before} -> ${after}`);
+  });
+
+  test("several updates per batch clip the ratio; a KL penalty is measured against the starting model", async () => {
+    const dir = await tinyChatModel(0, 96);
+    const [model, reference, codec] = [loadModel(dir), loadModel(dir), loadChatCodec(dir)];
+    const task = (q: string) => ({
+      prompt: codec.encode(codec.renderChat([{ role: "user", content: q }], true), true),
+      expected: "you",
+      source: q,
+    });
+    const steps: GrpoStep[] = [];
+    const options = {
+      mode: "full" as const,
+      trainableLayers: 1,
+      trainHead: false,
+      lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
+      lr: 1e-2,
+      warmupIters: 0,
+      weightDecay: 0,
+      gradClip: 1,
+      seed: 1,
+      steps: 8,
+      promptsPerStep: 2,
+      group: 8,
+      temperature: 1,
+      maxTokens: 8,
+      reward: REWARDS.contains as (a: string, e: string) => number,
+      scaleByStd: false,
+      updates: 3,
+      clip: 0.2,
+      klBeta: 0.1,
+      reference,
+    };
+    runGrpo(model, codec, ["Say something.", "Talk to me."].map(task), options, (s) => steps.push(s));
+    const trained = steps.filter((s) => s.trainTokPerSec > 0);
+    assert.ok(trained.length >= 2, "some steps had a learning signal");
+    assert.equal(trained[0]?.kl, 0, "the first batch is sampled from the reference itself");
+    assert.ok(
+      trained.slice(1).some((s) => s.kl > 0),
+      "the policy moves away from the reference",
+    );
+    assert.ok(
+      trained.some((s) => s.clipped > 0),
+      "later updates clip some ratios",
+    );
+    for (const s of trained) {
+      assert.ok(s.clipped >= 0 && s.clipped <= 1);
+      assert.ok(s.entropy > 0 && s.entropy <= Math.log(model.config.vocabSize) + 1e-6, `entropy ${s.entropy}`);
+    }
+    assert.throws(
+      () => runGrpo(model, codec, [task("Hi.")], { ...options, reference: undefined }),
+      /needs the reference/,
+    );
   });
 
   test("llmfab rl trains from a tasks file and reports its rewards; bad tasks are errors naming the line", async () => {

@@ -341,6 +341,17 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
+  test("token log-probabilities (what PPO's ratio and the KL penalty use), with ignored positions", () => {
+    const [N, V] = [6, 5];
+    const targets = Int32Array.from([1, -1, 4, 0, -1, 2]);
+    gradCheck("tokenLogProbs", {
+      inputs: [randn(N * V, 43, 2)],
+      shapes: [[N, V]],
+      op: ([z]) => ops.tokenLogProbs(z!, targets),
+      ref: ([z]) => ref.tokenLogProbs(z!, targets, V),
+    });
+  });
+
   test("DPO loss: gradients of the policy's log-probabilities, and TRL's formula by hand", () => {
     const refChosen = [-3.1, -0.7, -2.2];
     const refRejected = [-2.9, -1.5, -0.4];

@@ -5,6 +5,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { calculate } from "../src/agent/calculator.ts";
+import { clockTool, readClock } from "../src/agent/clock.ts";
 import { renderChat } from "../src/infer/chat.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { mergeAdapter } from "../src/model/lora.ts";
@@ -18,9 +20,9 @@ import { runSftCommand } from "../src/pipeline/sft.ts";
 import { type Conversation, readConversations } from "../src/posttrain/data.ts";
 import { encodeConversation } from "../src/posttrain/encode.ts";
 import { lengthGroupedBatches, prepareTrainable, runSft } from "../src/posttrain/sft.ts";
-import { parseMix, synthesize } from "../src/posttrain/synth.ts";
+import { parseMix, type SynthConversation, synthesize, synthRecord } from "../src/posttrain/synth.ts";
 import { noGrad } from "../src/tensor/index.ts";
-import { clockExchange, sftDefaults, tinyChatModel } from "./chat-model.ts";
+import { clockExchange, sftDefaults, tinyChatModel, toolCallingModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
 
 function tmp(): string {
@@ -319,6 +321,9 @@ describe("synthetic tasks and their evaluation", () => {
       "arithmetic",
       "date",
       "in-context",
+      "tool-date",
+      "tool-sum",
+      "tool-weekday",
       "weekday",
     ]);
   });
@@ -334,17 +339,112 @@ describe("synthetic tasks and their evaluation", () => {
       synthesize(200, 5, passages, { mix: parseMix("identity=1,weekday=2,date=1") }),
       synthesize(200, 5, passages),
     );
-    const mixed = synthesize(230, 5, passages, { mix: parseMix("arithmetic=18, weekday=0"), heldout: 100 });
-    assert.deepEqual(count(mixed.train), { identity: 10, date: 10, arithmetic: 180, "in-context": 30 });
-    assert.deepEqual(count(mixed.heldout), { weekday: 20, date: 10, arithmetic: 30, "in-context": 30 });
+    const mix = parseMix("arithmetic=18, weekday=0, tool-date=0, tool-sum=0");
+    const mixed = synthesize(260, 5, passages, { mix, heldout: 96 });
+    assert.deepEqual(count(mixed.train), {
+      identity: 10,
+      date: 10,
+      arithmetic: 180,
+      "in-context": 30,
+      "tool-weekday": 30,
+    });
+    assert.deepEqual(count(mixed.heldout), {
+      weekday: 12,
+      date: 6,
+      arithmetic: 18,
+      "in-context": 18,
+      "tool-weekday": 18,
+      "tool-date": 6,
+      "tool-sum": 12,
+    });
     assert.throws(() => parseMix("algebra=2"), /unknown task "algebra" \(tasks: identity, weekday/);
     assert.throws(() => parseMix("arithmetic=1.5"), /weight of arithmetic must be a whole number/);
     assert.throws(() => parseMix("arithmetic"), /"arithmetic" is not task=weight/);
     assert.throws(
-      () => synthesize(10, 1, passages, { mix: parseMix("identity=0,weekday=0,date=0,arithmetic=0,in-context=0") }),
+      () =>
+        synthesize(10, 1, passages, {
+          mix: parseMix("identity=0,weekday=0,date=0,arithmetic=0,in-context=0,tool-weekday=0,tool-date=0,tool-sum=0"),
+        }),
       /at least one task/,
     );
     assert.throws(() => synthesize(10, 1, passages, { heldout: 0 }), /--heldout must be a positive integer, got 0/);
+  });
+
+  test("tool tasks: the real tools' results, held-out layouts unseen in training, JSONL readable", () => {
+    const { train, heldout } = synthesize(600, 7, passages, { heldout: 300 });
+    const tools = (cs: SynthConversation[], task: string) => cs.filter((c) => c.meta.task === task);
+    for (const c of [...tools(train, "tool-weekday"), ...tools(heldout, "tool-date")]) {
+      const clock = c.meta.clock;
+      assert.ok(clock, "the moment the clock reads");
+      const reading = readClock(new Date(clock.now), clock.timezone);
+      assert.equal(c.messages.find((m) => m.role === "tool")?.content, JSON.stringify(reading));
+      assert.deepEqual(c.messages.find((m) => m.toolCalls)?.toolCalls?.[0]?.name, "clock");
+      const answer = c.messages.at(-1)?.content ?? "";
+      const [y, m, d] = reading.date.split("-");
+      const expected = [`It is ${reading.weekday}.`, `It is ${reading.date}.`, `今天是${y}年${m}月${d}日。`];
+      assert.ok(expected.includes(answer) || /^今天是星期[日一二三四五六]。$/.test(answer), answer);
+    }
+    for (const c of tools(heldout, "tool-sum")) {
+      const call = c.messages.find((m) => m.toolCalls)?.toolCalls?.[0];
+      assert.equal(c.messages.at(-1)?.content, calculate(String(call?.arguments.expression)));
+    }
+    // Held-out layouts: no phrasing, system prompt or time zone of a held-out tool task occurs in training.
+    const layout = (cs: SynthConversation[]) => {
+      const seen = new Set<string>();
+      for (const c of cs.filter((x) => x.meta.task.startsWith("tool-"))) {
+        for (const m of c.messages) if (m.role === "user" || m.role === "system") seen.add(m.content);
+        if (c.meta.clock) seen.add(c.meta.clock.timezone);
+      }
+      return seen;
+    };
+    const trained = layout(train);
+    const unseen = [...layout(heldout)];
+    assert.ok(unseen.length > 20);
+    assert.deepEqual(
+      unseen.filter((x) => trained.has(x) && !/\d/.test(x)),
+      [],
+    );
+    // Written as OpenAI's fine-tuning format, read back with their tools.
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-synth-"));
+    writeFileSync(join(dir, "s.jsonl"), `${heldout.map((c) => JSON.stringify(synthRecord(c))).join("\n")}\n`);
+    const read = readConversations([join(dir, "s.jsonl")]);
+    assert.deepEqual(
+      read.map((c) => c.tools?.map((t) => t.name) ?? []),
+      heldout.map((c) => c.tools?.map((t) => t.name) ?? []),
+    );
+    assert.deepEqual(
+      read.map((c) => c.messages),
+      heldout.map((c) => c.messages),
+    );
+  });
+
+  test("tool tasks are evaluated through the agent loop, with the clock at the task's moment", async () => {
+    const clock = clockTool();
+    const spec = { name: "clock", description: clock.description, parameters: clock.parameters };
+    const moment = "2024-03-09T12:00:00.000Z";
+    const dir = await toolCallingModel(spec, JSON.stringify(readClock(new Date(moment), "Asia/Tokyo")));
+    const task: Conversation = {
+      source: "t.jsonl:1",
+      tools: [spec],
+      messages: [
+        { role: "user", content: "What day is it?" },
+        { role: "assistant", content: "", toolCalls: [{ id: "call_1", name: "clock", arguments: {} }] },
+        { role: "tool", content: "(the clock's reading)", toolCallId: "call_1" },
+        { role: "assistant", content: "It is Saturday." },
+      ],
+      meta: { task: "tool-weekday", clock: { now: moment, timezone: "Asia/Tokyo" } },
+    };
+    const [model, codec] = [loadModel(dir), loadChatCodec(dir)];
+    const [withTools] = await answerChatTasks(model, codec, [task]);
+    assert.deepEqual([withTools?.calls, withTools?.got, withTools?.correct], [["clock"], "It is Saturday.", true]);
+    const [without] = await answerChatTasks(model, codec, [task], { withoutTools: true });
+    assert.equal(without?.calls, undefined);
+    assert.equal(without?.correct, false, "with no tool listed it cannot read the clock");
+    const unknown = { ...task, tools: [{ ...spec, name: "weather" }] };
+    await assert.rejects(
+      answerChatTasks(model, codec, [unknown]),
+      /t\.jsonl:1: unknown tool "weather".*built-in tools only/,
+    );
   });
 
   test("task evaluation scores exact matches per task", async () => {
@@ -353,7 +453,7 @@ describe("synthetic tasks and their evaluation", () => {
     const cs = readConversations([chatFile()])
       .slice(0, 4)
       .map((c, i) => ({ ...c, meta: { task: i < 2 ? "x" : "y" } }));
-    const answers = answerChatTasks(model, codec, cs, 4);
+    const answers = await answerChatTasks(model, codec, cs, { maxTokens: 4 });
     assert.deepEqual(
       answers.map((a) => [a.task, a.question]),
       cs.map((c) => [c.meta.task, c.messages.findLast((m) => m.role === "user")?.content]),
@@ -366,7 +466,7 @@ describe("synthetic tasks and their evaluation", () => {
       const content = i % 2 === 0 ? got : `${got} (not this)`;
       return { ...c, messages: c.messages.map((m, j) => (j === last ? { ...m, content } : m)) };
     });
-    const scores = evaluateChatTasks(model, codec, rigged, 4);
+    const scores = await evaluateChatTasks(model, codec, rigged, { maxTokens: 4 });
     assert.deepEqual(
       scores.map((s) => [s.task, s.correct, s.total]),
       [

@@ -219,6 +219,48 @@ describe("bad requests get a 4xx with a message", () => {
   });
 });
 
+describe("the built-in tools the chat page runs", () => {
+  const headers = { "content-type": "application/json", authorization: `Bearer ${API_KEY}` };
+  const run = async (name: string, body: unknown) => {
+    const r = await fetch(`${server.url}/v1/tools/${name}`, { method: "POST", headers, body: JSON.stringify(body) });
+    return { status: r.status, json: (await r.json()) as Record<string, unknown> & { error?: { message: string } } };
+  };
+
+  test("are listed with their schemas; an untrained model was trained on none", async () => {
+    const r = await fetch(`${server.url}/v1/tools`, { headers });
+    const { data } = (await r.json()) as {
+      data: { function: { name: string; parameters: unknown }; trained: boolean }[];
+    };
+    assert.deepEqual(
+      data.map((t) => [t.function.name, t.trained]),
+      [
+        ["clock", false],
+        ["calculator", false],
+      ],
+    );
+    assert.deepEqual(data[0]?.function.parameters, clockTool().parameters);
+    assert.equal((await fetch(`${server.url}/v1/tools`)).status, 401, "behind the API key");
+  });
+
+  test("run with a result; refusals and bad arguments are results too; an unknown tool is a 404", async () => {
+    assert.deepEqual(await run("calculator", { arguments: { expression: "778 * 845" } }), {
+      status: 200,
+      json: { ok: true, content: "657410" },
+    });
+    const clock = await run("clock", { arguments: { timezone: "Asia/Tokyo" } });
+    assert.match(String(clock.json.content), /"timezone":"Asia\/Tokyo"/);
+    const refused = await run("calculator", { arguments: { expression: "import({}, {override: true})" } });
+    assert.deepEqual([refused.status, refused.json.ok], [200, false]);
+    assert.match(String(refused.json.content), /^error: /);
+    const bad = await run("clock", { arguments: { timezone: 42 } });
+    assert.match(String(bad.json.content), /^error: timezone: /);
+    const unknown = await run("shell", { arguments: {} });
+    assert.equal(unknown.status, 404);
+    assert.match(unknown.json.error?.message ?? "", /no tool "shell" \(tools: clock, calculator\)/);
+    assert.equal((await run("clock", { args: {} })).status, 400, "unknown fields");
+  });
+});
+
 describe("under load", () => {
   test("50 concurrent chats all complete or get 429, and /health answers throughout", async () => {
     let healthChecks = 0;

@@ -138,7 +138,8 @@ export function calculate(expression: string): string {
   }
   if (typeof value === "number" && !Number.isFinite(value))
     throw new ToolError(Number.isNaN(value) ? "the result is not a number" : "the result is too large (not finite)");
-  const text = math.format(value, { precision: 14 });
+  // Plain notation below 1e14 (all 14 significant digits shown): 657410, not 6.5741e+5.
+  const text = math.format(value, { precision: 14, lowerExp: -7, upperExp: 14 });
   if (text.length > MAX_RESULT) throw new ToolError(`the result is longer than ${MAX_RESULT} characters`);
   return text;
 }
@@ -158,17 +159,14 @@ function evaluateWithCounting(tree: MathNode): unknown {
 
 const args = z
   .object({
-    expression: z
-      .string()
-      .max(MAX_EXPRESSION)
-      .describe('An arithmetic expression, e.g. "12 * (3 + 4)", "sqrt(2)", "17 % 5", "mean([2, 4, 9])"'),
+    expression: z.string().max(MAX_EXPRESSION).describe('e.g. "12 * (3 + 4)" or "sqrt(2)"'),
   })
   .strict();
 
 export function calculatorTool(): Tool {
   return defineTool(
     "calculator",
-    "Evaluates an arithmetic expression exactly as written: + - * / ^ %, parentheses, and functions such as sqrt, log, sin, round, min, max, mean, factorial.",
+    "Evaluates arithmetic: + - * / ^ %, parentheses, sqrt, log, sin, round, min, max, mean.",
     args,
     (a) => calculate(a.expression),
   );

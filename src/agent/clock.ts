@@ -5,11 +5,7 @@ import { defineTool, type Tool, ToolError } from "./tool.ts";
 
 const args = z
   .object({
-    timezone: z
-      .string()
-      .max(64)
-      .optional()
-      .describe('IANA time zone, e.g. "Europe/Paris" or "Asia/Shanghai" (default: the server\'s)'),
+    timezone: z.string().max(64).optional().describe('IANA time zone, e.g. "Asia/Shanghai" (default: the server\'s)'),
   })
   .strict();
 
@@ -48,11 +44,9 @@ export function readClock(now: Date, timezone?: string): ClockReading {
   };
 }
 
-export function clockTool(now: () => Date = () => new Date()): Tool {
-  return defineTool(
-    "clock",
-    "The current date, time and day of the week. Call it whenever a question depends on today's date.",
-    args,
-    (a) => JSON.stringify(readClock(now(), a.timezone)),
+/** The clock tool; `now` and `zone` (the zone when the call names none) are injectable for tests and evaluations. */
+export function clockTool(now: () => Date = () => new Date(), zone?: string): Tool {
+  return defineTool("clock", "Today's date, the time and the day of the week.", args, (a) =>
+    JSON.stringify(readClock(now(), a.timezone ?? zone)),
   );
 }

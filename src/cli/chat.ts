@@ -3,11 +3,12 @@
 // turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
 import { createInterface } from "node:readline";
 import { readClock } from "../agent/clock.ts";
-import { agentTurn, withoutToolCalls } from "../agent/loop.ts";
+import { agentTurn } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
-import { type ChatMessage, heldToolCalls, type ToolSpec } from "../infer/chat.ts";
+import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { loadAnyModel } from "../model/peft.ts";
+import { engineGenerate } from "../pipeline/agent.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 import { systemDateLine } from "../posttrain/synth.ts";
 
@@ -60,19 +61,14 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   };
 
   /** The model's raw answer (special tokens written out) to the conversation, streamed to the terminal. */
+  const streamed = engineGenerate(engine, codec, options, {
+    onText: (text) => process.stdout.write(text),
+    onCut: () => console.log("(the conversation is longer than the context; older turns are cut)"),
+  });
   const generate = (messages: ChatMessage[], tools: ToolSpec[]): string => {
-    let prompt = codec.encode(codec.renderChat(messages, true, tools), true);
-    const room = engine.contextLength - 1;
-    if (prompt.length > room) {
-      prompt = prompt.slice(prompt.length - room); // keep the most recent context
-      console.log("(the conversation is longer than the context; older turns are cut)");
-    }
-    const visible = withoutToolCalls(codec.toolCallIds);
-    const toolCalls = heldToolCalls(tools, codec.toolCallIds);
-    const held = toolCalls ? { ...options, toolCalls } : options;
-    const r = engine.generate(prompt, held, (e) => process.stdout.write(visible(e.id, e.text)));
+    const raw = streamed(messages, tools);
     process.stdout.write("\n");
-    return codec.decodeRaw(r.ids);
+    return raw;
   };
 
   const answer = async (line: string) => {

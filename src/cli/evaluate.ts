@@ -10,6 +10,7 @@ interface EvalFlags {
   tasks?: string;
   answers?: string;
   copy: boolean;
+  tools: boolean;
   json: boolean;
 }
 
@@ -28,8 +29,15 @@ export function registerEvalCommands(program: Command): void {
     .description("loss and perplexity over a text, exact-match accuracy on held-out chat tasks, or the copy probe")
     .requiredOption("--model <dir>", "model directory (or LoRA adapter directory)", modelDirArg)
     .option("--data <path>", "text file (or a built-in corpus name): report the loss and perplexity")
-    .option("--tasks <file>", "chat JSONL (e.g. from llmfab synth): accuracy of the last assistant turn")
+    .option(
+      "--tasks <file>",
+      "chat JSONL (e.g. from llmfab synth): accuracy of the last assistant turn; tasks that offer tools run through the agent loop",
+    )
     .option("--answers <file>", "with --tasks: write each question, expected and generated answer as JSONL")
+    .option(
+      "--no-tools",
+      "with --tasks: ask tool tasks with no tools offered (what the model says with nothing to call)",
+    )
     .option("--copy", "with --data: accuracy on repeated windows of the text, first copy against second", false)
     .option("--json", "print the result as JSON", false)
     .action(async (o: EvalFlags) => {
@@ -85,7 +93,9 @@ async function evaluateTasks(model: Model, tasks: string, o: EvalFlags): Promise
   const { loadChatCodec } = await import("../pipeline/codec.ts");
   const { readConversations } = await import("../posttrain/data.ts");
   const { writeJsonLinesAtomic } = await import("../io/atomic.ts");
-  const answers = answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]));
+  const answers = await answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]), {
+    withoutTools: !o.tools,
+  });
   if (o.answers) writeJsonLinesAtomic(o.answers, answers);
   const scores = scoreAnswers(answers);
   if (o.json) process.stdout.write(jsonLine(scores));

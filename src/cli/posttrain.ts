@@ -116,6 +116,14 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--temperature <t>", "sampling temperature", numberArg("temperature"), 1)
     .option("--max-tokens <n>", "longest answer", numberArg("maxTokens"), 64)
     .option("--scale-by-std", "divide advantages by the group's std (GRPO's original form)", false)
+    .option(
+      "--updates <n>",
+      "optimizer updates per batch of samples (PPO epochs; ratios clipped after the first)",
+      numberArg("steps"),
+      1,
+    )
+    .option("--clip <eps>", "PPO clipping range of the ratio pi / pi_old", numberArg("clip"), 0.2)
+    .option("--kl-beta <b>", "weight of a KL penalty against the starting model (0: none)", numberArg("klBeta"), 0)
     .option("--lr <lr>", "learning rate", numberArg("lr"), 1e-5)
     .action(async (o: Omit<RlCommand, "threads">) => {
       checkMode(o.mode);

@@ -59,7 +59,9 @@ export function registerPretrainCommands(program: Command, runtime: Runtime): vo
 
   program
     .command("quickstart")
-    .description("the whole pipeline on the built-in corpus: tokenizer, pretraining, SFT, evaluation (npm start)")
+    .description(
+      "the whole pipeline on the built-in corpus: chat data, tokenizer, pretraining, SFT, RL, evaluation (npm start)",
+    )
     .option("--out <dir>", "run directory", "runs/quickstart")
     .action(async (o: { out: string }) => {
       const { runQuickstart, scoreTable } = await import("../pipeline/quickstart.ts");
@@ -71,8 +73,10 @@ export function registerPretrainCommands(program: Command, runtime: Runtime): vo
       });
       console.log(`\n--- a sample from the base model ---\n${r.samples[0] ?? ""}`);
       console.log("\nheld-out chat tasks, exact-match accuracy:\n");
-      console.log(scoreTable(r.base, r.chat));
-      console.log(`\nbase model: ${r.baseModel}\nchat model: ${r.chatModel}`);
+      console.log(scoreTable(r.columns));
+      const [chat, rl] = r.arithmeticPassAt8.map((p) => `${(100 * p).toFixed(1)}%`);
+      console.log(`\nheld-out arithmetic, pass@8 (8 answers at temperature 1): chat ${chat}, rl ${rl}`);
+      console.log(`\nbase model: ${r.baseModel}\nchat model: ${r.chatModel}\nRL model:   ${r.rlModel}`);
       console.log(`talk to it:  npx llmfab chat --model ${r.chatModel}`);
       console.log(`or serve it: npx llmfab serve --model ${r.chatModel}`);
     });

@@ -35,6 +35,8 @@ export const RANGES = {
   loraAlpha: { above: 0 },
   dropout: { min: 0, below: 1 },
   fraction: { above: 0, below: 1 },
+  clip: { above: 0, below: 1 },
+  klBeta: { min: 0, max: 10 },
   // data and tokenizers
   valFraction: { min: 0, below: 1 },
   vocabSize: count(257),

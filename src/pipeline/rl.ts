@@ -24,6 +24,12 @@ export type RlCommand = Omit<
   temperature: number;
   maxTokens: number;
   scaleByStd: boolean;
+  /** optimizer updates per batch of samples (default 1) */
+  updates?: number;
+  /** PPO's clipping range (default 0.2) */
+  clip?: number;
+  /** KL penalty weight against the starting model (default 0: none) */
+  klBeta?: number;
   /** seconds a reward module may take per answer */
   rewardTimeout?: number;
 };
@@ -32,6 +38,10 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   checkSftCommand({ ...o, epochs: 1, batchSize: o.promptsPerStep, valFraction: 0 });
   checkRange("--steps", o.steps, "steps");
   checkRange("--group", o.group, "batchSize");
+  const [updates, clip, klBeta] = [o.updates ?? 1, o.clip ?? 0.2, o.klBeta ?? 0];
+  checkRange("--updates", updates, "steps");
+  checkRange("--clip", clip, "clip");
+  checkRange("--kl-beta", klBeta, "klBeta");
   if (o.group < 2) throw new Error("--group must be at least 2: advantages compare answers within a group");
   const builtin: Reward | undefined = Object.hasOwn(REWARDS, o.reward) ? REWARDS[o.reward] : undefined;
   if (!builtin && !/\.(ts|js|mjs)$/.test(o.reward))
@@ -58,7 +68,13 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   const reporter = createReporter(o.steps, 0, Math.max(1, Math.floor(o.steps / 20)), o.quiet ?? false);
   const rewards: number[] = [];
   try {
-    const options = { ...o, lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
+    // The KL penalty's reference: the starting model, loaded again and never trained.
+    const reference = klBeta > 0 ? loadAnyModel(o.model) : undefined;
+    const options = {
+      ...o,
+      ...{ updates, clip, klBeta, reference },
+      ...{ lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 },
+    };
     const steps = runGrpo(model, codec, tasks, options, (s) => {
       rewards.push(s.meanReward);
       log(s);

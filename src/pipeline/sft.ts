@@ -132,7 +132,18 @@ export function trainedFiles(
     o.mode === "lora"
       ? adapterFiles(model, lora, resolve(o.model))
       : modelFiles(model, o.saveDtype === "bfloat16" ? "BF16" : "F32");
-  return { ...weights, ...tokenizerFilesOf(o.model), [METRICS_FILE]: readFileSync(metricsPath, "utf8") };
+  return {
+    ...weights,
+    ...tokenizerFilesOf(o.model),
+    ...toolsFile(o.model, []),
+    [METRICS_FILE]: readFileSync(metricsPath, "utf8"),
+  };
+}
+
+/** The tools file of a model trained from `source`: the tools it was trained to call, and those of the new data. */
+function toolsFile(source: string, added: string[]): Record<string, string> {
+  const tools = [...new Set([...trainedTools(source), ...added])].sort();
+  return tools.length ? { [TOOLS_FILE]: `${JSON.stringify({ tools })}\n` } : {};
 }
 
 /** A seeded share of the items held out for validation, the rest for training. */
@@ -188,10 +199,7 @@ export function runSftCommand(o: SftCommand): {
     });
     validate(r.steps, r.finalLoss);
     reporter.stop();
-    const tools: Record<string, string> = toolNames.length
-      ? { [TOOLS_FILE]: `${JSON.stringify({ tools: toolNames })}\n` }
-      : {};
-    writeDirAtomic(o.out, { ...trainedFiles(o, model, lora, metricsPath), ...tools });
+    writeDirAtomic(o.out, { ...trainedFiles(o, model, lora, metricsPath), ...toolsFile(o.model, toolNames) });
     return { out: o.out, ...r, valLoss };
   } catch (e) {
     reporter.stop();

@@ -2,8 +2,11 @@
 // passages; the training split goes to the given JSONL file, the held-out split beside
 // it as <name>.heldout.jsonl.
 import { sotuText } from "../data/corpora.ts";
+import { renderChat } from "../infer/chat.ts";
 import { writeJsonLinesAtomic } from "../io/atomic.ts";
-import { type SynthConversation, type SynthOptions, synthesize } from "../posttrain/synth.ts";
+import type { Conversation } from "../posttrain/data.ts";
+import { type SynthConversation, type SynthOptions, synthesize, synthRecord } from "../posttrain/synth.ts";
+import { CHAT_TEMPLATE } from "../tokenizer/huggingface.ts";
 
 /** Training and held-out conversations, with State of the Union sentences as passages. */
 export function synthesizeFromSotu(
@@ -24,7 +27,14 @@ export function writeSynthetic(
   sets: { train: SynthConversation[]; heldout: SynthConversation[] },
 ): string {
   const heldoutPath = heldoutPathOf(trainPath);
-  writeJsonLinesAtomic(trainPath, sets.train);
-  writeJsonLinesAtomic(heldoutPath, sets.heldout);
+  writeJsonLinesAtomic(trainPath, sets.train.map(synthRecord));
+  writeJsonLinesAtomic(heldoutPath, sets.heldout.map(synthRecord));
   return heldoutPath;
+}
+
+/** Conversations as plain text for training a tokenizer: llmfab's template with its special tokens left out. */
+export function chatText(conversations: Conversation[]): string {
+  return conversations
+    .map((c) => renderChat(CHAT_TEMPLATE, c.messages, false, c.tools ?? []).replace(/<\|[a-z_]+\|>/g, "\n"))
+    .join("\n");
 }

@@ -26,7 +26,10 @@ export interface DpoStep {
 /** Log-probabilities of each side's answer under the model: [pairs] for chosen and for rejected. */
 function sideLogProbs(model: Model, pairs: EncodedPair[]): { chosen: Tensor; rejected: Tensor } {
   const logps = (side: "chosen" | "rejected") => {
-    const { x, y, T } = padBatch(pairs.map((p) => p[side]));
+    const { x, y, T } = padBatch(
+      pairs.map((p) => p[side]),
+      model.config.blockSize,
+    );
     return sequenceLogProbs(model.forward(x, pairs.length, T), y, pairs.length);
   };
   return { chosen: logps("chosen"), rejected: logps("rejected") };

@@ -6,7 +6,7 @@
 // shared Trainer's; the trainable modes are SFT's.
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
-import { IGNORE_INDEX, policyGradientLoss, sequenceLogProbs } from "../tensor/index.ts";
+import { IGNORE_INDEX, noGrad, policyLoss, type Tensor, tokenLogProbs } from "../tensor/index.ts";
 import type { EncodedConversation } from "./encode.ts";
 import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
 
@@ -47,6 +47,14 @@ export interface GrpoOptions extends Omit<SftOptions, "gradAccum" | "epochs" | "
   reward: Reward;
   /** divide advantages by the group's standard deviation (GRPO's original form) */
   scaleByStd: boolean;
+  /** optimizer updates on each batch of samples (PPO's epochs; the ratio is clipped from the second on) */
+  updates: number;
+  /** PPO's clipping range for the ratio pi / pi_old */
+  clip: number;
+  /** weight of the KL penalty against `reference` (0: none, the default of recent recipes) */
+  klBeta: number;
+  /** the frozen starting model, for the KL penalty */
+  reference?: Model;
 }
 
 export interface GrpoStep {
@@ -63,6 +71,12 @@ export interface GrpoStep {
   sampleTokPerSec: number;
   /** tokens (prompts and answers) through the training step per second; 0 when the step had no signal */
   trainTokPerSec: number;
+  /** mean KL(pi || reference) per answer token (k3 estimate), at the batch's first update */
+  kl: number;
+  /** mean entropy of the policy's next-token distribution over answer tokens, in nats */
+  entropy: number;
+  /** share of answer tokens whose ratio was clipped, over the batch's later updates */
+  clipped: number;
 }
 
 /** A reward's score of an answer; a reward that throws or returns something other than a finite number is an error naming the task. */
@@ -136,8 +150,9 @@ export function runGrpo(
   onStep?: (s: GrpoStep) => void,
 ): number {
   if (tasks.length === 0) throw new Error("no tasks to learn from");
+  if (o.klBeta > 0 && !o.reference) throw new Error("a KL penalty needs the reference model");
   const params = prepareTrainable(model, { ...o, epochs: 1, batchSize: 1 });
-  const trainer = posttrainTrainer(params, o, o.steps, o.lr); // a constant rate after warmup
+  const trainer = posttrainTrainer(params, o, o.steps * o.updates, o.lr); // a constant rate after warmup
   for (let step = 0; step < o.steps; step++) {
     const prompts = Array.from(
       { length: o.promptsPerStep },
@@ -148,54 +163,149 @@ export function runGrpo(
     const sampleSeconds = (performance.now() - started) / 1000;
     const rewards = samples.map((s, i) => scored(o.reward, s.text, prompts[Math.floor(i / o.group)] as RlTask));
     const advantages = groupAdvantages(rewards, o.group, o.scaleByStd);
-    // Answers as training sequences: the prompt, then the answer, with targets on the answer only.
-    const sequences: EncodedConversation[] = samples.map((s, i) => {
-      const tokens = [...(prompts[Math.floor(i / o.group)] as RlTask).prompt, ...s.ids];
-      const start = tokens.length - s.ids.length;
-      return {
-        tokens: tokens.slice(0, -1),
-        targets: tokens.slice(1).map((t, j) => (j + 1 >= start ? t : IGNORE_INDEX)),
-      };
-    });
     const answerTokens = samples.reduce((n, s) => n + s.ids.length, 0);
     const groups = prompts.length;
     const flat = prompts.filter((_, p) => new Set(rewards.slice(p * o.group, (p + 1) * o.group)).size === 1).length;
     const pass = prompts.filter((_, p) => rewards.slice(p * o.group, (p + 1) * o.group).some((r) => r >= 1)).length;
-    let loss = 0;
-    let lr = 0;
-    let trainTokPerSec = 0;
-    if (answerTokens > 0 && flat < groups) {
-      const trainStarted = performance.now();
-      const { x, y, T } = padBatch(
-        sequences.map((s) => (s.tokens.length ? s : { tokens: [0], targets: [IGNORE_INDEX] })),
-      );
-      const r = trainer.step(step, [
-        {
-          count: answerTokens,
-          loss: () =>
-            policyGradientLoss(
-              sequenceLogProbs(model.forward(x, sequences.length, T), y, sequences.length),
-              advantages,
-              answerTokens,
-            ),
-        },
-      ]);
-      loss = r.loss;
-      lr = r.lr;
-      trainTokPerSec = (sequences.length * T) / ((performance.now() - trainStarted) / 1000);
-    }
+    const trained =
+      answerTokens > 0 && flat < groups
+        ? trainOnSamples(model, trainer, step, prompts, samples, advantages, answerTokens, o)
+        : null;
     onStep?.({
       step,
       total: o.steps,
-      loss,
-      lr,
+      loss: trained?.loss ?? 0,
+      lr: trained?.lr ?? 0,
       meanReward: rewards.reduce((a, b) => a + b, 0) / rewards.length,
       passAtGroup: pass / groups,
       flat: flat / groups,
       meanLength: answerTokens / samples.length,
       sampleTokPerSec: answerTokens / sampleSeconds,
-      trainTokPerSec,
+      trainTokPerSec: trained?.tokPerSec ?? 0,
+      kl: trained?.kl ?? 0,
+      entropy: trained?.entropy ?? 0,
+      clipped: trained?.clipped ?? 0,
     });
   }
   return o.steps;
+}
+
+interface TrainedBatch {
+  loss: number;
+  lr: number;
+  tokPerSec: number;
+  kl: number;
+  entropy: number;
+  clipped: number;
+}
+
+/**
+ * `o.updates` optimizer steps on one batch of samples: each answer as a training sequence
+ * (the prompt, then the answer, with targets on the answer only), every answer token
+ * weighted by its answer's advantage. The first update's pi_old is the policy itself.
+ */
+function trainOnSamples(
+  model: Model,
+  trainer: ReturnType<typeof posttrainTrainer>,
+  step: number,
+  prompts: RlTask[],
+  samples: Sample[],
+  advantages: number[],
+  answerTokens: number,
+  o: GrpoOptions,
+): TrainedBatch {
+  const started = performance.now();
+  const sequences: EncodedConversation[] = samples.map((s, i) => {
+    const tokens = [...(prompts[Math.floor(i / o.group)] as RlTask).prompt, ...s.ids];
+    const start = tokens.length - s.ids.length;
+    return {
+      tokens: tokens.slice(0, -1),
+      targets: tokens.slice(1).map((t, j) => (j + 1 >= start ? t : IGNORE_INDEX)),
+    };
+  });
+  const n = sequences.length;
+  const { x, y, T } = padBatch(
+    sequences.map((s) => (s.tokens.length ? s : { tokens: [0], targets: [IGNORE_INDEX] })),
+    model.config.blockSize,
+  );
+  const mask = Uint8Array.from(y, (t) => (t === IGNORE_INDEX ? 0 : 1));
+  const tokenAdvantages = Float32Array.from(y, (t, r) =>
+    t === IGNORE_INDEX ? 0 : (advantages[Math.floor(r / T)] as number),
+  );
+  const reference =
+    o.klBeta > 0 && o.reference
+      ? noGrad(() => tokenLogProbs((o.reference as Model).forward(x, n, T), y).data.slice())
+      : undefined;
+  let old: Float32Array | null = null;
+  const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
+  let clippedTokens = 0;
+  for (let u = 0; u < o.updates; u++) {
+    const r = trainer.step(step * o.updates + u, [
+      {
+        count: answerTokens,
+        loss: () => {
+          const logits = model.forward(x, n, T);
+          const lp = tokenLogProbs(logits, y);
+          if (!old) {
+            old = lp.data.slice(); // pi_old: the policy that sampled, before any update
+            stats.entropy = meanEntropy(logits, mask);
+            if (reference) stats.kl = meanKl(old, reference, mask);
+          } else clippedTokens += countClipped(lp.data, old, mask, o.clip);
+          const terms = { old, advantages: tokenAdvantages, mask, tokens: answerTokens, clip: o.clip, beta: o.klBeta };
+          return policyLoss(lp, reference ? { ...terms, reference } : terms);
+        },
+      },
+    ]);
+    stats.loss = r.loss;
+    stats.lr = r.lr;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  stats.clipped = o.updates > 1 ? clippedTokens / (answerTokens * (o.updates - 1)) : 0;
+  return { ...stats, tokPerSec: (n * T * o.updates) / seconds };
+}
+
+/** Mean KL(pi || reference) over answer tokens, Schulman's k3 estimate from the sampled tokens. */
+function meanKl(lp: ArrayLike<number>, reference: ArrayLike<number>, mask: Uint8Array): number {
+  let sum = 0;
+  let count = 0;
+  for (let i = 0; i < mask.length; i++) {
+    if (!mask[i]) continue;
+    const d = (reference[i] as number) - (lp[i] as number);
+    sum += Math.exp(d) - d - 1;
+    count++;
+  }
+  return count ? sum / count : 0;
+}
+
+/** Answer tokens whose ratio pi / pi_old lies outside [1 - clip, 1 + clip]. */
+function countClipped(lp: ArrayLike<number>, old: ArrayLike<number>, mask: Uint8Array, clip: number): number {
+  let count = 0;
+  for (let i = 0; i < mask.length; i++) {
+    const r = Math.exp((lp[i] as number) - (old[i] as number));
+    if (mask[i] && (r < 1 - clip || r > 1 + clip)) count++;
+  }
+  return count;
+}
+
+/** Mean entropy of the next-token distributions at answer positions, in nats. */
+function meanEntropy(logits: Tensor, mask: Uint8Array): number {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  let sum = 0;
+  let count = 0;
+  for (let r = 0; r < mask.length; r++) {
+    if (!mask[r]) continue;
+    const row = logits.data.subarray(r * V, (r + 1) * V);
+    let max = -Infinity;
+    for (const z of row) max = Math.max(max, z);
+    let z = 0;
+    let weighted = 0;
+    for (const v of row) {
+      const e = Math.exp(v - max);
+      z += e;
+      weighted += e * (v - max);
+    }
+    sum += Math.log(z) - weighted / z;
+    count++;
+  }
+  return count ? sum / count : 0;
 }

@@ -95,9 +95,18 @@ export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][
   return out;
 }
 
-/** Right-pads a batch: padding positions get IGNORE_INDEX targets, and causal attention never lets a real token see them. */
-export function padBatch(batch: EncodedConversation[]): { x: Int32Array; y: Int32Array; T: number } {
-  const T = Math.max(...batch.map((c) => c.tokens.length));
+/** Padded lengths are multiples of this: few distinct shapes, so the matmul primitives made for one are reused. */
+const PAD_MULTIPLE = 16;
+
+/**
+ * Right-pads a batch to its longest sequence, rounded up to a multiple of 16 (at most
+ * `limit`, the model's context): each new shape costs oneDNN new primitives, far more
+ * than the padding. Padding positions get IGNORE_INDEX targets, and causal attention never
+ * lets a real token see them.
+ */
+export function padBatch(batch: EncodedConversation[], limit: number): { x: Int32Array; y: Int32Array; T: number } {
+  const longest = Math.max(...batch.map((c) => c.tokens.length));
+  const T = Math.max(longest, Math.min(limit, Math.ceil(longest / PAD_MULTIPLE) * PAD_MULTIPLE));
   const x = new Int32Array(batch.length * T);
   const y = new Int32Array(batch.length * T).fill(IGNORE_INDEX);
   batch.forEach((c, b) => {
@@ -139,7 +148,7 @@ export function runSft(
       const micros: MicroBatch[] = [];
       for (let m = 0; m * o.batchSize < batch.length; m++) {
         const part = batch.slice(m * o.batchSize, (m + 1) * o.batchSize);
-        const padded = padBatch(part);
+        const padded = padBatch(part, model.config.blockSize);
         T = Math.max(T, padded.T);
         const dropoutSeed = o.seed * 100_003 + step * accum + m;
         micros.push({
@@ -164,7 +173,7 @@ export function conversationLoss(model: Model, data: EncodedConversation[], batc
   noGrad(() => {
     for (let i = 0; i < data.length; i += batchSize) {
       const batch = data.slice(i, i + batchSize);
-      const { x, y, T } = padBatch(batch);
+      const { x, y, T } = padBatch(batch, model.config.blockSize);
       const targets = y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0);
       if (targets === 0) continue;
       sum += crossEntropy(model.forward(x, batch.length, T), y).item() * targets;

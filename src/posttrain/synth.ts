@@ -1,33 +1,29 @@
 // Synthetic conversations, so post-training can be shown without downloading data:
 // greetings and identity; the weekday and the date, answered from the date given in the
-// system prompt (English and Chinese); arithmetic; a question answered from a passage placed in context. The
+// system prompt (English and Chinese); arithmetic; a question answered from a passage
+// placed in context; and the same questions answered through tools (synth-tools.ts). The
 // held-out split uses other phrasings and other values than training.
+import { type ToolSpec, toHfMessage } from "../infer/chat.ts";
 import { Rng } from "../nn/random.ts";
 import type { Message } from "./data.ts";
+import {
+  CHAT_TOOLS,
+  calculatorConversation,
+  clockConversation,
+  type ToolConversation,
+  type ToolTask,
+} from "./synth-tools.ts";
+import { dayOf, MONTHS, operandsOf, pick, type Split, WEEKDAYS_EN, WEEKDAYS_ZH } from "./synth-values.ts";
 
-export type SynthTask = "identity" | "weekday" | "date" | "arithmetic" | "in-context";
+export type SynthTask = "identity" | "weekday" | "date" | "arithmetic" | "in-context" | ToolTask;
 
 export interface SynthConversation {
   messages: Message[];
-  meta: { task: SynthTask; split: "train" | "heldout" };
+  /** the tools offered (tool tasks) */
+  tools?: ToolSpec[];
+  /** clock: the moment and time zone the clock reads in this conversation */
+  meta: { task: SynthTask; split: Split; clock?: { now: string; timezone: string } };
 }
-
-const WEEKDAYS_EN = ["Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday"];
-const WEEKDAYS_ZH = ["星期日", "星期一", "星期二", "星期三", "星期四", "星期五", "星期六"];
-const MONTHS = [
-  "January",
-  "February",
-  "March",
-  "April",
-  "May",
-  "June",
-  "July",
-  "August",
-  "September",
-  "October",
-  "November",
-  "December",
-];
 
 /** Phrasings per split: held-out questions are worded differently from training's. */
 const PHRASES = {
@@ -46,8 +42,16 @@ const PHRASES = {
     zh: { train: ["今天几号?", "今天是几月几号?"], heldout: ["请问今天的日期是?"] },
   },
   add: {
-    train: ["What is {a} + {b}?", "Compute {a} plus {b}."],
-    heldout: ["How much is {a} + {b}?", "Add {a} and {b}."],
+    train: [
+      "What is {a} + {b}?",
+      "Compute {a} plus {b}.",
+      "{a} + {b} = ?",
+      "What's {a} plus {b}?",
+      "Sum {a} and {b}.",
+      "Please add {a} to {b}.",
+      "What do {a} and {b} add up to?",
+    ],
+    heldout: ["How much is {a} + {b}?", "Add {a} and {b}.", "Calculate the total of {a} and {b}."],
   },
   context: {
     train: ['In the passage, which word comes right after "{w}"?'],
@@ -61,12 +65,6 @@ const IDENTITY: [string, string][] = [
   ["Who are you?", "I am llmfab, a small language model trained from scratch."],
   ["What is your name?", "I am llmfab, a small language model trained from scratch."],
 ];
-
-type Split = "train" | "heldout";
-
-function pick<T>(xs: readonly T[], rng: Rng): T {
-  return xs[rng.int(xs.length)] as T;
-}
 
 /** An English date string in one of several formats. */
 const dateZhOf = (d: Date) => `${d.getUTCFullYear()}年${d.getUTCMonth() + 1}月${d.getUTCDate()}日`;
@@ -89,27 +87,13 @@ function formatDate(d: Date, style: number): string {
   return `${day} ${MONTHS[m]} ${y}`;
 }
 
-/** A 32-bit mix (murmur3's finalizer): spreads values so a modulus does not track the weekday or the sum. */
-function mix(x: number): number {
-  let h = x >>> 0;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-/** Held-out dates and sums are a fixed subset (one in eight) of all values, disjoint from training's. */
-const isHeldoutDay = (d: Date) => mix(Math.floor(d.getTime() / 86_400_000)) % 8 === 0;
-const isHeldoutSum = (a: number, b: number) => mix(a * 1000 + b) % 8 === 0;
-
 /**
  * The system prompt carries the date with its weekday, as assistants' system prompts do;
  * the model learns to answer weekday and date questions from it. (Working out the weekday
  * of a bare date is a calendar computation, not something a chat model should guess.)
  */
 function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConversation {
-  let d: Date;
-  do d = new Date(Date.UTC(2000 + rng.int(30), rng.int(12), 1 + rng.int(28)));
-  while (isHeldoutDay(d) !== (split === "heldout"));
+  const d = dayOf(split, rng);
   const zh = rng.next() < 0.3;
   const dayEn = WEEKDAYS_EN[d.getUTCDay()] as string;
   const dayZh = WEEKDAYS_ZH[d.getUTCDay()] as string;
@@ -129,12 +113,7 @@ function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConver
 }
 
 function arithmetic(split: Split, rng: Rng): SynthConversation {
-  let a: number;
-  let b: number;
-  do {
-    a = rng.int(100);
-    b = rng.int(100);
-  } while (isHeldoutSum(a, b) !== (split === "heldout"));
+  const [a, b] = operandsOf(split, rng);
   const q = pick(PHRASES.add[split], rng).replace("{a}", String(a)).replace("{b}", String(b));
   return conversation("arithmetic", split, [
     { role: "user", content: q },
@@ -166,16 +145,22 @@ function passagesFor(split: Split, passages: string[]): string[] {
   return split === "train" ? passages.slice(0, cut) : passages.slice(cut);
 }
 
+/** A greeting; some training ones offer the tools, which a greeting does not call. */
 function identity(split: Split, rng: Rng): SynthConversation {
   const [q, a] = pick(IDENTITY, rng);
-  return conversation("identity", split, [
+  const c = conversation("identity", split, [
     { role: "user", content: q },
     { role: "assistant", content: a },
   ]);
+  return split === "train" && rng.next() < 0.3 ? { ...c, tools: CHAT_TOOLS } : c;
 }
 
 function conversation(task: SynthTask, split: Split, messages: Message[]): SynthConversation {
   return { messages, meta: { task, split } };
+}
+
+function withTools(task: ToolTask, split: Split, c: ToolConversation): SynthConversation {
+  return { messages: c.messages, tools: c.tools, meta: { task, split, ...(c.clock ? { clock: c.clock } : {}) } };
 }
 
 /** How many conversations of each task per round (integers): the default mix. */
@@ -185,6 +170,9 @@ export const DEFAULT_MIX: Readonly<Record<SynthTask, number>> = {
   date: 1,
   arithmetic: 3,
   "in-context": 3,
+  "tool-weekday": 3,
+  "tool-date": 1,
+  "tool-sum": 2,
 };
 
 export interface SynthOptions {
@@ -240,7 +228,10 @@ export function synthesize(
     if (task === "identity") return identity(split, rng);
     if (task === "weekday" || task === "date") return calendar(task, split, rng);
     if (task === "arithmetic") return arithmetic(split, rng);
-    return inContext(split, rng, usable);
+    if (task === "in-context") return inContext(split, rng, usable);
+    const fillers = passagesFor(split, usable).filter((p) => p.length <= 160); // short: a system prompt's length
+    if (task === "tool-sum") return withTools(task, split, calculatorConversation(split, rng, fillers));
+    return withTools(task, split, clockConversation(task, split, rng, fillers));
   };
   const make = (split: Split, count: number, mix: Partial<Record<SynthTask, number>>) => {
     const order = rounds(mix);
@@ -250,4 +241,15 @@ export function synthesize(
     train: make("train", n, { ...DEFAULT_MIX, ...o.mix }),
     heldout: make("heldout", heldoutCount, DEFAULT_MIX).filter((c) => c.meta.task !== "identity"),
   };
+}
+
+/** A conversation as a JSONL record in OpenAI's fine-tuning format (what readConversations reads). */
+export function synthRecord(c: SynthConversation): Record<string, unknown> {
+  const messages = c.messages.map((m) => {
+    const hf = toHfMessage(m) as { tool_calls?: { function: { arguments: unknown } }[] };
+    for (const call of hf.tool_calls ?? []) call.function.arguments = JSON.stringify(call.function.arguments);
+    return hf;
+  });
+  const tools = c.tools?.map((f) => ({ type: "function", function: f }));
+  return { messages, ...(tools ? { tools } : {}), meta: c.meta };
 }

@@ -3,7 +3,9 @@
 // back as OpenAI error JSON, and generation runs on the engine worker.
 import { randomUUID } from "node:crypto";
 import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
+import { z } from "zod";
 import { withoutToolCalls } from "../agent/loop.ts";
+import { runTool, type Tool } from "../agent/tool.ts";
 import { heldToolCalls } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
@@ -27,7 +29,11 @@ export interface ServerOptions {
   log?: (line: string) => void;
   /** where POST /v1/feedback appends (no feedback route without it) */
   feedbackFile?: string;
+  /** tools the server runs for the chat page (GET /v1/tools, POST /v1/tools/NAME), and those the model was trained to call */
+  tools?: { tools: Tool[]; trained: string[] };
 }
+
+const toolRun = z.object({ arguments: z.record(z.string(), z.unknown()).default({}) }).strict();
 
 class ApiError extends Error {
   constructor(
@@ -108,6 +114,27 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       const body = parse(feedbackSchema, req.body);
       appendFeedback(feedbackFile, { ...body, time: new Date().toISOString(), model: o.modelName });
       return { ok: true };
+    });
+  }
+
+  // llmfab's own routes for the chat page, which runs the agent loop in the browser: the
+  // built-in tools it may offer, and running one (time-limited; a failure is a result).
+  const served = o.tools;
+  if (served) {
+    app.get("/v1/tools", async () => ({
+      object: "list",
+      data: served.tools.map((t) => ({
+        type: "function",
+        function: { name: t.name, description: t.description, parameters: t.parameters },
+        trained: served.trained.includes(t.name),
+      })),
+    }));
+    app.post<{ Params: { name: string } }>("/v1/tools/:name", async (req) => {
+      const tool = served.tools.find((t) => t.name === req.params.name);
+      if (!tool)
+        throw new ApiError(404, `no tool "${req.params.name}" (tools: ${served.tools.map((t) => t.name).join(", ")})`);
+      const body = parse(toolRun, req.body ?? {});
+      return runTool(tool, body.arguments);
     });
   }
 

@@ -2,9 +2,11 @@
 // stop accepting connections, let in-flight requests finish, stop the engine.
 import { basename, dirname, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
+import { BUILTIN_TOOLS, builtinTools } from "../agent/builtin.ts";
 import { readModelConfig } from "../model/directory.ts";
 import { adapterBase, isAdapterDir } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
+import { trainedTools } from "../pipeline/sft.ts";
 import { buildServer } from "./app.ts";
 import type { InjectedFault } from "./engine-worker.ts";
 import { Generator } from "./generator.ts";
@@ -28,6 +30,8 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** where feedback on answers is appended (POST /v1/feedback); none without it */
   feedbackFile?: string;
+  /** tests only: the moment the clock tool reads */
+  now?: () => Date;
   /** tests only: make the engine fail on purpose */
   fault?: InjectedFault;
 }
@@ -72,6 +76,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     contextLength: config.blockSize,
     apiKey: o.apiKey,
     register: o.register,
+    tools: { tools: builtinTools([...BUILTIN_TOOLS], o.now && { now: o.now }), trained: trainedTools(o.model) },
     ...(o.feedbackFile ? { feedbackFile: o.feedbackFile } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });

@@ -3,9 +3,9 @@ export { add, dropout, gelu, rope, scale, swiglu } from "./ops/elementwise.ts";
 export { embedding } from "./ops/embedding.ts";
 export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "./ops/inference.ts";
 export { linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
-export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs } from "./ops/loss.ts";
+export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs, tokenLogProbs } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";
-export { policyGradientLoss } from "./ops/policy.ts";
+export { type PolicyTerms, policyLoss } from "./ops/policy.ts";
 export {
   cpuHasBf16,
   cpuSummary,

@@ -1,36 +1,61 @@
 // Recycles large buffers between training steps: float data and gradients, and the bf16
 // copies of matmul operands. Fresh large typed arrays cost a page fault per 4 KiB on first
 // touch plus zero-filling; a training step allocates the same sizes every time, so handing
-// buffers back after backward() removes that cost.
+// buffers back after backward() removes that cost. Buffers are made in size classes (at
+// most 1/4 larger than asked) and handed out as views of the asked length, so steps whose
+// shapes differ a little (padded batches of varying length) reuse each other's buffers.
 
 import { native } from "../backend/native.ts";
 
 const MIN_POOLED = 1 << 14; // smaller arrays are cheap to allocate
-const MAX_POOLED_BYTES = 2 ** 31; // at most 2 GiB held idle
+const MAX_POOLED_BYTES = 2 ** 32; // at most 4 GiB held idle
 let pooledBytes = 0;
 
-/** Idle buffers of one element type, by length. */
-class FreeLists<T extends Float32Array | Uint16Array> {
-  private readonly lists = new Map<number, T[]>();
+/** The length a buffer for n elements is made with: n rounded up to a quarter of its power of two. */
+export function capacityOf(n: number): number {
+  if (n < MIN_POOLED) return n;
+  const step = 2 ** (Math.floor(Math.log2(n)) - 2);
+  return Math.ceil(n / step) * step;
+}
 
-  /** An idle buffer of length n, or undefined (the caller then allocates one). */
-  reuse(n: number): T | undefined {
-    const buf = n >= MIN_POOLED ? this.lists.get(n)?.pop() : undefined;
-    if (buf) pooledBytes -= buf.byteLength;
-    return buf;
+type Typed = Float32Array | Uint16Array;
+
+/** Idle buffers of one element type, by capacity. */
+class FreeLists<T extends Typed> {
+  private readonly lists = new Map<number, ArrayBuffer[]>();
+
+  constructor(
+    private readonly bytesPerElement: number,
+    private readonly view: (buffer: ArrayBuffer, n: number) => T,
+  ) {}
+
+  /** The length each buffer handed out was handed out with: only that view comes back. */
+  private readonly loans = new WeakMap<ArrayBufferLike, number>();
+
+  /** A view of n elements: on an idle buffer of n's size class, or on a new one. */
+  take(n: number): { buf: T; fresh: boolean } {
+    if (n < MIN_POOLED) return { buf: this.view(new ArrayBuffer(n * this.bytesPerElement), n), fresh: true };
+    const capacity = capacityOf(n);
+    const idle = this.lists.get(capacity)?.pop();
+    if (idle) pooledBytes -= idle.byteLength;
+    const buf = this.view(idle ?? new ArrayBuffer(capacity * this.bytesPerElement), n);
+    this.loans.set(buf.buffer, n);
+    return { buf, fresh: !idle };
   }
 
+  /** Takes back a buffer handed out by take(), as it was handed out; anything else (a slice, a second return) is ignored. */
   give(buf: T): void {
-    const n = buf.length;
-    if (n < MIN_POOLED || buf.byteOffset !== 0 || buf.buffer.byteLength !== buf.byteLength) return;
-    if (pooledBytes + buf.byteLength > MAX_POOLED_BYTES) return;
-    let list = this.lists.get(n);
+    if (buf.byteOffset !== 0 || this.loans.get(buf.buffer) !== buf.length) return;
+    this.loans.delete(buf.buffer);
+    if (!(buf.buffer instanceof ArrayBuffer) || pooledBytes + buf.buffer.byteLength > MAX_POOLED_BYTES) return;
+    const capacity = buf.buffer.byteLength / this.bytesPerElement;
+    let list = this.lists.get(capacity);
     if (!list) {
       list = [];
-      this.lists.set(n, list);
+      this.lists.set(capacity, list);
     }
-    list.push(buf);
-    pooledBytes += buf.byteLength;
+    list.push(buf.buffer);
+    pooledBytes += buf.buffer.byteLength;
   }
 
   clear(): void {
@@ -38,14 +63,13 @@ class FreeLists<T extends Float32Array | Uint16Array> {
   }
 }
 
-const floats = new FreeLists<Float32Array>();
-const bf16s = new FreeLists<Uint16Array>();
+const floats = new FreeLists<Float32Array>(4, (buffer, n) => new Float32Array(buffer, 0, n));
+const bf16s = new FreeLists<Uint16Array>(2, (buffer, n) => new Uint16Array(buffer, 0, n));
 
 /** A buffer of n floats: zero-filled when `zero`, else with unspecified contents. */
 export function take(n: number, zero: boolean): Float32Array {
-  const buf = floats.reuse(n);
-  if (!buf) return new Float32Array(n); // zero already
-  if (zero) zeroFill(buf);
+  const { buf, fresh } = floats.take(n);
+  if (zero && !fresh) zeroFill(buf); // a new one is zero already
   return buf;
 }
 
@@ -56,7 +80,7 @@ export function give(buf: Float32Array): void {
 
 /** A buffer for n bf16 values (contents unspecified), for operands converted once and reused. */
 export function takeBf16(n: number): Uint16Array {
-  return bf16s.reuse(n) ?? new Uint16Array(n);
+  return bf16s.take(n).buf;
 }
 
 export function giveBf16(buf: Uint16Array): void {

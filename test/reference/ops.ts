@@ -167,6 +167,20 @@ export function sequenceLogProbs(logits: F64, targets: Int32Array, B: number, V:
   return out;
 }
 
+/** Each position's log-probability of its target (0 where ignored). */
+export function tokenLogProbs(logits: F64, targets: Int32Array, V: number): F64 {
+  const out = new Float64Array(targets.length);
+  targets.forEach((t, r) => {
+    if (t === -1) return;
+    let mx = -Infinity;
+    for (let j = 0; j < V; j++) mx = Math.max(mx, logits[r * V + j] as number);
+    let s = 0;
+    for (let j = 0; j < V; j++) s += Math.exp((logits[r * V + j] as number) - mx);
+    out[r] = (logits[r * V + t] as number) - mx - Math.log(s);
+  });
+  return out;
+}
+
 /** DPO's sigmoid loss, written from the paper: mean of -log sigmoid(beta * (policy margin - reference margin)). */
 export function dpoLoss(chosen: F64, rejected: F64, refChosen: number[], refRejected: number[], beta: number): number {
   let sum = 0;

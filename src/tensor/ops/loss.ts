@@ -128,3 +128,46 @@ export function dpoLoss(
   }
   return out;
 }
+
+/**
+ * Each position's log-probability of its target: logits [N, V], targets [N] -> [N]
+ * (0 where the target is ignoreIndex). What token-level RL losses (PPO's ratio, a KL
+ * penalty) work on.
+ */
+export function tokenLogProbs(logits: Tensor, targets: Int32Array, ignoreIndex = IGNORE_INDEX): Tensor {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  const N = logits.size / V;
+  if (targets.length !== N) throw new Error(`tokenLogProbs: ${targets.length} targets for ${N} rows of logits`);
+  for (const t of targets) {
+    if (t !== ignoreIndex && (t < 0 || t >= V))
+      throw new Error(`tokenLogProbs: target ${t} outside the vocabulary of ${V}`);
+  }
+  const losses = new Float32Array(N);
+  const lse = new Float32Array(N);
+  native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  const out = Tensor.zeros([N]);
+  for (let r = 0; r < N; r++) if (targets[r] !== ignoreIndex) out.data[r] = -(losses[r] as number);
+  if (needsGrad(logits)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      const dlogits = logits.ensureGrad();
+      // d log p(t) / d logits = onehot(t) - softmax, scaled by the row's upstream gradient.
+      for (let r = 0; r < N; r++) {
+        if (targets[r] === ignoreIndex || g[r] === 0) continue;
+        native.crossEntropyBackward(
+          dlogits.subarray(r * V, (r + 1) * V),
+          logits.data.subarray(r * V, (r + 1) * V),
+          lse.subarray(r, r + 1),
+          targets.subarray(r, r + 1),
+          1,
+          V,
+          ignoreIndex,
+          -(g[r] as number),
+          true,
+        );
+      }
+    });
+  }
+  return out;
+}
