@@ -9,9 +9,10 @@ import { describe, test } from "node:test";
 import { Engine } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
+import { type RlCommand, runRlCommand } from "../src/pipeline/rl.ts";
 import { type GrpoStep, groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
 import * as ops from "../src/tensor/index.ts";
-import { tinyChatModel } from "./chat-model.ts";
+import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { gradCheck } from "./helpers.ts";
 
@@ -173,6 +174,55 @@ describe("GRPO", () => {
       () => runGrpo(model, codec, [task("Hi.")], { ...options, reference: undefined }),
       /needs the reference/,
     );
+  });
+
+  test("a run interrupted after its checkpoint resumes exactly: the same metrics and weights as one that ran through", async () => {
+    const dir = await tinyChatModel(0, 96);
+    const data = mkdtempSync(join(tmpdir(), "llmfab-rl-resume-"));
+    const tasks = join(data, "tasks.jsonl");
+    const line = (q: string) =>
+      JSON.stringify({
+        messages: [
+          { role: "user", content: q },
+          { role: "assistant", content: "you" },
+        ],
+      });
+    writeFileSync(tasks, ["Say something.", "Talk to me.", "Greet me."].map(line).join("\n"));
+    const run = (out: string, extra: Partial<RlCommand> = {}) =>
+      runRlCommand({
+        ...sftDefaults,
+        mode: "full",
+        model: dir,
+        tasks: [tasks],
+        reward: "contains",
+        steps: 8,
+        promptsPerStep: 2,
+        group: 4,
+        temperature: 1,
+        maxTokens: 8,
+        scaleByStd: false,
+        updates: 2,
+        klBeta: 0.05,
+        checkpointInterval: 2,
+        out,
+        ...extra,
+      });
+    const through = join(data, "through");
+    run(through);
+    const broken = join(data, "broken");
+    assert.throws(() => run(broken, { interruptAfter: 4 }), /interrupted after step 4/);
+    assert.ok(existsSync(join(broken, "checkpoint", "trainer_state.json")), "the checkpoint of step 4 is kept");
+    assert.throws(() => run(broken), /already exists/, "without --resume the folder is refused");
+    assert.throws(() => run(broken, { resume: true, lr: 2e-2 }), /other settings, model or tasks/);
+    run(broken, { resume: true });
+    const metrics = (out: string) => readFileSync(join(out, "metrics.jsonl"), "utf8");
+    const strip = (text: string) => text.replace(/"(sample|train)_tok_per_sec":[^,}]+,?/g, "");
+    assert.equal(strip(metrics(broken)), strip(metrics(through)));
+    assert.equal(metrics(broken).trim().split("\n").length, 8);
+    const [a, b] = [loadModel(through), loadModel(broken)];
+    for (const [name, t] of a.params) assert.deepEqual(b.params.get(name)?.data, t.data, name);
+    assert.ok(!existsSync(join(broken, "checkpoint")), "a finished run drops its checkpoint");
+    assert.throws(() => run(join(data, "none"), { resume: true }), /no checkpoint to resume/);
   });
 
   test("llmfab rl trains from a tasks file and reports its rewards; bad tasks are errors naming the line", async () => {

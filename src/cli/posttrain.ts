@@ -124,6 +124,8 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     )
     .option("--clip <eps>", "PPO clipping range of the ratio pi / pi_old", numberArg("clip"), 0.2)
     .option("--kl-beta <b>", "weight of a KL penalty against the starting model (0: none)", numberArg("klBeta"), 0)
+    .option("--checkpoint-interval <n>", "save OUT/checkpoint every n steps (default: steps / 10)", numberArg("steps"))
+    .option("--resume", "go on from OUT/checkpoint exactly where it was saved", false)
     .option("--lr <lr>", "learning rate", numberArg("lr"), 1e-5)
     .action(async (o: Omit<RlCommand, "threads">) => {
       checkMode(o.mode);

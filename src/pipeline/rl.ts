@@ -1,13 +1,17 @@
 // `llmfab rl`: GRPO on tasks written as conversations (llmfab synth's format): the prompt
 // is the conversation up to its last assistant turn, that turn is the expected answer.
 // Writes the trained model (or LoRA adapter) and metrics.jsonl.
-import { existsSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
 import { readConversations } from "../posttrain/data.ts";
-import { REWARDS, type Reward, type RlTask, runGrpo } from "../posttrain/grpo.ts";
+import { type GrpoHooks, REWARDS, type Reward, type RlTask, runGrpo } from "../posttrain/grpo.ts";
 import { loadRewardModule, type RewardModule } from "../posttrain/reward-module.ts";
+import { loadTrainerState, STATE_JSON, saveTrainerState } from "../train/checkpoint.ts";
+import { truncateMetrics } from "../train/pretrain.ts";
 import { createReporter } from "../train/progress.ts";
 import { loadChatCodec } from "./codec.ts";
 import { checkSftCommand, loraOf, openMetrics, refuseFinishedOutput, type SftCommand, trainedFiles } from "./sft.ts";
@@ -32,7 +36,22 @@ export type RlCommand = Omit<
   klBeta?: number;
   /** seconds a reward module may take per answer */
   rewardTimeout?: number;
+  /** save a checkpoint (in OUT/checkpoint) every this many steps (default: about ten times a run) */
+  checkpointInterval?: number;
+  /** go on from OUT/checkpoint, exactly where it was saved */
+  resume?: boolean;
+  /** tests only: fail after this step, as a crash would */
+  interruptAfter?: number;
 };
+
+const CHECKPOINT_DIR = "checkpoint";
+
+/** A digest of everything that decides a run's course, so --resume refuses a changed one. */
+function rlDigest(o: RlCommand): string {
+  const { out: _o, threads: _t, quiet: _q, resume: _r, interruptAfter: _i, checkpointInterval: _c, ...settings } = o;
+  const tasks = o.tasks.map((f) => createHash("sha256").update(readFileSync(f)).digest("hex"));
+  return createHash("sha256").update(JSON.stringify({ settings, tasks })).digest("hex").slice(0, 16);
+}
 
 export function runRlCommand(o: RlCommand): { out: string; steps: number; firstReward: number; lastReward: number } {
   checkSftCommand({ ...o, epochs: 1, batchSize: o.promptsPerStep, valFraction: 0 });
@@ -47,7 +66,13 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   if (!builtin && !/\.(ts|js|mjs)$/.test(o.reward))
     throw new Error(`--reward must be ${Object.keys(REWARDS).join(", ")} or a module file (.ts, .js), got ${o.reward}`);
   if (!builtin && !existsSync(o.reward)) throw new Error(`--reward ${o.reward}: no such file`);
-  refuseFinishedOutput(o.out);
+  const checkpointDir = join(o.out, CHECKPOINT_DIR);
+  if (o.resume && !existsSync(join(checkpointDir, STATE_JSON)))
+    throw new Error(`${o.out}: no checkpoint to resume (${join(CHECKPOINT_DIR, STATE_JSON)} is missing)`);
+  if (!o.resume) refuseFinishedOutput(o.out);
+  const digest = rlDigest(o);
+  const every = o.checkpointInterval ?? Math.max(1, Math.ceil(o.steps / 10));
+  checkRange("--checkpoint-interval", every, "steps");
   const module = builtin ? null : loadRewardModule(o.reward, (o.rewardTimeout ?? 10) * 1000);
   const reward = builtin ?? (module as RewardModule).reward;
   const model = loadAnyModel(o.model);
@@ -64,7 +89,23 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
     return { prompt, expected: last.content, source: c.source };
   });
   const lora = loraOf(o, model);
-  const { path: metricsPath, log } = openMetrics(o.out);
+  const { path: metricsPath, log } = openMetrics(o.out, o.resume);
+  const hooks: GrpoHooks = {
+    afterStep: (step, trainer) => {
+      if ((step + 1) % every === 0 && step + 1 < o.steps)
+        saveTrainerState(checkpointDir, trainer, { step: step + 1, configDigest: digest });
+      if (step === o.interruptAfter) throw new Error(`interrupted after step ${step} (a test's crash)`);
+    },
+    ...(o.resume
+      ? {
+          restore: (trainer) => {
+            const step = loadTrainerState(checkpointDir, trainer, digest);
+            truncateMetrics(metricsPath, step);
+            return step;
+          },
+        }
+      : {}),
+  };
   const reporter = createReporter(o.steps, 0, Math.max(1, Math.floor(o.steps / 20)), o.quiet ?? false);
   const rewards: number[] = [];
   try {
@@ -75,17 +116,25 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       ...{ updates, clip, klBeta, reference },
       ...{ lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 },
     };
-    const steps = runGrpo(model, codec, tasks, options, (s) => {
-      rewards.push(s.meanReward);
-      log(s);
-      reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, mfu: 0, ms: 0 });
-    });
+    const steps = runGrpo(
+      model,
+      codec,
+      tasks,
+      options,
+      (s) => {
+        rewards.push(s.meanReward);
+        log(s);
+        reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, mfu: 0, ms: 0 });
+      },
+      hooks,
+    );
     reporter.stop();
-    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath));
+    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath)); // the run is done: its checkpoint goes
     return { out: o.out, steps, firstReward: rewards[0] ?? 0, lastReward: rewards.at(-1) ?? 0 };
   } catch (e) {
     reporter.stop();
-    rmSync(o.out, { recursive: true, force: true });
+    // A run that saved a checkpoint keeps it (and its metrics) for --resume; one that did not leaves nothing.
+    if (!existsSync(join(checkpointDir, STATE_JSON))) rmSync(o.out, { recursive: true, force: true });
     throw e;
   } finally {
     void module?.close();

@@ -113,11 +113,11 @@ export function loraOf(o: TrainedModeFlags, model: Model): LoraConfig {
   };
 }
 
-/** An empty metrics.jsonl in the output folder, and the function that appends a record to it. */
-export function openMetrics(out: string): { path: string; log(record: object): void } {
+/** The run's metrics.jsonl, started empty (or kept, to go on with a resumed run), and a logger that appends to it. */
+export function openMetrics(out: string, keep = false): { path: string; log(record: object): void } {
   const path = join(out, METRICS_FILE);
   mkdirSync(out, { recursive: true });
-  writeFileAtomic(path, "");
+  if (!keep || !existsSync(path)) writeFileAtomic(path, "");
   return { path, log: (record) => appendFileSync(path, jsonLine(record)) };
 }
 

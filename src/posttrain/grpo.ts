@@ -7,6 +7,7 @@
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import { IGNORE_INDEX, noGrad, policyLoss, type Tensor, tokenLogProbs } from "../tensor/index.ts";
+import type { Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
 
@@ -142,18 +143,29 @@ function sampleGroups(
   return out;
 }
 
+/** Where a run starts and what it keeps: for checkpoints and exact resumption. */
+export interface GrpoHooks {
+  /** puts the trainer back as a checkpoint saved it; returns the steps already done */
+  restore?(trainer: Trainer): number;
+  /** after each step (its metrics reported) */
+  afterStep?(step: number, trainer: Trainer): void;
+}
+
 export function runGrpo(
   model: Model,
   tokenizer: EngineTokenizer,
   tasks: RlTask[],
   o: GrpoOptions,
   onStep?: (s: GrpoStep) => void,
+  hooks: GrpoHooks = {},
 ): number {
   if (tasks.length === 0) throw new Error("no tasks to learn from");
   if (o.klBeta > 0 && !o.reference) throw new Error("a KL penalty needs the reference model");
   const params = prepareTrainable(model, { ...o, epochs: 1, batchSize: 1 });
   const trainer = posttrainTrainer(params, o, o.steps * o.updates, o.lr); // a constant rate after warmup
-  for (let step = 0; step < o.steps; step++) {
+  // Every step's prompts and sampling seeds follow from its number, so a restored run goes on exactly.
+  const start = hooks.restore?.(trainer) ?? 0;
+  for (let step = start; step < o.steps; step++) {
     const prompts = Array.from(
       { length: o.promptsPerStep },
       (_, i) => tasks[(step * o.promptsPerStep + i) % tasks.length] as RlTask,
@@ -186,6 +198,7 @@ export function runGrpo(
       entropy: trained?.entropy ?? 0,
       clipped: trained?.clipped ?? 0,
     });
+    hooks.afterStep?.(step, trainer);
   }
   return o.steps;
 }
@@ -206,7 +219,7 @@ interface TrainedBatch {
  */
 function trainOnSamples(
   model: Model,
-  trainer: ReturnType<typeof posttrainTrainer>,
+  trainer: Trainer,
   step: number,
   prompts: RlTask[],
   samples: Sample[],

@@ -9,6 +9,7 @@ import type { Model } from "../model/model.ts";
 import { encodeSafetensors, type NamedTensor, readSafetensors } from "../model/safetensors.ts";
 import type { RngState } from "../nn/random.ts";
 import type { AdamWState } from "../optim/adamw.ts";
+import type { Trainer } from "./trainer.ts";
 
 export const STATE_JSON = "trainer_state.json";
 export const STATE_TENSORS = "trainer_state.safetensors";
@@ -71,4 +72,57 @@ export function loadCheckpoint(dir: string): Checkpoint {
   }
   const { optimizerStep: _, ...progress } = state;
   return { model, optimizer, progress };
+}
+
+/** Progress of a run that trains part of a model (RL, preference tuning), saved beside its trainable state. */
+export interface PartialProgress {
+  /** steps completed */
+  step: number;
+  /** a digest of the run's settings, so a resume refuses a changed run */
+  configDigest: string;
+}
+
+/**
+ * Saves what a run that trains some of a model's parameters needs to resume exactly: the
+ * trainable parameters' values (full weights, a few layers, or LoRA adapters alike), their
+ * AdamW moments and the progress. Atomic: an interrupted write leaves the previous one.
+ */
+export function saveTrainerState(dir: string, trainer: Trainer, progress: PartialProgress): void {
+  const tensors = new Map<string, NamedTensor>();
+  const state = trainer.optimizer.state;
+  for (const [name, t] of trainer.params) {
+    const shape = [...t.shape];
+    tensors.set(`param.${name}`, { shape, data: t.data });
+    tensors.set(`exp_avg.${name}`, { shape, data: state.m.get(name) as Float32Array });
+    tensors.set(`exp_avg_sq.${name}`, { shape, data: state.v.get(name) as Float32Array });
+  }
+  writeDirAtomic(dir, {
+    [STATE_TENSORS]: encodeSafetensors(tensors),
+    [STATE_JSON]: `${JSON.stringify({ ...progress, optimizerStep: state.step }, null, 2)}\n`,
+  });
+}
+
+/** Restores a trainer saved by saveTrainerState (its parameters and moments); returns the steps completed. */
+export function loadTrainerState(dir: string, trainer: Trainer, configDigest: string): number {
+  const jsonPath = join(dir, STATE_JSON);
+  if (!existsSync(jsonPath)) throw new Error(`${dir}: no checkpoint to resume (${STATE_JSON} is missing)`);
+  let progress: PartialProgress & { optimizerStep: number };
+  try {
+    progress = JSON.parse(readFileSync(jsonPath, "utf8"));
+  } catch {
+    throw new Error(`${jsonPath}: corrupt checkpoint state (invalid JSON)`);
+  }
+  if (progress.configDigest !== configDigest)
+    throw new Error(`${dir}: the checkpoint was made with other settings, model or tasks; cannot resume it with these`);
+  const { tensors } = readSafetensors(join(dir, STATE_TENSORS));
+  const optimizer: AdamWState = { step: progress.optimizerStep, m: new Map(), v: new Map() };
+  for (const [name, t] of trainer.params) {
+    const saved = tensors.get(`param.${name}`);
+    if (!saved || saved.data.length !== t.size) throw new Error(`${dir}: the checkpoint has no ${name} of its size`);
+    t.data.set(saved.data);
+    optimizer.m.set(name, tensors.get(`exp_avg.${name}`)?.data ?? new Float32Array(0));
+    optimizer.v.set(name, tensors.get(`exp_avg_sq.${name}`)?.data ?? new Float32Array(0));
+  }
+  trainer.optimizer.load(optimizer, dir);
+  return progress.step;
 }

@@ -251,7 +251,7 @@ function sampleTexts(model: Model, codec: TextCodec, cfg: PretrainConfig, fallba
 }
 
 /** Drops metric lines at or after `step`, so a resumed run does not log them twice. */
-function truncateMetrics(path: string, step: number): void {
+export function truncateMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
   const kept = readFileSync(path, "utf8")
     .split("\n")
