@@ -16,6 +16,7 @@ import { loadModel } from "../src/model/directory.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { CHAT_TEMPLATE } from "../src/tokenizer/huggingface.ts";
 import { tinyChatModel } from "./chat-model.ts";
+import { HOSTILE_EXPRESSIONS } from "./fixtures/hostile-expressions.ts";
 
 describe("calculator", () => {
   test("arithmetic and functions", () => {
@@ -43,45 +44,8 @@ describe("calculator", () => {
   });
 
   test("thirty hostile expressions are each refused with a reason", () => {
-    const hostile: [string, RegExp][] = [
-      ["import({ x: 1 }, { override: true })", /function import is not available/],
-      ['createUnit("foo")', /createUnit is not available/],
-      ['evaluate("1 + 1")', /evaluate is not available/],
-      ['parse("1")', /parse is not available/],
-      ['compile("1")', /compile is not available/],
-      ['simplify("x + x")', /simplify is not available/],
-      ['derivative("x^2", "x")', /derivative is not available/],
-      ["f(x) = f(x)", /defining functions is not allowed/],
-      ["f(x) = x; f(2)", /give one expression|defining functions/],
-      ["x = 5", /assigning variables is not allowed/],
-      ["10^10^10", /too large/],
-      ["9^9^9^9", /too large/],
-      ["1e9!", /factorial takes numbers up to 10000/],
-      ["factorial(100000)", /factorial takes numbers up to 10000/],
-      ["combinations(1e9, 5e8)", /combinations takes numbers up to 10000/],
-      ["permutations(1e7)", /permutations takes numbers up to 10000/],
-      ["zeros(10000, 10000)", /zeros is not available/],
-      ["ones(1e9)", /ones is not available/],
-      ["identity(1e5)", /identity is not available/],
-      ["range(1, 1e10)", /range is not available/],
-      ["sum(1:100000000)", /ranges \(a:b\) are not allowed/],
-      ["matrix([[1, 2], [3, 4]])", /matrix is not available/],
-      ["[1, 2, 3][2]", /indexing and property access/],
-      ["sin.constructor", /indexing and property access/],
-      ['"".constructor.constructor("return process")', /constructor is not available/],
-      ['"".constructor.constructor("return process")()', /cannot parse/],
-      ["__proto__", /unknown name "__proto__"/],
-      ["pi.sqrt(4)", /calling methods is not allowed/],
-      ["{ a: 1 }", /objects are not allowed/],
-      ['"a" + "b"', /only numbers are allowed/],
-      [`${"1+".repeat(50_000)}1`, /the expression is 100001 characters; at most 500/],
-      [`${"(".repeat(400)}1${")".repeat(400)}`, /at most 500/],
-      ["1/0", /too large/],
-      ["help(sin)", /help is not available/],
-      ["1 +", /cannot parse the expression/],
-    ];
-    assert.ok(hostile.length >= 30);
-    for (const [expression, reason] of hostile) {
+    assert.ok(HOSTILE_EXPRESSIONS.length >= 30);
+    for (const [expression, reason] of HOSTILE_EXPRESSIONS) {
       assert.throws(
         () => calculate(expression),
         (e: unknown) => e instanceof ToolError && reason.test(e.message),

@@ -8,6 +8,7 @@ import { clockTool } from "../src/agent/clock.ts";
 import { runTool } from "../src/agent/tool.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { tinyChatModel, toolCallingModel } from "./chat-model.ts";
+import { HOSTILE_EXPRESSIONS } from "./fixtures/hostile-expressions.ts";
 
 const API_KEY = "test-key";
 
@@ -258,6 +259,28 @@ describe("the built-in tools the chat page runs", () => {
     assert.equal(unknown.status, 404);
     assert.match(unknown.json.error?.message ?? "", /no tool "shell" \(tools: clock, calculator\)/);
     assert.equal((await run("clock", { args: {} })).status, 400, "unknown fields");
+  });
+
+  test("thirty hostile calculator expressions at once: each a refusal, /health answers throughout", async () => {
+    let polling = true;
+    const health: number[] = [];
+    const poll = (async () => {
+      while (polling) {
+        health.push((await fetch(`${server.url}/health`)).status);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const answers = await Promise.all(
+      HOSTILE_EXPRESSIONS.map(([expression]) => run("calculator", { arguments: { expression } })),
+    );
+    polling = false;
+    await poll;
+    answers.forEach((a, i) => {
+      const [expression, reason] = HOSTILE_EXPRESSIONS[i] as [string, RegExp];
+      assert.deepEqual([a.status, a.json.ok], [200, false], expression.slice(0, 60));
+      assert.match(String(a.json.content), reason, expression.slice(0, 60));
+    });
+    assert.ok(health.length > 0 && health.every((h) => h === 200), `health: ${health.join(",")}`);
   });
 });
 
