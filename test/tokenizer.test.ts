@@ -233,6 +233,28 @@ describe("formats", () => {
     assert.equal(firstDifference(tok.encodeOrdinary(text), hf.encode(text, { add_special_tokens: false }).ids), -1);
   });
 
+  test("weighted sources: a file counted three times trains the tokenizer its text repeated three times would", async () => {
+    const dir = tmp();
+    const [a, b] = [`${sotu.slice(0, 200_000)}\n`, `${shakespeare.slice(0, 60_000)}\n`];
+    writeFileSync(join(dir, "a.txt"), a);
+    writeFileSync(join(dir, "b.txt"), b);
+    writeFileSync(join(dir, "ab3.txt"), a + b.repeat(3));
+    const options = { vocabSize: 400, pattern: "gpt4", threads: 1 };
+    const weighted = await trainTokenizer({
+      ...options,
+      files: [join(dir, "a.txt"), join(dir, "b.txt")],
+      weights: [1, 3],
+    });
+    const repeated = await trainTokenizer({ ...options, files: [join(dir, "ab3.txt")] });
+    const plain = await trainTokenizer({ ...options, files: [join(dir, "a.txt"), join(dir, "b.txt")] });
+    assert.deepEqual(toTokenizerJson(weighted.tokenizer), toTokenizerJson(repeated.tokenizer));
+    assert.notDeepEqual(toTokenizerJson(weighted.tokenizer), toTokenizerJson(plain.tokenizer));
+    await assert.rejects(
+      trainTokenizer({ ...options, files: [join(dir, "a.txt")], weights: [0] }),
+      /one whole number >= 1 per file/,
+    );
+  });
+
   test("GPT-2 exported to tokenizer.json (merges recovered from ranks) matches in @huggingface/tokenizers", () => {
     const tok = loadBuiltinEncoding("gpt2");
     const hf = new HfTokenizer(JSON.parse(toTokenizerJson(tok)), {});
