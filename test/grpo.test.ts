@@ -16,6 +16,26 @@ import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { gradCheck } from "./helpers.ts";
 
+/** GRPO on a tiny model: full fine-tuning at a high rate, groups of 8 short answers, one update, no KL. */
+const TINY_GRPO = {
+  mode: "full" as const,
+  trainableLayers: 1,
+  trainHead: false,
+  lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
+  lr: 1e-2,
+  weightDecay: 0,
+  gradClip: 1,
+  seed: 1,
+  group: 8,
+  temperature: 1,
+  maxTokens: 8,
+  reward: REWARDS.contains as (a: string, e: string) => number,
+  scaleByStd: false,
+  updates: 1,
+  clip: 0.2,
+  klBeta: 0,
+};
+
 describe("GRPO", () => {
   test("policy loss: clipped ratio and KL penalty against a float64 reference, and their gradients", () => {
     // Six tokens: the fifth is not an answer token. Against the old log-probabilities the
@@ -92,25 +112,10 @@ describe("GRPO", () => {
       codec,
       ["Say something.", "Talk to me.", "Greet me.", "Reply."].map(task),
       {
-        mode: "full",
-        trainableLayers: 1,
-        trainHead: false,
-        lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
-        lr: 1e-2,
+        ...TINY_GRPO,
         warmupIters: 2,
-        weightDecay: 0,
-        gradClip: 1,
-        seed: 1,
         steps: 40,
         promptsPerStep: 4,
-        group: 8,
-        temperature: 1,
-        maxTokens: 8,
-        reward: REWARDS.contains as (a: string, e: string) => number,
-        scaleByStd: false,
-        updates: 1,
-        clip: 0.2,
-        klBeta: 0,
       },
       (s) => rewards.push(s.meanReward),
     );
@@ -133,22 +138,10 @@ describe("GRPO", () => {
     });
     const steps: GrpoStep[] = [];
     const options = {
-      mode: "full" as const,
-      trainableLayers: 1,
-      trainHead: false,
-      lora: { r: 4, alpha: 8, dropout: 0, targets: [], fa: false },
-      lr: 1e-2,
+      ...TINY_GRPO,
       warmupIters: 0,
-      weightDecay: 0,
-      gradClip: 1,
-      seed: 1,
       steps: 8,
       promptsPerStep: 2,
-      group: 8,
-      temperature: 1,
-      maxTokens: 8,
-      reward: REWARDS.contains as (a: string, e: string) => number,
-      scaleByStd: false,
       updates: 3,
       clip: 0.2,
       klBeta: 0.1,

@@ -93,13 +93,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
       data: [train],
       valData: [heldout],
       valFraction: 0,
-      mode: "full",
-      trainableLayers: 1,
-      trainHead: false,
-      loraRank: 8,
-      loraAlpha: 16,
-      loraDropout: 0,
-      loraFa: false,
+      ...FULL_FINE_TUNING,
       epochs: 6,
       warmup: 20,
       batchSize: 32,
@@ -143,6 +137,17 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   return { baseModel: pre.modelDir, chatModel, rlModel, columns, arithmeticPassAt8, samples: pre.samples };
 }
 
+/** SFT and RL train every weight (the freeze and LoRA settings are unused). */
+const FULL_FINE_TUNING = {
+  mode: "full",
+  trainableLayers: 1,
+  trainHead: false,
+  loraRank: 8,
+  loraAlpha: 16,
+  loraDropout: 0,
+  loraFa: false,
+} as const;
+
 /** The GRPO stage's settings: groups of 8 answers to 16 questions a step, full fine-tuning. */
 const RL = {
   reward: "exact",
@@ -152,13 +157,7 @@ const RL = {
   temperature: 1,
   maxTokens: 8,
   scaleByStd: false,
-  mode: "full",
-  trainableLayers: 1,
-  trainHead: false,
-  loraRank: 8,
-  loraAlpha: 16,
-  loraDropout: 0,
-  loraFa: false,
+  ...FULL_FINE_TUNING,
   warmup: 10,
   lr: 1e-4,
   seed: 1,

@@ -156,13 +156,8 @@ export function crossEntropy(logits: F64, targets: Int32Array, V: number, ignore
 export function sequenceLogProbs(logits: F64, targets: Int32Array, B: number, V: number): F64 {
   const T = targets.length / B;
   const out = new Float64Array(B);
-  targets.forEach((t, r) => {
-    if (t === -1) return;
-    let mx = -Infinity;
-    for (let j = 0; j < V; j++) mx = Math.max(mx, logits[r * V + j] as number);
-    let s = 0;
-    for (let j = 0; j < V; j++) s += Math.exp((logits[r * V + j] as number) - mx);
-    out[Math.floor(r / T)] += (logits[r * V + t] as number) - mx - Math.log(s);
+  tokenLogProbs(logits, targets, V).forEach((lp, r) => {
+    out[Math.floor(r / T)] += lp;
   });
   return out;
 }
