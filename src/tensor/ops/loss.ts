@@ -6,16 +6,7 @@ export const IGNORE_INDEX = -1;
 
 /** Mean cross-entropy of logits [N, V] against targets; targets equal to ignoreIndex do not count. */
 export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = IGNORE_INDEX): Tensor {
-  const V = logits.shape[logits.shape.length - 1] as number;
-  const N = logits.size / V;
-  if (targets.length !== N) throw new Error(`crossEntropy: ${targets.length} targets for ${N} rows of logits`);
-  for (const t of targets) {
-    if (t !== ignoreIndex && (t < 0 || t >= V))
-      throw new Error(`crossEntropy: target ${t} outside the vocabulary of ${V}`);
-  }
-  const losses = new Float32Array(N);
-  const lse = new Float32Array(N);
-  const count = native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  const { V, N, losses, lse, count } = rowLosses("crossEntropy", logits, targets, ignoreIndex);
   let sum = 0;
   for (let i = 0; i < N; i++) sum += losses[i] as number;
   const out = Tensor.from([count > 0 ? sum / count : 0], [1]);
@@ -46,42 +37,15 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
  * sequence's counted positions. What preference and RL losses compare.
  */
 export function sequenceLogProbs(logits: Tensor, targets: Int32Array, B: number, ignoreIndex = IGNORE_INDEX): Tensor {
-  const V = logits.shape[logits.shape.length - 1] as number;
-  const N = logits.size / V;
-  if (targets.length !== N || N % B !== 0)
-    throw new Error(`sequenceLogProbs: ${targets.length} targets for ${N} rows of logits in ${B} sequences`);
-  for (const t of targets) {
-    if (t !== ignoreIndex && (t < 0 || t >= V))
-      throw new Error(`sequenceLogProbs: target ${t} outside the vocabulary of ${V}`);
-  }
+  const { N, losses, lse } = rowLosses("sequenceLogProbs", logits, targets, ignoreIndex);
+  if (N % B !== 0) throw new Error(`sequenceLogProbs: ${N} rows of logits do not split into ${B} sequences`);
   const T = N / B;
-  const losses = new Float32Array(N);
-  const lse = new Float32Array(N);
-  native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
   const out = Tensor.zeros([B]);
   for (let r = 0; r < N; r++) if (targets[r] !== ignoreIndex) out.data[Math.floor(r / T)] -= losses[r] as number;
   if (needsGrad(logits)) {
     record(out, () => {
       const g = out.grad;
-      if (!g) return;
-      const dlogits = logits.ensureGrad();
-      // d log p(t) / d logits = onehot(t) - softmax: the cross-entropy gradient, negated,
-      // scaled by the sequence's upstream gradient: one kernel call per sequence's rows.
-      for (let b = 0; b < B; b++) {
-        const rows = <A extends Float32Array | Int32Array>(a: A, width: number) =>
-          a.subarray(b * T * width, (b + 1) * T * width) as A;
-        native.crossEntropyBackward(
-          rows(dlogits, V),
-          rows(logits.data, V),
-          rows(lse, 1),
-          rows(targets, 1),
-          T,
-          V,
-          ignoreIndex,
-          -(g[b] as number),
-          true,
-        );
-      }
+      if (g) addLogProbGradient(logits, lse, targets, ignoreIndex, (r) => g[Math.floor(r / T)] as number);
     });
   }
   return out;
@@ -135,39 +99,61 @@ export function dpoLoss(
  * penalty) work on.
  */
 export function tokenLogProbs(logits: Tensor, targets: Int32Array, ignoreIndex = IGNORE_INDEX): Tensor {
-  const V = logits.shape[logits.shape.length - 1] as number;
-  const N = logits.size / V;
-  if (targets.length !== N) throw new Error(`tokenLogProbs: ${targets.length} targets for ${N} rows of logits`);
-  for (const t of targets) {
-    if (t !== ignoreIndex && (t < 0 || t >= V))
-      throw new Error(`tokenLogProbs: target ${t} outside the vocabulary of ${V}`);
-  }
-  const losses = new Float32Array(N);
-  const lse = new Float32Array(N);
-  native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  const { N, losses, lse } = rowLosses("tokenLogProbs", logits, targets, ignoreIndex);
   const out = Tensor.zeros([N]);
   for (let r = 0; r < N; r++) if (targets[r] !== ignoreIndex) out.data[r] = -(losses[r] as number);
   if (needsGrad(logits)) {
     record(out, () => {
       const g = out.grad;
-      if (!g) return;
-      const dlogits = logits.ensureGrad();
-      // d log p(t) / d logits = onehot(t) - softmax, scaled by the row's upstream gradient.
-      for (let r = 0; r < N; r++) {
-        if (targets[r] === ignoreIndex || g[r] === 0) continue;
-        native.crossEntropyBackward(
-          dlogits.subarray(r * V, (r + 1) * V),
-          logits.data.subarray(r * V, (r + 1) * V),
-          lse.subarray(r, r + 1),
-          targets.subarray(r, r + 1),
-          1,
-          V,
-          ignoreIndex,
-          -(g[r] as number),
-          true,
-        );
-      }
+      if (g) addLogProbGradient(logits, lse, targets, ignoreIndex, (r) => g[r] as number);
     });
   }
   return out;
+}
+
+/** Checks targets against logits [N, V]; each row's cross-entropy and log-sum-exp, and how many rows count. */
+function rowLosses(op: string, logits: Tensor, targets: Int32Array, ignoreIndex: number) {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  const N = logits.size / V;
+  if (targets.length !== N) throw new Error(`${op}: ${targets.length} targets for ${N} rows of logits`);
+  for (const t of targets) {
+    if (t !== ignoreIndex && (t < 0 || t >= V)) throw new Error(`${op}: target ${t} outside the vocabulary of ${V}`);
+  }
+  const losses = new Float32Array(N);
+  const lse = new Float32Array(N);
+  const count = native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  return { V, N, losses, lse, count };
+}
+
+/**
+ * Adds the gradient of sum_r scale(r) * log p(target_r) to the logits' gradient:
+ * scale(r) * (onehot - softmax) per row, the cross-entropy kernel negated, called once per
+ * run of rows that share a scale (a sequence, or an answer whose tokens share an advantage).
+ */
+function addLogProbGradient(
+  logits: Tensor,
+  lse: Float32Array,
+  targets: Int32Array,
+  ignoreIndex: number,
+  scale: (row: number) => number,
+): void {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  const N = targets.length;
+  const dlogits = logits.ensureGrad();
+  for (let start = 0, end = 0; start < N; start = end) {
+    const s = scale(start);
+    for (end = start + 1; end < N && scale(end) === s; end++);
+    if (s === 0) continue;
+    native.crossEntropyBackward(
+      dlogits.subarray(start * V, end * V),
+      logits.data.subarray(start * V, end * V),
+      lse.subarray(start, end),
+      targets.subarray(start, end),
+      end - start,
+      V,
+      ignoreIndex,
+      -s,
+      true,
+    );
+  }
 }
