@@ -37,39 +37,61 @@ export function saveCheckpoint(
   progress: TrainerProgress,
   extraFiles: Record<string, string>,
 ): void {
-  const moments = new Map<string, NamedTensor>();
-  for (const [name, m] of optimizer.m) {
-    const shape = [...(model.params.get(name)?.shape ?? [m.length])];
-    moments.set(`exp_avg.${name}`, { shape, data: m });
-    moments.set(`exp_avg_sq.${name}`, { shape, data: optimizer.v.get(name) as Float32Array });
-  }
+  const moments = momentTensors(optimizer, (name, m) => [...(model.params.get(name)?.shape ?? [m.length])]);
   writeDirAtomic(dir, {
     ...modelFiles(model),
     ...extraFiles,
     [STATE_TENSORS]: encodeSafetensors(moments),
-    [STATE_JSON]: `${JSON.stringify({ ...progress, optimizerStep: optimizer.step }, null, 2)}\n`,
+    [STATE_JSON]: stateJson(progress, optimizer),
   });
 }
 
-export function loadCheckpoint(dir: string): Checkpoint {
-  const jsonPath = join(dir, STATE_JSON);
-  if (!existsSync(jsonPath)) throw new Error(`${dir}: no checkpoint to resume (${STATE_JSON} is missing)`);
-  let state: TrainerProgress & { optimizerStep: number };
-  try {
-    state = JSON.parse(readFileSync(jsonPath, "utf8"));
-  } catch {
-    throw new Error(`${jsonPath}: corrupt checkpoint state (invalid JSON)`);
+/** The AdamW moments as tensors named exp_avg.NAME and exp_avg_sq.NAME (PyTorch's names). */
+function momentTensors(
+  optimizer: AdamWState,
+  shapeOf: (name: string, m: Float32Array) => number[],
+): Map<string, NamedTensor> {
+  const tensors = new Map<string, NamedTensor>();
+  for (const [name, m] of optimizer.m) {
+    const shape = shapeOf(name, m);
+    tensors.set(`exp_avg.${name}`, { shape, data: m });
+    tensors.set(`exp_avg_sq.${name}`, { shape, data: optimizer.v.get(name) as Float32Array });
   }
-  if (!Number.isInteger(state.step) || !Array.isArray(state.rng) || state.rng.length !== 4) {
-    throw new Error(`${jsonPath}: corrupt checkpoint state (step or rng missing)`);
-  }
-  const model = loadModel(dir);
-  const { tensors } = readSafetensors(join(dir, STATE_TENSORS));
-  const optimizer: AdamWState = { step: state.optimizerStep, m: new Map(), v: new Map() };
+  return tensors;
+}
+
+/** The moments read back from momentTensors' names, at an optimizer step. */
+function momentsOf(tensors: Map<string, NamedTensor>, step: number): AdamWState {
+  const optimizer: AdamWState = { step, m: new Map(), v: new Map() };
   for (const [name, t] of tensors) {
     if (name.startsWith("exp_avg_sq.")) optimizer.v.set(name.slice("exp_avg_sq.".length), t.data);
     else if (name.startsWith("exp_avg.")) optimizer.m.set(name.slice("exp_avg.".length), t.data);
   }
+  return optimizer;
+}
+
+function stateJson(progress: object, optimizer: AdamWState): string {
+  return `${JSON.stringify({ ...progress, optimizerStep: optimizer.step }, null, 2)}\n`;
+}
+
+/** A checkpoint's trainer_state.json; missing or not JSON is an error naming it. */
+function readStateJson<T>(dir: string): T & { optimizerStep: number } {
+  const jsonPath = join(dir, STATE_JSON);
+  if (!existsSync(jsonPath)) throw new Error(`${dir}: no checkpoint to resume (${STATE_JSON} is missing)`);
+  try {
+    return JSON.parse(readFileSync(jsonPath, "utf8"));
+  } catch {
+    throw new Error(`${jsonPath}: corrupt checkpoint state (invalid JSON)`);
+  }
+}
+
+export function loadCheckpoint(dir: string): Checkpoint {
+  const state = readStateJson<TrainerProgress>(dir);
+  if (!Number.isInteger(state.step) || !Array.isArray(state.rng) || state.rng.length !== 4) {
+    throw new Error(`${join(dir, STATE_JSON)}: corrupt checkpoint state (step or rng missing)`);
+  }
+  const model = loadModel(dir);
+  const optimizer = momentsOf(readSafetensors(join(dir, STATE_TENSORS)).tensors, state.optimizerStep);
   const { optimizerStep: _, ...progress } = state;
   return { model, optimizer, progress };
 }
@@ -88,41 +110,26 @@ export interface PartialProgress {
  * AdamW moments and the progress. Atomic: an interrupted write leaves the previous one.
  */
 export function saveTrainerState(dir: string, trainer: Trainer, progress: PartialProgress): void {
-  const tensors = new Map<string, NamedTensor>();
-  const state = trainer.optimizer.state;
-  for (const [name, t] of trainer.params) {
-    const shape = [...t.shape];
-    tensors.set(`param.${name}`, { shape, data: t.data });
-    tensors.set(`exp_avg.${name}`, { shape, data: state.m.get(name) as Float32Array });
-    tensors.set(`exp_avg_sq.${name}`, { shape, data: state.v.get(name) as Float32Array });
-  }
+  const params = new Map(trainer.params);
+  const tensors = momentTensors(trainer.optimizer.state, (name) => [...(params.get(name)?.shape ?? [])]);
+  for (const [name, t] of trainer.params) tensors.set(`param.${name}`, { shape: [...t.shape], data: t.data });
   writeDirAtomic(dir, {
     [STATE_TENSORS]: encodeSafetensors(tensors),
-    [STATE_JSON]: `${JSON.stringify({ ...progress, optimizerStep: state.step }, null, 2)}\n`,
+    [STATE_JSON]: stateJson(progress, trainer.optimizer.state),
   });
 }
 
 /** Restores a trainer saved by saveTrainerState (its parameters and moments); returns the steps completed. */
 export function loadTrainerState(dir: string, trainer: Trainer, configDigest: string): number {
-  const jsonPath = join(dir, STATE_JSON);
-  if (!existsSync(jsonPath)) throw new Error(`${dir}: no checkpoint to resume (${STATE_JSON} is missing)`);
-  let progress: PartialProgress & { optimizerStep: number };
-  try {
-    progress = JSON.parse(readFileSync(jsonPath, "utf8"));
-  } catch {
-    throw new Error(`${jsonPath}: corrupt checkpoint state (invalid JSON)`);
-  }
+  const progress = readStateJson<PartialProgress>(dir);
   if (progress.configDigest !== configDigest)
     throw new Error(`${dir}: the checkpoint was made with other settings, model or tasks; cannot resume it with these`);
   const { tensors } = readSafetensors(join(dir, STATE_TENSORS));
-  const optimizer: AdamWState = { step: progress.optimizerStep, m: new Map(), v: new Map() };
   for (const [name, t] of trainer.params) {
     const saved = tensors.get(`param.${name}`);
     if (!saved || saved.data.length !== t.size) throw new Error(`${dir}: the checkpoint has no ${name} of its size`);
     t.data.set(saved.data);
-    optimizer.m.set(name, tensors.get(`exp_avg.${name}`)?.data ?? new Float32Array(0));
-    optimizer.v.set(name, tensors.get(`exp_avg_sq.${name}`)?.data ?? new Float32Array(0));
   }
-  trainer.optimizer.load(optimizer, dir);
+  trainer.optimizer.load(momentsOf(tensors, progress.optimizerStep), dir);
   return progress.step;
 }
