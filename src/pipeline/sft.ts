@@ -121,12 +121,16 @@ export function openMetrics(out: string, keep = false): { path: string; log(reco
   return { path, log: (record) => appendFileSync(path, jsonLine(record)) };
 }
 
-/** What a trained run leaves: the model (or its PEFT adapter), the base's tokenizer files, the metrics. */
+/**
+ * What a trained run leaves: the model (or its PEFT adapter), the base's tokenizer files,
+ * the tools it was trained to call (the base's and those its data offered), the metrics.
+ */
 export function trainedFiles(
   o: TrainedModeFlags,
   model: Model,
   lora: LoraConfig,
   metricsPath: string,
+  toolsOffered: string[] = [],
 ): Record<string, Uint8Array | string> {
   const weights =
     o.mode === "lora"
@@ -135,7 +139,7 @@ export function trainedFiles(
   return {
     ...weights,
     ...tokenizerFilesOf(o.model),
-    ...toolsFile(o.model, []),
+    ...toolsFile(o.model, toolsOffered),
     [METRICS_FILE]: readFileSync(metricsPath, "utf8"),
   };
 }
@@ -199,7 +203,7 @@ export function runSftCommand(o: SftCommand): {
     });
     validate(r.steps, r.finalLoss);
     reporter.stop();
-    writeDirAtomic(o.out, { ...trainedFiles(o, model, lora, metricsPath), ...toolsFile(o.model, toolNames) });
+    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath, toolNames));
     return { out: o.out, ...r, valLoss };
   } catch (e) {
     reporter.stop();
