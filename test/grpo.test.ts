@@ -36,6 +36,21 @@ const TINY_GRPO = {
   klBeta: 0,
 };
 
+/** A tasks file in a fresh folder: each question's expected answer is "you". */
+function youTasks(prefix: string, questions: string[]): { data: string; tasks: string } {
+  const data = mkdtempSync(join(tmpdir(), prefix));
+  const tasks = join(data, "tasks.jsonl");
+  const line = (q: string) =>
+    JSON.stringify({
+      messages: [
+        { role: "user", content: q },
+        { role: "assistant", content: "you" },
+      ],
+    });
+  writeFileSync(tasks, questions.map(line).join("\n"));
+  return { data, tasks };
+}
+
 describe("GRPO", () => {
   test("policy loss: clipped ratio and KL penalty against a float64 reference, and their gradients", () => {
     // Six tokens: the fifth is not an answer token. Against the old log-probabilities the
@@ -171,16 +186,7 @@ describe("GRPO", () => {
 
   test("a run interrupted after its checkpoint resumes exactly: the same metrics and weights as one that ran through", async () => {
     const dir = await tinyChatModel(0, 96);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-rl-resume-"));
-    const tasks = join(data, "tasks.jsonl");
-    const line = (q: string) =>
-      JSON.stringify({
-        messages: [
-          { role: "user", content: q },
-          { role: "assistant", content: "you" },
-        ],
-      });
-    writeFileSync(tasks, ["Say something.", "Talk to me.", "Greet me."].map(line).join("\n"));
+    const { data, tasks } = youTasks("llmfab-rl-resume-", ["Say something.", "Talk to me.", "Greet me."]);
     const run = (out: string, extra: Partial<RlCommand> = {}) =>
       runRlCommand({
         ...sftDefaults,
@@ -220,16 +226,7 @@ describe("GRPO", () => {
 
   test("llmfab rl trains from a tasks file and reports its rewards; bad tasks are errors naming the line", async () => {
     const dir = await tinyChatModel(0, 96);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-rl-"));
-    const tasks = join(data, "tasks.jsonl");
-    const line = (q: string) =>
-      JSON.stringify({
-        messages: [
-          { role: "user", content: q },
-          { role: "assistant", content: "you" },
-        ],
-      });
-    writeFileSync(tasks, ["Say something.", "Talk to me."].map(line).join("\n"));
+    const { data, tasks } = youTasks("llmfab-rl-", ["Say something.", "Talk to me."]);
     const out = join(data, "rl");
     const args = ["rl", "--model", dir, "--tasks", tasks, "--reward", "contains", "--steps", "6", "--group", "4"];
     const r = llmfab([...args, "--prompts-per-step", "2", "--max-tokens", "8", "--lr", "1e-2", "--out", out]);

@@ -15,7 +15,7 @@ import { loadWithAdapter } from "../src/model/peft.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
 import { Rng } from "../src/nn/random.ts";
 import { answerChatTasks, evaluateChatTasks, type TaskAnswer } from "../src/pipeline/chat-eval.ts";
-import { loadChatCodec } from "../src/pipeline/codec.ts";
+import { type ChatCodec, loadChatCodec } from "../src/pipeline/codec.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { type Conversation, readConversations } from "../src/posttrain/data.ts";
 import { encodeConversation } from "../src/posttrain/encode.ts";
@@ -43,6 +43,12 @@ function chatFile(): string {
   const path = join(tmp(), "chats.jsonl");
   writeFileSync(path, `${chats.join("\n")}\n`);
   return path;
+}
+
+/** The test conversations as training sequences, rendered with the model's template. */
+function encodedChats(codec: ChatCodec) {
+  const render = (m: Conversation["messages"], g: boolean) => codec.encode(renderChat(codec.chatTemplate, m, g), true);
+  return readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
 }
 
 function snapshot(model: Model): Map<string, Float32Array> {
@@ -250,9 +256,7 @@ describe("fine-tuning modes", () => {
     const adapter = model.adapters.get("transformer.h.0.attn.c_attn.weight");
     const a0 = Float32Array.from(adapter?.A.data ?? []);
     const codec = loadChatCodec(dir);
-    const render = (m: Conversation["messages"], g: boolean) =>
-      codec.encode(renderChat(codec.chatTemplate, m, g), true);
-    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    const data = encodedChats(codec);
     model.adapters.clear(); // runSft prepares again, with the same seed: the same A
     runSft(model, data, { ...options, lora });
     const after = model.adapters.get("transformer.h.0.attn.c_attn.weight");
@@ -263,9 +267,7 @@ describe("fine-tuning modes", () => {
   test("full fine-tuning lowers the loss on its data", async () => {
     const dir = await tinyChatModel();
     const codec = loadChatCodec(dir);
-    const render = (m: Conversation["messages"], g: boolean) =>
-      codec.encode(renderChat(codec.chatTemplate, m, g), true);
-    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    const data = encodedChats(codec);
     const losses: number[] = [];
     const lora = { r: 4, alpha: 8, dropout: 0, targets: [], fa: false };
     runSft(
@@ -280,9 +282,7 @@ describe("fine-tuning modes", () => {
   test("gradient accumulation over padded micro-batches equals one batch twice the size", async () => {
     const dir = await tinyChatModel();
     const codec = loadChatCodec(dir);
-    const render = (m: Conversation["messages"], g: boolean) =>
-      codec.encode(renderChat(codec.chatTemplate, m, g), true);
-    const data = readConversations([chatFile()]).map((c) => encodeConversation(c, render, 96));
+    const data = encodedChats(codec);
     const lora = { r: 4, alpha: 8, dropout: 0, targets: [], fa: false };
     const o = { ...sftDefaults, mode: "full" as const, epochs: 2, lora, warmupIters: 1, weightDecay: 0.1, gradClip: 1 };
     const train = (batchSize: number, gradAccum: number, maxSteps?: number) => {
