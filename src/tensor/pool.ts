@@ -12,7 +12,7 @@ const MAX_POOLED_BYTES = 2 ** 32; // at most 4 GiB held idle
 let pooledBytes = 0;
 
 /** The length a buffer for n elements is made with: n rounded up to a quarter of its power of two. */
-export function capacityOf(n: number): number {
+function capacityOf(n: number): number {
   if (n < MIN_POOLED) return n;
   const step = 2 ** (Math.floor(Math.log2(n)) - 2);
   return Math.ceil(n / step) * step;
