@@ -10,6 +10,7 @@ import { registerHubCommands, resolveModelOption } from "./hub.ts";
 import { numberArg } from "./options.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
 import { registerPretrainCommands } from "./pretrain.ts";
+import { registerRetrievalCommands } from "./retrieval.ts";
 import { registerServeCommands } from "./serve.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
 
@@ -62,5 +63,6 @@ export function buildProgram(): Command {
   registerPosttrainCommands(program, runtime);
   registerServeCommands(program, runtime);
   registerHubCommands(program);
+  registerRetrievalCommands(program);
   return program;
 }

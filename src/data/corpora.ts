@@ -29,6 +29,14 @@ export function sotuDocuments(): string[] {
   return sotuFiles().map((f) => readFileSync(f, "utf8").trim());
 }
 
+/** Each address's title, "1790 George Washington", in the order of sotuDocuments. */
+export function sotuTitles(): string[] {
+  return sotuFiles().map((f) => {
+    const [year, ...rest] = (f.split("/").pop() as string).replace(/_[a-z]\.txt$|\.txt$/, "").split("_");
+    return [year, ...rest.map((w) => w.charAt(0).toUpperCase() + w.slice(1))].join(" ");
+  });
+}
+
 /** The addresses' size in bytes, without reading them. */
 export function sotuBytes(): number {
   return sotuFiles().reduce((n, f) => n + statSync(f).size, 0);

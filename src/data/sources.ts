@@ -25,7 +25,14 @@ import { download } from "./download.ts";
 export type SourceSpec = string | { url: string; sha256?: string } | { urls: string };
 
 export type SourceEvent =
-  | { kind: "doc"; text: string; format: "text" | "html"; source: string }
+  | {
+      kind: "doc";
+      text: string;
+      format: "text" | "html";
+      source: string;
+      /** a JSON document's whole record (its other fields: title, date, url, meta) */
+      record?: Record<string, unknown>;
+    }
   | { kind: "skip"; source: string; reason: string };
 
 export interface SourceOptions {
@@ -211,7 +218,7 @@ function jsonDocument(value: unknown, field: string, where: string): SourceEvent
   const text = (value as Record<string, unknown> | null)?.[field];
   if (typeof text !== "string")
     return { kind: "skip", source: where, reason: `no string "${field}" field at ${where}` };
-  return { kind: "doc", text, format: "text", source: where };
+  return { kind: "doc", text, format: "text", source: where, record: value as Record<string, unknown> };
 }
 
 async function* fromParquet(path: string, column: string): AsyncGenerator<SourceEvent> {

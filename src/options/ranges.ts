@@ -43,6 +43,10 @@ export const RANGES = {
   conversations: count(1),
   heldout: count(0),
   shardDocs: count(1),
+  // retrieval
+  passageTokens: { integer: true, min: 16, max: 4096 },
+  passageOverlap: count(0),
+  searchK: { integer: true, min: 1, max: 100 },
   // running
   threads: { integer: true, min: 1, max: 4096 },
   port: { integer: true, min: 0, max: 65535 },

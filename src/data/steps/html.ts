@@ -57,19 +57,25 @@ export function looksLikeHtml(text: string): boolean {
   return /^\s*(?:<!doctype html|<html[\s>]|<head[\s>]|<body[\s>])/i.test(text.slice(0, 1000));
 }
 
+/** The main text of an HTML page (Readability's article, else the body), one line per block, and its title. */
+export function htmlMainText(html: string): { title?: string; text: string } {
+  const { document } = parseHTML(html);
+  const title = document.title?.trim() || undefined;
+  // Readability takes the page apart as it reads it: a page without an article is parsed again for its body.
+  const article = new Readability(document as unknown as Document).parse();
+  const text = article?.content
+    ? blockText(parseHTML(`<!doctype html><html><body>${article.content}</body></html>`).document as DomNode)
+    : blockText((parseHTML(html).document.body ?? document) as unknown as DomNode);
+  return { title, text };
+}
+
 export function htmlStep(o: z.infer<typeof htmlOptions>): DocumentStep {
   return {
     kind: "document",
     name: "html",
     run(doc: Doc): Verdict {
       if (doc.format !== "html" && !(o.sniff && looksLikeHtml(doc.text))) return KEEP;
-      const { document } = parseHTML(doc.text);
-      const title = document.title?.trim();
-      // Readability takes the page apart as it reads it: a page without an article is parsed again for its body.
-      const article = new Readability(document as unknown as Document).parse();
-      const text = article?.content
-        ? blockText(parseHTML(`<!doctype html><html><body>${article.content}</body></html>`).document as DomNode)
-        : blockText((parseHTML(doc.text).document.body ?? document) as unknown as DomNode);
+      const { title, text } = htmlMainText(doc.text);
       doc.format = "text";
       if (title) doc.meta.title = title;
       if (text.trim() === "") return remove("no_text");
