@@ -1,16 +1,21 @@
 // `llmfab chat`: a terminal conversation with streamed answers. The engine keeps the
 // conversation in its cache, so each turn only prefills the new messages. With tools, each
 // turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { readClock } from "../agent/clock.ts";
 import { agentTurn } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
 import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
+import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
 import { loadAnyModel } from "../model/peft.ts";
+import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
 import { engineGenerate } from "../pipeline/agent.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 import { systemDateLine } from "../posttrain/synth.ts";
+import { searchContext, sourcesFooter } from "../retrieval/context.ts";
+import type { IndexDatabase } from "../retrieval/index.ts";
 
 /** Whether a text is written in Chinese (any CJK ideograph). */
 export const isChinese = (text: string) => /\p{Script=Han}/u.test(text);
@@ -24,7 +29,8 @@ export function todayLine(now: Date, chinese: boolean, timezone?: string): strin
   return systemDateLine(new Date(Date.UTC(y, m - 1, d)), chinese);
 }
 
-const HELP = "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /exit";
+const HELP =
+  "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /image PATH (read an image's text into your next message), /exit";
 
 export interface ChatOptions {
   generation: Partial<GenerationOptions>;
@@ -33,6 +39,24 @@ export interface ChatOptions {
   /** tools the model may call (none: a plain conversation) */
   tools: Tool[];
   now?: () => Date;
+  /** retrieve passages from this index for each user turn, and list the sources after the answer */
+  search?: { db: IndexDatabase; k: number };
+  /** images whose text (OCR) goes into the first message */
+  images?: string[];
+  ocrLanguages?: OcrLanguage[];
+  /** a system prompt and demonstrations before the conversation (llmfab prompt optimize) */
+  prompt?: PromptFile;
+}
+
+/** An image's text as the note that goes into a message. */
+async function readImage(path: string, langs: OcrLanguage[]): Promise<string> {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    throw new Error(`${path}: cannot read (${(e as Error).message})`);
+  }
+  return ocrNote(await recognize(bytes, path, langs), path, langs);
 }
 
 export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
@@ -43,6 +67,10 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   let system = "";
   let history: ChatMessage[] = [];
+  const langs = o.ocrLanguages ?? ["eng"];
+  /** text read from images, waiting for the next message */
+  const pending: string[] = [];
+  for (const path of o.images ?? []) pending.push(await readImage(path, langs));
   console.log(`chatting with ${modelDir} (${HELP})`);
 
   /** A slash command's reply (null: not a command; "exit": leave). */
@@ -60,6 +88,17 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
     return line.startsWith("/") ? HELP : null;
   };
 
+  /** /image PATH: its text is shown and kept for the next message. */
+  const attach = async (path: string) => {
+    try {
+      const note = await readImage(path, langs);
+      pending.push(note);
+      console.log(`${note}\n(this text goes with your next message)`);
+    } catch (e) {
+      console.log(`(${(e as Error).message})`);
+    }
+  };
+
   /** The model's raw answer (special tokens written out) to the conversation, streamed to the terminal. */
   const streamed = engineGenerate(engine, codec, options, {
     onText: (text) => process.stdout.write(text),
@@ -72,16 +111,22 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   };
 
   const answer = async (line: string) => {
-    history.push({ role: "user", content: line });
+    history.push({ role: "user", content: [...pending.splice(0), line].join("\n\n") });
     const today = o.date ? todayLine(now(), isChinese(line)) : "";
-    const systemTurn = [today, system].filter((s) => s !== "").join("\n");
-    const conversation: ChatMessage[] = systemTurn ? [{ role: "system", content: systemTurn }, ...history] : history;
+    const found = o.search ? searchContext(o.search.db, line, { k: o.search.k, now: now() }) : null;
+    const systemTurn = [today, system, found?.system ?? ""].filter((s) => s !== "").join("\n\n");
+    const conversation = applyPrompt(
+      o.prompt,
+      systemTurn ? [{ role: "system", content: systemTurn }, ...history] : history,
+    );
     const added = await agentTurn(conversation, {
       generate,
       tools: o.tools,
       onToolCall: (s) => console.log(`  [${s.call.name} ${JSON.stringify(s.call.arguments)}] -> ${s.result}`),
     });
     history.push(...added);
+    const footer = found ? sourcesFooter(added.at(-1)?.content ?? "", found.hits) : "";
+    if (footer) console.log(footer.trimStart());
   };
   try {
     rl.setPrompt("> ");
@@ -91,7 +136,8 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
       const line = raw.trim();
       const reply = handle(line);
       if (reply === "exit") break;
-      if (reply !== null) console.log(reply);
+      if (line.startsWith("/image ")) await attach(line.slice("/image ".length).trim());
+      else if (reply !== null) console.log(reply);
       else if (line) await answer(line);
       rl.prompt();
     }

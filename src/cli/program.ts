@@ -7,6 +7,7 @@ import { Command, Option } from "commander";
 import { registerCorpusCommands } from "./corpus.ts";
 import { registerEvalCommands } from "./evaluate.ts";
 import { registerHubCommands, resolveModelOption } from "./hub.ts";
+import { registerOcrCommands } from "./ocr.ts";
 import { numberArg } from "./options.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
 import { registerPretrainCommands } from "./pretrain.ts";
@@ -64,5 +65,6 @@ export function buildProgram(): Command {
   registerServeCommands(program, runtime);
   registerHubCommands(program);
   registerRetrievalCommands(program);
+  registerOcrCommands(program);
   return program;
 }

@@ -135,6 +135,14 @@ async function* fromCorpus(spec: string, origin: string): AsyncGenerator<IndexSo
     let { text } = event;
     let title: string | undefined;
     if (event.format === "html" || looksLikeHtml(text)) ({ title, text } = htmlMainText(text));
+    if (text.trim() === "") {
+      yield {
+        kind: "skip",
+        source: event.source,
+        reason: "no text in it (a scanned PDF or image? llmfab ocr reads images)",
+      };
+      continue;
+    }
     const record = event.record ?? {};
     const meta = (typeof record.meta === "object" && record.meta !== null ? record.meta : {}) as Record<
       string,

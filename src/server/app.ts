@@ -6,12 +6,17 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { z } from "zod";
 import { withoutToolCalls } from "../agent/loop.ts";
 import { runTool, type Tool } from "../agent/tool.ts";
-import { heldToolCalls } from "../infer/chat.ts";
+import { type ChatMessage, heldToolCalls } from "../infer/chat.ts";
 import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
+import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
+import type { OcrLanguage } from "../ocr/ocr.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { appendFeedback, feedbackSchema } from "../posttrain/feedback.ts";
+import { sourcesFooter } from "../retrieval/context.ts";
+import type { IndexDatabase } from "../retrieval/index.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
+import { GroundingError, groundMessages, readImageParts } from "./grounding.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
 import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolSetup } from "./tools.ts";
 
@@ -31,6 +36,16 @@ export interface ServerOptions {
   feedbackFile?: string;
   /** tools the server runs for the chat page (GET /v1/tools, POST /v1/tools/NAME), and those the model was trained to call */
   tools?: { tools: Tool[]; trained: string[] };
+  /** OCR languages for image parts (default: eng) */
+  ocrLanguages?: OcrLanguage[];
+  /** the index requests search with web_search_options */
+  search?: IndexDatabase;
+  /** a system prompt and demonstrations put before every conversation */
+  prompt?: PromptFile;
+  /** the clock date words in searches are read on (tests) */
+  now?: () => Date;
+  /** called with each chat request's rendered prompt (llmfab serve --log-prompts; tests) */
+  onPrompt?: (prompt: string) => void;
 }
 
 const toolRun = z.object({ arguments: z.record(z.string(), z.unknown()).default({}) }).strict();
@@ -144,9 +159,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   }));
 
   app.post("/v1/chat/completions", async (req, reply) => {
-    const body = parse(chatRequest, req.body);
-    const { messages, tools } = toolRequest(body);
+    const body = await grounded(() => readImageParts(parse(chatRequest, req.body), o.ocrLanguages ?? ["eng"]));
+    const request = toolRequest(body);
+    const { tools } = request;
+    const { messages, footer } = searched(body, applyPrompt(o.prompt, request.messages));
     const text = o.codec.renderChat(messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
+    o.onPrompt?.(text);
     const prompt = o.codec.encode(text, true);
     const options = {
       ...generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length),
@@ -164,7 +182,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     /** The answer's text and calls (a forced call's start is part of the prompt); without calls, the text as generated (stop strings applied). */
     const answer = (r: GenerationResult) => {
       const parsed = tools ? answerToolCalls(tools.prefix + o.codec.decodeRaw(r.ids)) : null;
-      return parsed?.calls.length ? parsed : { content: r.text, calls: [] };
+      return parsed?.calls.length ? parsed : { content: r.text + footer(r.text), calls: [] };
     };
     if (body.stream) {
       return stream(reply, n, prompt, options, {
@@ -173,7 +191,10 @@ export function buildServer(o: ServerOptions): FastifyInstance {
         hiddenFrom: tools ? (tools.prefix ? "start" : "markers") : "none",
         last: (index, r) => {
           const { calls } = answer(r);
-          if (calls.length === 0) return [chunk(index, {}, finishReason(r))];
+          if (calls.length === 0) {
+            const sources = footer(r.text);
+            return [...(sources ? [chunk(index, { content: sources }, null)] : []), chunk(index, {}, finishReason(r))];
+          }
           const deltas = calls.map((c, k) => ({ index: k, ...c }));
           return [chunk(index, { tool_calls: deltas }, null), chunk(index, {}, "tool_calls")];
         },
@@ -323,6 +344,32 @@ export function buildServer(o: ServerOptions): FastifyInstance {
         o.generator.generate(prompt, { ...options, seed: (options.seed ?? 0) + i }, undefined, abort.signal),
       ),
     );
+  }
+
+  /** Image parts read (a bad image is a 400 naming the part). */
+  async function grounded<T>(read: () => Promise<T>): Promise<T> {
+    try {
+      return await read();
+    } catch (e) {
+      if (e instanceof GroundingError) throw new ApiError(400, e.message, "invalid_request_error", e.param);
+      throw e;
+    }
+  }
+
+  /** With web_search_options: the index's passages in the system turn, and the footer listing the sources used. */
+  function searched(body: ChatRequest, messages: ChatMessage[]) {
+    const none = { messages, footer: (_answer: string) => "" };
+    if (!body.web_search_options) return none;
+    if (!o.search)
+      throw new ApiError(
+        400,
+        "this server has no search index (start it with llmfab serve --search INDEX)",
+        "invalid_request_error",
+        "web_search_options",
+      );
+    const size = body.web_search_options.search_context_size ?? "medium";
+    const found = groundMessages(messages, o.search, size, o.now?.() ?? new Date());
+    return { messages: found.messages, footer: (answer: string) => sourcesFooter(answer, found.context.hits) };
   }
 
   /** The request's messages and tools; a malformed tool call or tool_choice is a 400. */

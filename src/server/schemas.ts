@@ -34,13 +34,21 @@ const functionTool = z.object({
   }),
 });
 
+const contentPart = z.discriminatedUnion("type", [
+  z.object({ type: z.literal("text"), text: z.string() }),
+  z.object({
+    type: z.literal("image_url"),
+    image_url: z.object({ url: z.string().min(1), detail: z.enum(["auto", "low", "high"]).nullish() }),
+  }),
+]);
+
 export const chatRequest = z.object({
   ...sampling,
   messages: z
     .array(
       z.object({
         role: z.enum(["system", "user", "assistant", "tool", "developer"]),
-        content: z.union([z.string(), z.array(z.object({ type: z.literal("text"), text: z.string() }))]).nullish(),
+        content: z.union([z.string(), z.array(contentPart)]).nullish(),
         tool_calls: z.array(toolCall).nullish(),
         tool_call_id: z.string().nullish(),
         name: z.string().nullish(),
@@ -71,6 +79,13 @@ export const chatRequest = z.object({
     ])
     .nullish(),
   max_completion_tokens: zodRange("maxTokens").nullish(),
+  /** search the server's index (llmfab serve --search) for the last user turn */
+  web_search_options: z
+    .object({
+      search_context_size: z.enum(["low", "medium", "high"]).nullish(),
+      user_location: z.unknown().optional(),
+    })
+    .nullish(),
   logprobs: z.boolean().nullish(),
   top_logprobs: z.number().int().min(0).max(0).nullish(),
 });

@@ -3,10 +3,14 @@
 import { basename, dirname, resolve } from "node:path";
 import type { FastifyInstance } from "fastify";
 import { BUILTIN_TOOLS, builtinTools } from "../agent/builtin.ts";
+import type { PromptFile } from "../infer/prompt-file.ts";
 import { readModelConfig } from "../model/directory.ts";
 import { adapterBase, isAdapterDir } from "../model/peft.ts";
+import { type OcrLanguage, stopOcr } from "../ocr/ocr.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 import { trainedTools } from "../pipeline/sft.ts";
+import { type IndexDatabase, openIndex } from "../retrieval/index.ts";
+import { searchTool } from "../retrieval/tool.ts";
 import { buildServer } from "./app.ts";
 import type { InjectedFault } from "./engine-worker.ts";
 import { Generator } from "./generator.ts";
@@ -30,6 +34,15 @@ export interface ServeOptions {
   log?: (line: string) => void;
   /** where feedback on answers is appended (POST /v1/feedback); none without it */
   feedbackFile?: string;
+  /** an index (llmfab index) that requests may search, and the chat page's search tool reads */
+  search?: string;
+  ocrLanguages?: OcrLanguage[];
+  /** a system prompt and demonstrations put before every conversation */
+  prompt?: PromptFile;
+  /** called with each chat request's rendered prompt */
+  onPrompt?: (prompt: string) => void;
+  /** request bodies' size limit in bytes (images come as data URLs) */
+  bodyLimit?: number;
   /** tests only: the moment the clock tool reads */
   now?: () => Date;
   /** tests only: make the engine fail on purpose */
@@ -67,6 +80,10 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     fault: o.fault,
   });
   await generator.ready;
+  const db: IndexDatabase | undefined = o.search ? openIndex(o.search, "read") : undefined;
+  const clock = o.now && { now: o.now };
+  const tools = builtinTools([...BUILTIN_TOOLS], clock);
+  if (db) tools.push(searchTool(db, clock));
   const modelName = o.modelName ?? modelIdOf(o.model);
   const app = buildServer({
     modelName,
@@ -76,7 +93,13 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     contextLength: config.blockSize,
     apiKey: o.apiKey,
     register: o.register,
-    tools: { tools: builtinTools([...BUILTIN_TOOLS], o.now && { now: o.now }), trained: trainedTools(o.model) },
+    tools: { tools, trained: trainedTools(o.model) },
+    search: db,
+    ocrLanguages: o.ocrLanguages,
+    prompt: o.prompt,
+    now: o.now,
+    onPrompt: o.onPrompt,
+    bodyLimit: o.bodyLimit ?? 32 * 2 ** 20,
     ...(o.feedbackFile ? { feedbackFile: o.feedbackFile } : {}),
   });
   const address = await app.listen({ host: o.host, port: o.port });
@@ -85,6 +108,8 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     closing ??= (async () => {
       await app.close(); // waits for in-flight requests
       await generator.close();
+      db?.close();
+      await stopOcr();
     })();
     return closing;
   };

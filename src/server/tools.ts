@@ -21,7 +21,11 @@ export class ToolRequestError extends Error {
 export function chatMessages(body: ChatRequest): ChatMessage[] {
   return body.messages.map((m, i) => {
     const content =
-      m.content == null ? "" : typeof m.content === "string" ? m.content : m.content.map((p) => p.text).join("");
+      m.content == null
+        ? ""
+        : typeof m.content === "string"
+          ? m.content
+          : m.content.map((p) => (p.type === "text" ? p.text : "")).join("");
     const toolCalls: ToolCall[] | undefined = m.tool_calls?.map((c, k) => {
       const param = `messages.${i}.tool_calls.${k}.function.arguments`;
       try {

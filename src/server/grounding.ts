@@ -1,0 +1,83 @@
+// What a request brings beyond its text: images (OpenAI image_url parts: data URLs, or
+// http(s) URLs fetched with limits) are read by OCR and become text parts noting where the
+// text came from; with web_search_options, the top passages of the server's index go into
+// the system turn and the answer ends with the sources it used.
+import type { ChatMessage } from "../infer/chat.ts";
+import { fetchLimited } from "../io/fetch.ts";
+import { decodeDataUrl, IMAGE_LIMITS, ImageError } from "../ocr/image.ts";
+import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
+import { type GroundedContext, searchContext } from "../retrieval/context.ts";
+import type { IndexDatabase } from "../retrieval/index.ts";
+import type { ChatRequest } from "./schemas.ts";
+
+export class GroundingError extends Error {
+  constructor(
+    message: string,
+    readonly param: string,
+  ) {
+    super(message);
+  }
+}
+
+const IMAGE_FETCH = { maxBytes: IMAGE_LIMITS.maxBytes, timeoutMs: 15_000 };
+
+async function imageBytes(url: string, param: string): Promise<Uint8Array> {
+  if (url.startsWith("data:")) return decodeDataUrl(url, param);
+  if (/^https?:\/\//i.test(url)) {
+    try {
+      return (await fetchLimited(url, IMAGE_FETCH)).bytes;
+    } catch (e) {
+      throw new GroundingError(`${param}: ${(e as Error).message}`, param);
+    }
+  }
+  throw new GroundingError(`${param}: an image URL is a data: URL or an http(s) URL`, param);
+}
+
+/** The request with every image part replaced by the text OCR reads in it. */
+export async function readImageParts(body: ChatRequest, langs: OcrLanguage[]): Promise<ChatRequest> {
+  let count = 0;
+  const messages = await Promise.all(
+    body.messages.map(async (m, i) => {
+      if (typeof m.content === "string" || m.content == null) return m;
+      const content = [];
+      for (const [j, part] of m.content.entries()) {
+        if (part.type === "text") {
+          content.push(part);
+          continue;
+        }
+        const param = `messages.${i}.content.${j}.image_url.url`;
+        count++;
+        try {
+          const result = await recognize(await imageBytes(part.image_url.url, param), param, langs);
+          const source = part.image_url.url.startsWith("data:") ? `image ${count}` : part.image_url.url;
+          content.push({ type: "text" as const, text: `${ocrNote(result, source, langs)}\n\n` });
+        } catch (e) {
+          if (e instanceof ImageError) throw new GroundingError(e.message, param);
+          throw e;
+        }
+      }
+      return { ...m, content };
+    }),
+  );
+  return { ...body, messages };
+}
+
+const CONTEXT_SIZE = { low: 2, medium: 3, high: 6 } as const;
+
+/** Search results for the last user turn, put into the system turn. */
+export function groundMessages(
+  messages: ChatMessage[],
+  db: IndexDatabase,
+  size: keyof typeof CONTEXT_SIZE,
+  now: Date,
+): { messages: ChatMessage[]; context: GroundedContext } {
+  const question = messages.findLast((m) => m.role === "user")?.content ?? "";
+  const context = searchContext(db, question, { k: CONTEXT_SIZE[size], now });
+  if (!context.system) return { messages, context };
+  const first = messages[0];
+  const grounded: ChatMessage[] =
+    first?.role === "system"
+      ? [{ ...first, content: `${first.content}\n\n${context.system}` }, ...messages.slice(1)]
+      : [{ role: "system", content: context.system }, ...messages];
+  return { messages: grounded, context };
+}
