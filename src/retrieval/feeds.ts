@@ -1,6 +1,6 @@
 // RSS 2.0, RSS 1.0 (RDF) and Atom feeds, parsed with fast-xml-parser into items with their
 // title, link, date and text (HTML in descriptions reduced to text), so news can be indexed.
-import { XMLParser } from "fast-xml-parser";
+import { XMLParser, XMLValidator } from "fast-xml-parser";
 import { parseHTML } from "linkedom";
 
 export interface FeedItem {
@@ -59,6 +59,8 @@ function atomLink(value: unknown): string | undefined {
 
 /** The items of a feed; `where` names it in errors. */
 export function parseFeed(xml: string, where: string): FeedItem[] {
+  const valid = XMLValidator.validate(xml);
+  if (valid !== true) throw new Error(`${where}:${valid.err.line}: not well-formed XML: ${valid.err.msg}`);
   let doc: Node;
   try {
     doc = parser.parse(xml) as Node;
