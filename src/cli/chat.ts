@@ -64,13 +64,18 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   const now = o.now ?? (() => new Date());
   const codec = loadChatCodec(modelDir);
   const engine = new Engine(loadAnyModel(modelDir), codec, 1);
-  const rl = createInterface({ input: process.stdin, output: process.stdout });
   let system = "";
   let history: ChatMessage[] = [];
   const langs = o.ocrLanguages ?? ["eng"];
   /** text read from images, waiting for the next message */
   const pending: string[] = [];
-  for (const path of o.images ?? []) pending.push(await readImage(path, langs));
+  const hold = (note: string) => {
+    pending.push(note);
+    console.log(`${note}\n(this text goes with your next message)`);
+  };
+  for (const path of o.images ?? []) hold(await readImage(path, langs));
+  // After every await: lines typed (or piped) before the interface exists wait in stdin.
+  const rl = createInterface({ input: process.stdin, output: process.stdout });
   console.log(`chatting with ${modelDir} (${HELP})`);
 
   /** A slash command's reply (null: not a command; "exit": leave). */
@@ -91,9 +96,7 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   /** /image PATH: its text is shown and kept for the next message. */
   const attach = async (path: string) => {
     try {
-      const note = await readImage(path, langs);
-      pending.push(note);
-      console.log(`${note}\n(this text goes with your next message)`);
+      hold(await readImage(path, langs));
     } catch (e) {
       console.log(`(${(e as Error).message})`);
     }

@@ -57,6 +57,11 @@ function worker(langs: OcrLanguage[]): Promise<Tesseract.Worker> {
       gzip: false,
       cacheMethod: "none",
       errorHandler: () => {},
+    }).then(async (created) => {
+      // Sauvola's local threshold instead of one global (Otsu) threshold: photos of pages
+      // have uneven light and noise that a global threshold turns into specks read as text.
+      await created.setParameters({ thresholding_method: "2" } as Partial<Tesseract.WorkerParams>);
+      return created;
     });
     workers.set(key, w);
     w.catch(() => workers.delete(key));

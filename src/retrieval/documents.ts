@@ -86,7 +86,8 @@ function* fromFeed(xml: string, origin: string): Generator<IndexSourceEvent> {
     return;
   }
   for (const [i, item] of items.entries()) {
-    const text = [item.title, item.text].filter((s) => s !== "").join("\n");
+    // The title is indexed in its own column; an item with no description is its title.
+    const text = item.text || item.title;
     if (!text) continue;
     const key = item.link ? `${origin}#${item.link}` : `${origin}#${i}`;
     yield {

@@ -50,7 +50,10 @@ export async function readImageParts(body: ChatRequest, langs: OcrLanguage[]): P
         try {
           const result = await recognize(await imageBytes(part.image_url.url, param), param, langs);
           const source = part.image_url.url.startsWith("data:") ? `image ${count}` : part.image_url.url;
-          content.push({ type: "text" as const, text: `${ocrNote(result, source, langs)}\n\n` });
+          // Its own paragraph, whatever text parts stand around it.
+          const before = j > 0 ? "\n\n" : "";
+          const after = j < m.content.length - 1 ? "\n\n" : "";
+          content.push({ type: "text" as const, text: `${before}${ocrNote(result, source, langs)}${after}` });
         } catch (e) {
           if (e instanceof ImageError) throw new GroundingError(e.message, param);
           throw e;
