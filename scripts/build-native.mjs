@@ -42,9 +42,28 @@ function nodedirArgs() {
   return dir ? [`--nodedir=${dir}`] : [];
 }
 
+/**
+ * Chinese OCR reads Debian's tesseract-ocr-chi-sim data (English ships in an npm package).
+ * Installed here when we can, as oneDNN is; without it, `llmfab ocr --lang chi_sim` says
+ * what to install, and everything else works.
+ */
+function installChineseOcrData() {
+  const data = "/usr/share/tesseract-ocr/5/tessdata/chi_sim.traineddata";
+  if (existsSync(data) || process.platform !== "linux" || process.getuid?.() !== 0 || !has("apt-get")) return;
+  console.log("llmfab: installing Chinese OCR data (apt-get install tesseract-ocr-chi-sim) ...");
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+  const r = spawnSync("sh", ["-c", "apt-get update -qq && apt-get install -y -qq tesseract-ocr-chi-sim"], {
+    stdio: "inherit",
+    env,
+  });
+  if (r.status !== 0)
+    console.log("llmfab: could not install tesseract-ocr-chi-sim; Chinese OCR will say it is missing");
+}
+
 const force = process.argv.includes("--force");
 if (existsSync(addon) && !force && !process.env.npm_lifecycle_event) process.exit(0);
 if (!hasOneDnn()) installOneDnn();
+installChineseOcrData();
 const gyp = join(root, "node_modules", "node-gyp", "bin", "node-gyp.js");
 const result = spawnSync(process.execPath, [gyp, "rebuild", "-j", "max", "--loglevel=warn", ...nodedirArgs()], {
   cwd: join(root, "native"),

@@ -8,9 +8,11 @@ import { after, before, describe, test } from "node:test";
 import { type Browser, chromium } from "playwright-core";
 import { clockTool, readClock } from "../src/agent/clock.ts";
 import { feedbackPairs } from "../src/posttrain/feedback.ts";
+import { buildIndex } from "../src/retrieval/index.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { registerWeb } from "../src/web/routes.ts";
 import { tinyChatModel, toolCallingModel } from "./chat-model.ts";
+import { renderText } from "./fixtures/text-images.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed";
@@ -180,6 +182,65 @@ describe("web pages", { skip }, () => {
       await page.screenshot({ path: join(shots, "tools.png") });
     } finally {
       await tooled.close();
+    }
+  });
+
+  test("an attached image is sent as an image_url part and read by OCR; search documents puts the index in the prompt", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-page-grounding-"));
+    writeFileSync(join(dir, "notes.md"), "# Opening hours\n\nThe town library opens at nine and closes at ten.\n");
+    await buildIndex([join(dir, "notes.md")], join(dir, "notes.sqlite"));
+    const image = join(dir, "question.png");
+    writeFileSync(image, renderText({ lines: ["When does the library open?"], font: "DejaVu Sans", size: 24 }));
+    const prompts: string[] = [];
+    const grounded = await startServer({
+      model: await tinyChatModel(0, 1024),
+      host: "127.0.0.1",
+      port: 0,
+      slots: 1,
+      maxQueue: 2,
+      threads: 1,
+      register: (app) => registerWeb(app, { runsDir: tmpdir() }),
+      search: join(dir, "notes.sqlite"),
+      onPrompt: (p) => prompts.push(p),
+    });
+    try {
+      const page = await browser.newPage();
+      const bodies: { messages: { content: unknown }[]; web_search_options?: unknown }[] = [];
+      page.on("request", (r) => {
+        if (r.url().endsWith("/v1/chat/completions")) bodies.push(JSON.parse(r.postData() ?? "{}"));
+      });
+      await page.goto(`${grounded.url}/`);
+      await page.waitForSelector("#search_label:not([hidden])");
+      await page.check("#search");
+      await page.uncheck("#date");
+      await page.setInputFiles("#image_file", image);
+      await page.waitForSelector("#attached img");
+      await page.fill("#seed", "1");
+      await page.fill("#max_tokens", "8");
+      await page.fill("#input", "Please answer this.");
+      await page.click("#send");
+      await page.waitForSelector('.msg.assistant[data-streaming="false"]', { timeout: 30_000 });
+      assert.equal(await page.locator("#attached img").count(), 0, "sent images leave the tray");
+      assert.equal(await page.locator(".msg.user img").count(), 1, "the image shows in the conversation");
+      const sent = bodies[0];
+      assert.deepEqual(sent?.web_search_options, {});
+      const parts = sent?.messages[0]?.content as { type: string; image_url?: { url: string } }[];
+      assert.deepEqual(
+        parts.map((p) => p.type),
+        ["text", "image_url"],
+      );
+      assert.match(parts[1]?.image_url?.url ?? "", /^data:image\/png;base64,/);
+      const prompt = prompts.at(-1) ?? "";
+      assert.match(
+        prompt,
+        /Please answer this\.\n\n\[Text read from image 1 by OCR[^\]]*\]\nWhen does the library open\?/,
+      );
+      assert.match(prompt, /\[1\] Opening hours/);
+      assert.match(prompt, /opens at nine/);
+      assert.match((await page.locator(".msg.assistant").textContent()) ?? "", /Sources:\s*\[1\] Opening hours/);
+      await page.screenshot({ path: join(shots, "grounded.png") });
+    } finally {
+      await grounded.close();
     }
   });
 

@@ -154,7 +154,8 @@ async function* fromCorpus(spec: string, origin: string): AsyncGenerator<IndexSo
       return typeof value === "string" && value.trim() !== "" ? value.trim() : undefined;
     };
     const sotu = /^sotu#(\d+)$/.exec(event.source);
-    title ??= field("title") ?? (sotu ? titles[Number(sotu[1])] : undefined) ?? basename(event.source);
+    const heading = /^\s*#{1,2}\s+(.+)/.exec(text)?.[1]?.trim();
+    title ??= field("title") ?? (sotu ? titles[Number(sotu[1])] : undefined) ?? heading ?? basename(event.source);
     const date = field("date") ?? field("published");
     const parsed = date === undefined ? Number.NaN : Date.parse(date);
     yield {
