@@ -12,6 +12,7 @@ interface EvalFlags {
   copy: boolean;
   tools: boolean;
   json: boolean;
+  prompt?: string;
 }
 
 interface SampleFlags {
@@ -38,12 +39,14 @@ export function registerEvalCommands(program: Command): void {
       "--no-tools",
       "with --tasks: ask tool tasks with no tools offered (what the model says with nothing to call)",
     )
+    .option("--prompt <file>", "with --tasks: a system prompt and demonstrations to put first (llmfab prompt optimize)")
     .option("--copy", "with --data: accuracy on repeated windows of the text, first copy against second", false)
     .option("--json", "print the result as JSON", false)
     .action(async (o: EvalFlags) => {
       if (!o.data === !o.tasks)
         throw new Error("give exactly one of --data (loss, or with --copy the copy probe) or --tasks");
       if (o.copy && !o.data) throw new Error("--copy needs --data: the text whose windows are repeated");
+      if (o.prompt && !o.tasks) throw new Error("--prompt needs --tasks: the conversations it goes before");
       if (o.answers && !o.tasks)
         throw new Error("--answers needs --tasks: the conversations whose answers are written");
       const { loadAnyModel } = await import("../model/peft.ts");
@@ -93,8 +96,10 @@ async function evaluateTasks(model: Model, tasks: string, o: EvalFlags): Promise
   const { loadChatCodec } = await import("../pipeline/codec.ts");
   const { readConversations } = await import("../posttrain/data.ts");
   const { writeJsonLinesAtomic } = await import("../io/atomic.ts");
+  const { readPromptFile } = await import("../infer/prompt-file.ts");
   const answers = await answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]), {
     withoutTools: !o.tools,
+    prompt: o.prompt ? readPromptFile(o.prompt) : undefined,
   });
   if (o.answers) writeJsonLinesAtomic(o.answers, answers);
   const scores = scoreAnswers(answers);

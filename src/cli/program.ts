@@ -11,6 +11,7 @@ import { registerOcrCommands } from "./ocr.ts";
 import { numberArg } from "./options.ts";
 import { registerPosttrainCommands } from "./posttrain.ts";
 import { registerPretrainCommands } from "./pretrain.ts";
+import { registerPromptCommands } from "./prompt.ts";
 import { registerRetrievalCommands } from "./retrieval.ts";
 import { registerServeCommands } from "./serve.ts";
 import { registerTokenizerCommands } from "./tokenizer.ts";
@@ -66,5 +67,6 @@ export function buildProgram(): Command {
   registerHubCommands(program);
   registerRetrievalCommands(program);
   registerOcrCommands(program);
+  registerPromptCommands(program);
   return program;
 }

@@ -6,6 +6,7 @@ import { builtinTools, type FixedClock } from "../agent/builtin.ts";
 import { agentTurn } from "../agent/loop.ts";
 import type { ChatMessage } from "../infer/chat.ts";
 import { Engine } from "../infer/engine.ts";
+import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
 import type { Model } from "../model/model.ts";
 import type { Conversation } from "../posttrain/data.ts";
 import { engineGenerate } from "./agent.ts";
@@ -35,6 +36,8 @@ export interface TaskEvalOptions {
   maxTokens?: number;
   /** tool tasks asked with no tools offered: what the model answers with nothing to call */
   withoutTools?: boolean;
+  /** a system prompt and demonstrations put before every conversation */
+  prompt?: PromptFile;
 }
 
 /** Per-task and overall accuracy of the chat model on the conversations. */
@@ -65,7 +68,7 @@ export async function answerChatTasks(
       withTools.push([c, answer]);
       continue;
     }
-    const prompt = codec.encode(codec.renderChat(askedPart(c)), true);
+    const prompt = codec.encode(codec.renderChat(applyPrompt(o.prompt, askedPart(c))), true);
     engine.submit({
       prompt: prompt.slice(-(engine.contextLength - maxTokens - 1)),
       options: { temperature: 0, maxTokens },
@@ -79,7 +82,7 @@ export async function answerChatTasks(
   // A tool call's JSON is longer than a short answer.
   const generate = engineGenerate(engine, codec, { temperature: 0, maxTokens: Math.max(maxTokens, 128) });
   for (const [c, answer] of withTools) {
-    const added = await agentTurn(askedPart(c), { generate, tools: taskTools(c) });
+    const added = await agentTurn(applyPrompt(o.prompt, askedPart(c)), { generate, tools: taskTools(c) });
     answer.calls = added.flatMap((m) => m.toolCalls?.map((call) => call.name) ?? []);
     check(answer, added.at(-1)?.content ?? "");
   }

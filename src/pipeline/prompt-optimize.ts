@@ -1,0 +1,128 @@
+// Prompt optimisation by measurement, in the manner of DSPy's bootstrap few-shot random
+// search: the tasks are split into train, dev and test; demonstrations are drawn from the
+// train conversations the model already answers right (its own successful traces); trials
+// (the default, each candidate system prompt alone, then candidates with k demonstrations)
+// are scored on dev with the `eval --tasks` scorer; the best trial is then measured on test,
+// which no choice has seen, beside the default prompt (no system prompt, no demonstrations).
+import type { PromptFile } from "../infer/prompt-file.ts";
+import type { Model } from "../model/model.ts";
+import type { Conversation } from "../posttrain/data.ts";
+import { answerChatTasks, scoreAnswers } from "./chat-eval.ts";
+import type { ChatCodec } from "./codec.ts";
+
+export interface OptimizeOptions {
+  /** system prompts to try ("" is no system prompt) */
+  candidates: string[];
+  /** most demonstrations in a trial */
+  shots: number;
+  trials: number;
+  seed: number;
+  /** shares of the tasks for train and dev; the rest is test */
+  split: { train: number; dev: number };
+  onTrial?: (trial: Trial) => void;
+}
+
+export interface Trial {
+  n: number;
+  system: string;
+  shots: number;
+  dev: number;
+}
+
+export interface OptimizeResult {
+  best: PromptFile;
+  trials: Trial[];
+  sizes: { train: number; dev: number; test: number };
+  /** test-split accuracy of the default prompt and of the chosen one */
+  test: { default: number; chosen: number };
+  /** dev-split accuracy of the default prompt and of the chosen one */
+  dev: { default: number; chosen: number };
+}
+
+/** A seeded generator (mulberry32): the same seed gives the same split and trials. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled<T>(items: T[], next: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
+/** A plain question-and-answer conversation as a demonstration; tool conversations are not. */
+function demonstration(c: Conversation): { user: string; assistant: string } | null {
+  if (c.tools?.length) return null;
+  const turns = c.messages.filter((m) => m.role !== "system");
+  const [user, assistant] = turns.slice(-2);
+  if (user?.role !== "user" || assistant?.role !== "assistant") return null;
+  return { user: user.content, assistant: assistant.content };
+}
+
+async function accuracy(model: Model, codec: ChatCodec, tasks: Conversation[], prompt?: PromptFile): Promise<number> {
+  const scores = scoreAnswers(await answerChatTasks(model, codec, tasks, { prompt }));
+  return scores.at(-1)?.accuracy ?? 0;
+}
+
+export async function optimizePrompt(
+  model: Model,
+  codec: ChatCodec,
+  tasks: Conversation[],
+  o: OptimizeOptions,
+): Promise<OptimizeResult> {
+  const next = random(o.seed);
+  const all = shuffled(tasks, next);
+  const nTrain = Math.round(all.length * o.split.train);
+  const nDev = Math.round(all.length * o.split.dev);
+  const [train, dev, test] = [all.slice(0, nTrain), all.slice(nTrain, nTrain + nDev), all.slice(nTrain + nDev)];
+  if (dev.length === 0 || test.length === 0)
+    throw new Error(`${tasks.length} tasks are too few to split into train, dev and test; give more`);
+
+  // Bootstrap: the train conversations the model answers right with no prompt are the demonstrations.
+  const trainAnswers = await answerChatTasks(model, codec, train);
+  const solved = train.filter((_, i) => trainAnswers[i]?.correct);
+  const pool = (solved.length ? solved : train).map(demonstration).filter((d) => d !== null);
+
+  const trials: Trial[] = [];
+  const prompts: PromptFile[] = [];
+  const run = async (prompt: PromptFile) => {
+    const trial = { n: trials.length, system: prompt.system, shots: prompt.shots.length, dev: 0 };
+    trial.dev = await accuracy(model, codec, dev, prompt);
+    trials.push(trial);
+    prompts.push(prompt);
+    o.onTrial?.(trial);
+  };
+  // First the default, then each candidate alone, then candidates with demonstrations at random.
+  const systems = [...new Set(o.candidates)].filter((c) => c !== "");
+  await run({ system: "", shots: [] });
+  for (const system of systems.slice(0, o.trials - 1)) await run({ system, shots: [] });
+  for (let t = trials.length; t < o.trials; t++) {
+    const system = o.candidates[Math.floor(next() * o.candidates.length)] ?? "";
+    const k = Math.min(pool.length, Math.floor(next() * (o.shots + 1)));
+    await run({ system, shots: shuffled(pool, next).slice(0, k) });
+  }
+  // The best on dev; among equals the first (the default first of all: no gain, no change).
+  const bestIndex = trials.reduce((b, t, i) => (t.dev > (trials[b] as Trial).dev ? i : b), 0);
+  const chosen = prompts[bestIndex] as PromptFile;
+  const test0 = await accuracy(model, codec, test);
+  const test1 = bestIndex === 0 ? test0 : await accuracy(model, codec, test, chosen);
+  const result = {
+    trials,
+    sizes: { train: train.length, dev: dev.length, test: test.length },
+    test: { default: test0, chosen: test1 },
+    dev: { default: (trials[0] as Trial).dev, chosen: (trials[bestIndex] as Trial).dev },
+  };
+  return {
+    ...result,
+    best: { ...chosen, chosen_by: { trial: bestIndex, seed: o.seed, ...result } },
+  };
+}
