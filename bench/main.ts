@@ -9,6 +9,7 @@ import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
 import { llamaCppInferBench } from "./llama-cpp.ts";
 import { rlBench } from "./rl.ts";
+import { searchBench } from "./search.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
 
@@ -28,12 +29,13 @@ const { values, positionals } = parseArgs({
 const cpu = cpuSummary();
 const [cpuModel, isa] = [cpu.replace(/ \(.*\)$/, ""), /\(([^)]*)\)$/.exec(cpu)?.[1] ?? ""];
 
-const benches: Record<string, () => void> = {
+const benches: Record<string, () => void | Promise<void>> = {
   train: trainBench,
   tokenizer: () => tokenizerBench(emit),
   corpus: () => corpusBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   sft: sftBench,
   rl: () => rlBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
+  search: () => searchBench(emit),
   infer: () => {
     const configs = (values.config ?? ["B", "C"]) as BenchConfigName[];
     const threads = (values.threads ?? ["1", "2"]).map(Number);
@@ -48,7 +50,7 @@ for (const name of which) {
     console.error(`bench: unknown benchmark ${name} (available: ${Object.keys(benches).join(", ")})`);
     process.exit(1);
   }
-  run();
+  await run();
 }
 
 /** A row: JSON with --json, else its text (a row without text is shown only as JSON). */

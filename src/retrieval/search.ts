@@ -36,15 +36,30 @@ export const MAX_QUERY_TERMS = 64;
 const TERM = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]+|[\p{L}\p{N}]+/gu;
 const CJK = /^[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u;
 
-/** The FTS5 query for a question: each distinct word a quoted term, a CJK run a phrase of its characters. */
+/**
+ * English function words: BM25 gives them almost no weight, yet each one's posting list is
+ * most of the index, so a query that keeps them is slow for nothing.
+ */
+const STOPWORDS = new Set(
+  "a an and are as at be been but by can did do does for from had has have he her his i if in into is it its me my no not of on or our she so that the their them then there these they this those to was we were what when where which who will with would you your".split(
+    " ",
+  ),
+);
+
+/**
+ * The FTS5 query for a question: each distinct word a quoted term, a CJK run a phrase of its
+ * characters; function words left out unless the question has nothing else.
+ */
 export function ftsQuery(question: string): string {
   const terms = new Set<string>();
+  const common = new Set<string>();
   for (const m of question.slice(0, 20_000).matchAll(TERM)) {
     const word = m[0].toLowerCase();
-    terms.add(CJK.test(word) ? `"${[...word].join(" ")}"` : `"${word}"`);
+    const term = CJK.test(word) ? `"${[...word].join(" ")}"` : `"${word}"`;
+    (STOPWORDS.has(word) ? common : terms).add(term);
     if (terms.size >= MAX_QUERY_TERMS) break;
   }
-  return [...terms].join(" OR ");
+  return [...(terms.size ? terms : common)].slice(0, MAX_QUERY_TERMS).join(" OR ");
 }
 
 interface Row {
@@ -69,14 +84,18 @@ export function search(db: IndexDatabase, question: string, o: SearchOptions = {
   const since = o.since ?? null;
   const until = o.until ?? null;
   const query = ftsQuery(question);
+  // Without a date window the top k are found in the full-text table alone, then joined.
+  const ranked = windowed
+    ? `SELECT ${COLUMNS}, bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts f
+       JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc
+       WHERE passages_fts MATCH ? AND ${range} ORDER BY score LIMIT ?`
+    : `SELECT ${COLUMNS}, f.score AS score FROM
+       (SELECT rowid, bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts WHERE passages_fts MATCH ? ORDER BY score LIMIT ?) f
+       JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc ORDER BY f.score`;
   const rows: Row[] = query
-    ? (db
-        .prepare(
-          `SELECT ${COLUMNS}, bm25(passages_fts, 1.0, 0.5) AS score FROM passages_fts f
-           JOIN passages p ON p.id = f.rowid JOIN documents d ON d.id = p.doc
-           WHERE passages_fts MATCH ? AND ${range} ORDER BY score LIMIT ?`,
-        )
-        .all(query, since, since, until, until, k) as Row[])
+    ? ((windowed
+        ? db.prepare(ranked).all(query, since, since, until, until, k)
+        : db.prepare(ranked).all(query, k)) as Row[])
     : [];
   if (windowed && o.fillWithRecent !== false && rows.length < k) {
     const have = new Set(rows.map((r) => r.id));
