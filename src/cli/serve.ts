@@ -139,6 +139,11 @@ export function registerServeCommands(program: Command, runtime: Runtime): void 
       "--prompt <file>",
       "a system prompt and demonstrations put before every conversation (llmfab prompt optimize)",
     )
+    .option(
+      "--log-prompts",
+      "print each chat request's prompt as the model reads it (retrieved passages, OCR text)",
+      false,
+    )
     .action(async (o: ServeFlags) => {
       const { startServer } = await import("../server/serve.ts");
       const { parseOcrLanguages } = await import("../ocr/ocr.ts");
