@@ -79,37 +79,25 @@ describe("llmfab prompt optimize", () => {
 
   it("writes PROMPT.json with every trial, which eval --prompt puts before each task", () => {
     const out = join(dir, "prompt.json");
-    const missing = llmfab([
-      "prompt",
-      "optimize",
-      "--model",
-      model,
-      "--tasks",
-      tasks,
-      "--candidates",
-      join(dir, "none.txt"),
-      "--out",
-      out,
-    ]);
+    const optimize = (candidates: string, ...more: string[]) =>
+      llmfab([
+        "prompt",
+        "optimize",
+        "--model",
+        model,
+        "--tasks",
+        tasks,
+        "--candidates",
+        candidates,
+        "--out",
+        out,
+        ...more,
+      ]);
+    const missing = optimize(join(dir, "none.txt"));
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /none\.txt/);
     writeFileSync(join(dir, "candidates.txt"), `${SYSTEM}\nBe chatty and verbose.\n`);
-    const run = llmfab([
-      "prompt",
-      "optimize",
-      "--model",
-      model,
-      "--tasks",
-      tasks,
-      "--candidates",
-      join(dir, "candidates.txt"),
-      "--trials",
-      "4",
-      "--shots",
-      "1",
-      "--out",
-      out,
-    ]);
+    const run = optimize(join(dir, "candidates.txt"), "--trials", "4", "--shots", "1");
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout.match(/^ +\d+ +\d+ +[\d.]+% /gm)?.length, 4, run.stdout);
     assert.match(run.stdout, /test: default 0\.0%, chosen (9\d|100)\.\d%/);

@@ -34,3 +34,19 @@ function firstInvalidByte(b: Uint8Array): number {
   }
   return b.length;
 }
+
+/** Levenshtein distance between two sequences (strings, or arrays of characters). */
+export function editDistance(a: ArrayLike<unknown>, b: ArrayLike<unknown>): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(
+        (row[j] as number) + 1,
+        (next[j - 1] as number) + 1,
+        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    row = next;
+  }
+  return row[b.length] as number;
+}

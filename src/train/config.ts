@@ -3,6 +3,7 @@
 import { readFileSync } from "node:fs";
 import { parse } from "yaml";
 import { z } from "zod";
+import { editDistance } from "../io/text.ts";
 import { zodRange } from "../options/ranges.ts";
 
 const positiveInt = z.number().int().positive();
@@ -93,21 +94,6 @@ function closestKeys(unknown: string[], issues: z.core.$ZodIssue[]): string {
       .map((m) => JSON.stringify(m)),
   );
   return guesses.length ? ` (did you mean ${guesses.join(", ")}?)` : "";
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++)
-      next[j] = Math.min(
-        (row[j] as number) + 1,
-        (next[j - 1] as number) + 1,
-        (row[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    row = next;
-  }
-  return row[b.length] as number;
 }
 
 /** Reads a YAML config; `edit` changes the parsed value before validation (command-line overrides). */
