@@ -70,3 +70,13 @@ const result = spawnSync(process.execPath, [gyp, "rebuild", "-j", "max", "--logl
   stdio: "inherit",
 });
 if (result.status !== 0) fail("building the native addon failed (see the compiler output above).");
+
+// The MPI collectives (data-parallel training under mpirun) are an addon of their own, built
+// where MPI is installed; without it every command runs as one process.
+if (has("mpicxx")) {
+  const mpi = spawnSync(process.execPath, [gyp, "rebuild", "--loglevel=warn", ...nodedirArgs()], {
+    cwd: join(root, "native", "mpi"),
+    stdio: "inherit",
+  });
+  if (mpi.status !== 0) console.log("llmfab: building the MPI addon failed; training runs as one process only");
+}

@@ -67,6 +67,7 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       checkMode(o.mode);
       const { runSftCommand } = await import("../pipeline/sft.ts");
       const r = runSftCommand({ ...o, threads: runtime.threads() });
+      if ((await import("../backend/mpi.ts")).communicator().rank !== 0) return; // rank 0 reports for the job
       const val = r.valLoss === null ? "" : `, validation loss ${r.valLoss.toFixed(4)}`;
       console.log(
         `fine-tuned ${r.trainableParams.toLocaleString()} parameters for ${r.steps} steps (final loss ${r.finalLoss.toFixed(4)}${val})`,

@@ -42,6 +42,8 @@ export function registerPretrainCommands(program: Command, runtime: Runtime): vo
         quiet: false,
         threads: runtime.threads(),
       });
+      // Under mpirun, rank 0 reports for the job.
+      if ((await import("../backend/mpi.ts")).communicator().rank !== 0) return;
       if (o.json) {
         const { samples: _, modelDir, wallSeconds, tokPerSec, ...rest } = r;
         process.stdout.write(jsonLine({ ...rest, wallS: wallSeconds, tokPerS: tokPerSec, out: modelDir }));

@@ -4,6 +4,7 @@
 import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { Command, Option } from "commander";
+import { localRanks } from "../backend/mpi.ts";
 import { registerCorpusCommands } from "./corpus.ts";
 import { registerEvalCommands } from "./evaluate.ts";
 import { registerHubCommands, resolveModelOption } from "./hub.ts";
@@ -38,7 +39,12 @@ export function buildProgram(): Command {
   const program = new Command("llmfab")
     .description("Make your own large language model, end to end.")
     .version(packageVersion(), "-V, --version", "print the version")
-    .addOption(new Option("--threads <n>", "compute threads (default: all cores)").argParser(numberArg("threads")))
+    .addOption(
+      new Option(
+        "--threads <n>",
+        "compute threads (default: all cores; under mpirun, per rank: the cores over the ranks on the machine)",
+      ).argParser(numberArg("threads")),
+    )
     .addOption(
       new Option("--precision <p>", "matmul precision (auto: bf16 where the CPU has avx512_bf16)").choices([
         "auto",
@@ -55,7 +61,8 @@ export function buildProgram(): Command {
       setPrecision(resolvePrecision(runtime.precision() ?? "auto"));
     });
   const runtime: Runtime = {
-    threads: () => program.opts<GlobalOptions>().threads ?? cpus().length,
+    // Under mpirun the ranks on a machine share its cores.
+    threads: () => program.opts<GlobalOptions>().threads ?? Math.max(1, Math.floor(cpus().length / localRanks())),
     precision: () => program.opts<GlobalOptions>().precision,
   };
   registerPretrainCommands(program, runtime);

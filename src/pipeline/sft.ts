@@ -3,6 +3,7 @@
 // metrics.jsonl, then a model or adapter directory (metrics.jsonl kept inside).
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { communicator } from "../backend/mpi.ts";
 import { refuseExisting, writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { jsonLine } from "../io/json.ts";
 import { modelFiles } from "../model/directory.ts";
@@ -183,13 +184,15 @@ export function runSftCommand(o: SftCommand): {
   const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };
   const total = sftSteps(train.length, options);
   const evalEvery = o.evalInterval ?? Math.max(1, Math.ceil(total / 10));
-  const { path: metricsPath, log } = openMetrics(o.out);
-  const reporter = createReporter(total, 0, Math.max(1, Math.floor(total / 20)), o.quiet ?? false);
+  // Under mpirun every rank trains on its share of each batch; rank 0 alone validates and writes.
+  const lead = communicator().rank === 0;
+  const { path: metricsPath, log } = lead ? openMetrics(o.out) : { path: "", log: () => {} };
+  const reporter = createReporter(total, 0, Math.max(1, Math.floor(total / 20)), (o.quiet ?? false) || !lead);
   const flops = flopsPerToken(model, model.config.blockSize);
   const peak = peakFlops(o.threads);
   let valLoss: number | null = null;
   const validate = (step: number, trainLoss: number) => {
-    if (val.length === 0) return;
+    if (val.length === 0 || !lead) return;
     valLoss = conversationLoss(model, val, o.batchSize);
     log({ step, valLoss });
     reporter.evaluation(step, trainLoss, valLoss);
@@ -203,11 +206,11 @@ export function runSftCommand(o: SftCommand): {
     });
     validate(r.steps, r.finalLoss);
     reporter.stop();
-    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath, toolNames));
+    if (lead) writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath, toolNames));
     return { out: o.out, ...r, valLoss };
   } catch (e) {
     reporter.stop();
-    rmSync(o.out, { recursive: true, force: true }); // it held nothing but this run's metrics
+    if (lead) rmSync(o.out, { recursive: true, force: true }); // it held nothing but this run's metrics
     throw e;
   }
 }

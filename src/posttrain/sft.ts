@@ -1,6 +1,7 @@
 // Supervised fine-tuning: next-token loss on the assistant's tokens of chat conversations.
 // Three ways to choose what trains: everything (full), only the top N blocks (freeze, as
 // LLaMA-Factory's freeze_trainable_layers), or LoRA adapters (optionally LoRA-FA: A frozen).
+import { communicator } from "../backend/mpi.ts";
 import { architectureOf } from "../model/architecture.ts";
 import { featuresOf, initAdapter } from "../model/lora.ts";
 import type { Model } from "../model/model.ts";
@@ -136,6 +137,7 @@ export function runSft(
   const accum = o.gradAccum ?? 1;
   const rng = new Rng(o.seed);
   const total = sftSteps(data.length, o);
+  const comm = communicator();
   const trainer = posttrainTrainer(params, o, total);
   let step = 0;
   let finalLoss = Number.NaN;
@@ -147,7 +149,17 @@ export function runSft(
       let T = 0;
       const micros: MicroBatch[] = [];
       for (let m = 0; m * o.batchSize < batch.length; m++) {
-        const part = batch.slice(m * o.batchSize, (m + 1) * o.batchSize);
+        // Under mpirun each rank takes every size-th conversation; token counts are global.
+        const part = batch.slice(m * o.batchSize, (m + 1) * o.batchSize).filter((_, i) => i % comm.size === comm.rank);
+        if (part.length === 0) {
+          micros.push({
+            count: 0,
+            loss: () => {
+              throw new Error("a rank's empty share has no loss");
+            },
+          });
+          continue;
+        }
         const padded = padBatch(part, model.config.blockSize);
         T = Math.max(T, padded.T);
         const dropoutSeed = o.seed * 100_003 + step * accum + m;

@@ -4,6 +4,7 @@
 import { createHash } from "node:crypto";
 import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { type Communicator, communicator } from "../backend/mpi.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { type ModelConfig, makeConfig } from "../model/config.ts";
 import { generate } from "../model/generate.ts";
@@ -14,6 +15,7 @@ import { cpuHasBf16, cpuSummary, crossEntropy, noGrad, resolvePrecision, setPrec
 import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
+import { rankRows } from "./distributed.ts";
 import { createReporter } from "./progress.ts";
 import { peakFlops } from "./throughput.ts";
 import { type MicroBatch, Trainer, type TrainerOptions } from "./trainer.ts";
@@ -37,6 +39,8 @@ export interface PretrainOptions {
   threads: number;
   /** no progress output on stderr */
   quiet: boolean;
+  /** the ranks sharing each batch (default: this process's job: one rank unless under mpirun) */
+  comm?: Communicator;
 }
 
 export interface PretrainResult {
@@ -86,6 +90,11 @@ function configDigest(c: PretrainConfig, vocabSize: number): string {
 export function pretrain(o: PretrainOptions): PretrainResult {
   const { config: cfg, codec } = o;
   const t = cfg.train;
+  // Every rank draws the same windows (one data stream, whatever the number of ranks) and
+  // trains on its share of them; rank 0 alone evaluates and writes.
+  const comm = o.comm ?? communicator();
+  const lead = comm.rank === 0;
+  const rows = rankRows(t.batch_size, comm, "train.batch_size");
   const modelDir = join(o.outDir, "model");
   const metricsPath = join(o.outDir, "metrics.jsonl");
   const digest = configDigest(cfg, codec.vocabSize);
@@ -104,9 +113,9 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     }
     model = ckpt.model;
     progress = ckpt.progress;
-    trainer = new Trainer(trainable(model.params), trainerOptions(cfg));
+    trainer = new Trainer(trainable(model.params), trainerOptions(cfg, comm));
     trainer.optimizer.load(ckpt.optimizer, modelDir);
-    truncateMetrics(metricsPath, progress.step);
+    if (lead) truncateMetrics(metricsPath, progress.step);
   } else {
     if (existsSync(join(modelDir, STATE_JSON)) || existsSync(join(modelDir, "config.json"))) {
       throw new Error(`${o.outDir} already holds a run; pass --resume to continue it or choose another --out`);
@@ -114,12 +123,15 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     // The model first: a config it rejects leaves no run folder behind.
     model = initModel(modelConfigOf(cfg, codec.vocabSize), t.seed);
     progress = { step: 0, rng: new Rng(t.seed).state(), tokens: 0, wallSeconds: 0, configDigest: digest };
-    trainer = new Trainer(trainable(model.params), trainerOptions(cfg));
-    createdDir = !existsSync(o.outDir);
-    mkdirSync(o.outDir, { recursive: true });
-    writeFileAtomic(metricsPath, "");
+    trainer = new Trainer(trainable(model.params), trainerOptions(cfg, comm));
+    if (lead) {
+      createdDir = !existsSync(o.outDir);
+      mkdirSync(o.outDir, { recursive: true });
+      writeFileAtomic(metricsPath, "");
+    }
   }
-  if (!o.quiet) process.stderr.write(runSummary(model, o, progress.step));
+  const quiet = o.quiet || !lead;
+  if (!quiet) process.stderr.write(runSummary(model, o, progress.step, comm.size));
 
   const rng = new Rng(progress.rng);
   const B = t.batch_size;
@@ -127,9 +139,12 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   const tokensPerStep = B * T * t.grad_accum;
   const flops = flopsPerToken(model, T);
   const peak = peakFlops(o.threads);
-  const reporter = createReporter(t.max_iters, progress.step, t.log_interval, o.quiet);
-  const log = (record: object) => appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+  const reporter = createReporter(t.max_iters, progress.step, t.log_interval, quiet);
+  const log = (record: object) => {
+    if (lead) appendFileSync(metricsPath, `${JSON.stringify(record)}\n`);
+  };
   const evaluate = (step: number) => {
+    if (!lead) return { trainLoss: Number.NaN, valLoss: Number.NaN };
     const trainLoss = estimateLoss(model, o.train, B, T, t.eval_iters, t.seed + 1);
     const valLoss = estimateLoss(model, o.val, B, T, t.eval_iters, t.seed + 2);
     log({ step, train_loss: trainLoss, val_loss: valLoss });
@@ -138,7 +153,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   };
   const checkpoint = () => {
     progress.rng = rng.state();
-    saveCheckpoint(modelDir, model, trainer.optimizer.state, progress, codec.files());
+    if (lead) saveCheckpoint(modelDir, model, trainer.optimizer.state, progress, codec.files());
   };
 
   const runStart = performance.now();
@@ -148,11 +163,16 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       if (step % t.eval_interval === 0) evaluate(step);
       const started = performance.now();
       const micros = Array.from({ length: t.grad_accum }, (_, micro): MicroBatch => {
-        const { x, y } = randomBatch(o.train, B, T, rng);
-        const dropoutSeed = model.config.dropout > 0 ? (step * t.grad_accum + micro) * 1000 + t.seed : undefined;
-        return { count: B * T, loss: () => crossEntropy(model.forward(x, B, T, { dropoutSeed }), y) };
+        const batch = randomBatch(o.train, B, T, rng);
+        const [from, to] = [rows.start * T, (rows.start + rows.count) * T];
+        const [x, y] = [batch.x.subarray(from, to), batch.y.subarray(from, to)];
+        const dropoutSeed =
+          model.config.dropout > 0
+            ? ((step * t.grad_accum + micro) * 1000 + t.seed) * comm.size + comm.rank
+            : undefined;
+        return { count: rows.count * T, loss: () => crossEntropy(model.forward(x, rows.count, T, { dropoutSeed }), y) };
       });
-      const { loss, lr, gradNorm } = trainer.step(step, micros);
+      const { loss, lr, gradNorm, allreduceSeconds } = trainer.step(step, micros);
 
       const ms = performance.now() - started;
       const tokPerSec = (tokensPerStep / ms) * 1000;
@@ -160,7 +180,17 @@ export function pretrain(o: PretrainOptions): PretrainResult {
       progress.tokens += tokensPerStep;
       progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
       const mfu = (flops * tokPerSec) / peak;
-      if (step % t.log_interval === 0) log({ step, loss, lr, grad_norm: gradNorm, ms, tok_per_s: tokPerSec, mfu });
+      if (step % t.log_interval === 0)
+        log({
+          step,
+          loss,
+          lr,
+          grad_norm: gradNorm,
+          ms,
+          tok_per_s: tokPerSec,
+          mfu,
+          ...(comm.size > 1 ? { ranks: comm.size, allreduce_ms: allreduceSeconds * 1000 } : {}),
+        });
       reporter.step({ step, loss, lr, tokPerSec, mfu, ms });
       if (progress.step % t.checkpoint_interval === 0 && progress.step < t.max_iters) checkpoint();
     }
@@ -168,7 +198,9 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     progress.wallSeconds = wallBefore + (performance.now() - runStart) / 1000;
     checkpoint();
     reporter.stop();
-    const samples = sampleTexts(model, codec, cfg, Int32Array.from((o.train[0] as Int32Array).subarray(0, 1)));
+    const samples = lead
+      ? sampleTexts(model, codec, cfg, Int32Array.from((o.train[0] as Int32Array).subarray(0, 1)))
+      : [];
     return {
       ...final,
       steps: progress.step,
@@ -180,7 +212,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
     };
   } catch (e) {
     // Before the first checkpoint there is nothing to resume: leave nothing behind.
-    if (!existsSync(join(modelDir, STATE_JSON))) {
+    if (lead && !existsSync(join(modelDir, STATE_JSON))) {
       if (createdDir) rmSync(o.outDir, { recursive: true, force: true });
       else rmSync(metricsPath, { force: true });
     }
@@ -193,7 +225,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
 const millions = (n: number) => `${(n / 1e6).toFixed(n < 1e7 ? 2 : 1)} M`;
 
 /** What the run is about to do, printed before the first step. */
-function runSummary(model: Model, o: PretrainOptions, fromStep: number): string {
+function runSummary(model: Model, o: PretrainOptions, fromStep: number, ranks: number): string {
   const c = model.config;
   const t = o.config.train;
   const params = countParameters(model.params);
@@ -204,14 +236,15 @@ function runSummary(model: Model, o: PretrainOptions, fromStep: number): string 
   return [
     `${c.arch}: ${c.nLayer} layers, ${c.nHead} heads, ${c.nEmbd} wide, block ${c.blockSize}; ${millions(params)} parameters, vocabulary ${c.vocabSize.toLocaleString()}`,
     `data: ${millions(tokens(o.train))} train / ${millions(tokens(o.val))} val tokens; ${perStep.toLocaleString()} tokens per step, steps ${fromStep + 1}-${t.max_iters} (${((t.max_iters * perStep) / tokens(o.train) || 0).toFixed(2)} epochs)`,
-    `compute: ${o.threads} threads, matmuls in ${precision}${bf16}, ${cpuSummary()}`,
+    `compute: ${ranks > 1 ? `${ranks} ranks (MPI) x ` : ""}${o.threads} threads, matmuls in ${precision}${bf16}, ${cpuSummary()}`,
     "",
   ].join("\n");
 }
 
-function trainerOptions(cfg: PretrainConfig): TrainerOptions {
+function trainerOptions(cfg: PretrainConfig, comm: Communicator): TrainerOptions {
   const t = cfg.train;
   return {
+    comm,
     adam: { beta1: t.beta1, beta2: t.beta2, eps: 1e-8, weightDecay: t.weight_decay },
     schedule: {
       lr: t.lr,
@@ -250,11 +283,21 @@ function sampleTexts(model: Model, codec: TextCodec, cfg: PretrainConfig, fallba
   return Array.from({ length: s.count }, (_, i) => text(cfg.train.seed + i));
 }
 
-/** Drops metric lines at or after `step`, so a resumed run does not log them twice. */
+/**
+ * Drops metric lines at or after `step`, so a resumed run does not log them twice (and a
+ * last line torn by a kill, which does not parse).
+ */
 export function truncateMetrics(path: string, step: number): void {
   if (!existsSync(path)) return;
+  const before = (line: string) => {
+    try {
+      return (JSON.parse(line) as { step: number }).step < step;
+    } catch {
+      return false;
+    }
+  };
   const kept = readFileSync(path, "utf8")
     .split("\n")
-    .filter((line) => line && (JSON.parse(line) as { step: number }).step < step);
+    .filter((line) => line && before(line));
   writeFileAtomic(path, kept.map((l) => `${l}\n`).join(""));
 }

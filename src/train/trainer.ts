@@ -2,11 +2,15 @@
 // micro-batches (each weighted by its share of the step's loss terms, so accumulation
 // equals one batch that holds them all), clipped by the global norm, AdamW at the
 // schedule's learning rate, gradients cleared. Pretraining and SFT supply their batches
-// and losses; preference and RL methods are to do the same.
+// and losses; preference and RL methods are to do the same. Under mpirun each rank brings
+// its share of the batch: the loss terms are counted over all ranks and the gradients
+// summed across them before the step, so the step is the one the whole batch would give.
+import { type Communicator, communicator } from "../backend/mpi.ts";
 import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { type CosineSchedule, learningRate } from "../optim/schedule.ts";
 import { backward, type Tensor } from "../tensor/index.ts";
+import { sumGradients } from "./distributed.ts";
 
 /** One micro-batch: how many loss terms (tokens) it averages over, and its mean loss (built when run). */
 export interface MicroBatch {
@@ -19,12 +23,16 @@ export interface StepResult {
   loss: number;
   lr: number;
   gradNorm: number;
+  /** seconds spent summing gradients across ranks (0 in a job of one) */
+  allreduceSeconds: number;
 }
 
 export interface TrainerOptions {
   adam: AdamWOptions;
   schedule: CosineSchedule;
   gradClip: number;
+  /** the ranks sharing each batch (default: this process's job, one rank unless under mpirun) */
+  comm?: Communicator;
 }
 
 export class Trainer {
@@ -39,20 +47,25 @@ export class Trainer {
 
   /** Runs the micro-batches of step `step`, then one optimizer update. */
   step(step: number, micros: MicroBatch[]): StepResult {
-    const total = micros.reduce((n, m) => n + m.count, 0);
+    const comm = this.o.comm ?? communicator();
+    const counts = new Float64Array([micros.reduce((n, m) => n + m.count, 0)]);
+    comm.sumScalars(counts);
+    const total = counts[0] as number;
     if (total === 0) throw new Error(`step ${step}: the batch has nothing to learn from (no targets)`);
-    let loss = 0;
+    const sums = new Float64Array(1);
     for (const m of micros) {
       if (m.count === 0) continue;
       const weight = m.count / total;
       const l = m.loss();
-      loss += l.item() * weight;
+      sums[0] += l.item() * weight;
       backward(l, weight);
     }
+    const allreduceSeconds = sumGradients(this.params, comm);
+    comm.sumScalars(sums);
     const lr = learningRate(step, this.o.schedule);
     const gradNorm = globalGradNorm(this.params);
     this.optimizer.step(lr, clipScale(gradNorm, this.o.gradClip));
     for (const [, p] of this.params) p.zeroGrad();
-    return { loss, lr, gradNorm };
+    return { loss: sums[0] as number, lr, gradNorm, allreduceSeconds };
   }
 }

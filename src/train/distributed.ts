@@ -1,0 +1,57 @@
+// Data parallelism: every rank holds the model and runs its share of each batch; the
+// gradients are then summed across ranks in buckets (a few large all-reduces rather than
+// one per parameter), so every rank takes the same optimizer step and the weights stay equal.
+import type { Communicator } from "../backend/mpi.ts";
+import type { Tensor } from "../tensor/index.ts";
+
+/** Floats per all-reduce: 16 MB buckets. */
+const BUCKET_FLOATS = 4 << 20;
+
+/** Sums every parameter's gradient across ranks, in place; returns the seconds it took. */
+export function sumGradients(params: [string, Tensor][], comm: Communicator, bucketFloats = BUCKET_FLOATS): number {
+  if (comm.size === 1) return 0;
+  const started = performance.now();
+  // Every rank reduces the same buffers in the same order: a parameter this rank's share
+  // did not reach still sends its zeros (buffers can be longer than their tensor: the size counts).
+  const grads = params.map(([, p]) => p.ensureGrad().subarray(0, p.size));
+  const bucket = new Float32Array(
+    Math.min(
+      bucketFloats,
+      grads.reduce((n, g) => n + g.length, 0),
+    ),
+  );
+  let pending: Float32Array[] = [];
+  let filled = 0;
+  const flush = () => {
+    comm.sum(bucket, filled);
+    let at = 0;
+    for (const g of pending) {
+      g.set(bucket.subarray(at, at + g.length));
+      at += g.length;
+    }
+    pending = [];
+    filled = 0;
+  };
+  for (const g of grads) {
+    if (g.length > bucket.length) {
+      comm.sum(g); // larger than a bucket: reduced where it lies
+      continue;
+    }
+    if (filled + g.length > bucket.length) flush();
+    bucket.set(g, filled);
+    pending.push(g);
+    filled += g.length;
+  }
+  if (filled) flush();
+  return (performance.now() - started) / 1000;
+}
+
+/** This rank's rows of a batch of `rows` rows: an equal, contiguous share. */
+export function rankRows(rows: number, comm: Communicator, what: string): { start: number; count: number } {
+  if (rows % comm.size !== 0)
+    throw new Error(
+      `${what} is ${rows}, which ${comm.size} ranks cannot share equally; make it a multiple of ${comm.size}`,
+    );
+  const count = rows / comm.size;
+  return { start: comm.rank * count, count };
+}

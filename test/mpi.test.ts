@@ -1,0 +1,204 @@
+// Data parallelism under mpirun (Open MPI): 2 ranks x 1 thread against 1 process with the
+// same global batch must give the same losses, for pretraining and for SFT (padded batches,
+// ignored positions counted over all ranks); a run killed with 2 ranks resumes with 2 or 1
+// and its losses go on as if it had never stopped. Skipped where MPI is not installed
+// (.ci/run installs it).
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { before, describe, it } from "node:test";
+import { sotuDocuments } from "../src/data/corpora.ts";
+import { tinyChatModel } from "./chat-model.ts";
+import { root } from "./cli-helpers.ts";
+
+const ADDON = join(root, "native/mpi/build/Release/llmfab_mpi.node");
+const hasMpi = spawnSync("sh", ["-c", "command -v mpirun"]).status === 0 && existsSync(ADDON);
+const skip = hasMpi
+  ? false
+  : "MPI is not installed (apt-get install libopenmpi-dev openmpi-bin, then npm run build:native)";
+const CLI = join(root, "bin/llmfab.js");
+const MPIRUN = ["--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,vader"];
+
+/** llmfab on `ranks` ranks (1: a plain process, no mpirun), one thread each. */
+function run(ranks: number, args: string[]): { code: number; stdout: string; stderr: string } {
+  const command = ranks === 1 ? process.execPath : "mpirun";
+  const argv =
+    ranks === 1
+      ? [CLI, "--threads", "1", ...args]
+      : [...MPIRUN, "-np", String(ranks), process.execPath, CLI, "--threads", "1", ...args];
+  const r = spawnSync(command, argv, { encoding: "utf8" });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The per-step training losses a run logged. */
+function losses(dir: string): Map<number, number> {
+  const lines = readFileSync(join(dir, "metrics.jsonl"), "utf8").trim().split("\n");
+  const out = new Map<number, number>();
+  for (const line of lines) {
+    if (!line.endsWith("}")) continue; // a line being written as we read
+    const r = JSON.parse(line) as { step: number; loss?: number };
+    if (r.loss !== undefined) out.set(r.step, r.loss);
+  }
+  return out;
+}
+
+/** The largest difference between two runs' losses, over the steps both logged (at least `min` of them). */
+function largestDifference(a: Map<number, number>, b: Map<number, number>, min: number): number {
+  const steps = [...a.keys()].filter((s) => b.has(s));
+  assert.ok(steps.length >= min, `${steps.length} common steps`);
+  return Math.max(...steps.map((s) => Math.abs((a.get(s) as number) - (b.get(s) as number))));
+}
+
+const PRETRAIN = [
+  "--set",
+  "model.n_layer=2",
+  "--set",
+  "model.n_embd=64",
+  "--set",
+  "train.batch_size=8",
+  "--set",
+  "train.log_interval=1",
+  "--set",
+  "train.eval_interval=1000",
+  "--set",
+  "train.eval_iters=2",
+  "--set",
+  "train.precision=fp32",
+  "--set",
+  "sample.count=0",
+  "--set",
+  "train.checkpoint_interval=10",
+];
+
+describe("data parallelism with MPI", { skip }, () => {
+  let dir: string;
+  let text: string;
+  const pretrain = (ranks: number, out: string, steps: number, ...more: string[]) =>
+    run(ranks, [
+      "pretrain",
+      "--config",
+      join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
+      "--data",
+      text,
+      ...PRETRAIN,
+      "--set",
+      `train.max_iters=${steps}`,
+      "--out",
+      out,
+      ...more,
+    ]);
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), "llmfab-mpi-"));
+    text = join(dir, "text.txt");
+    writeFileSync(text, sotuDocuments().slice(150, 160).join("\n\n"));
+  });
+
+  it("pretraining: 2 ranks x 1 thread give the losses of 1 process on the same global batch, for 50 steps", () => {
+    const one = pretrain(1, join(dir, "one"), 50);
+    assert.equal(one.code, 0, one.stderr);
+    const two = pretrain(2, join(dir, "two"), 50);
+    assert.equal(two.code, 0, two.stderr);
+    const diff = largestDifference(losses(join(dir, "one")), losses(join(dir, "two")), 50);
+    assert.ok(diff <= 1e-5, `largest loss difference ${diff}`);
+    const logged = readFileSync(join(dir, "two", "metrics.jsonl"), "utf8");
+    assert.match(logged, /"ranks":2,"allreduce_ms":/);
+    assert.equal((two.stdout.match(/model directory:/g) ?? []).length, 1, "rank 0 alone reports");
+  });
+
+  it("a run killed with 2 ranks resumes with 2 or with 1, and its losses go on as if it had not stopped", async () => {
+    const reference = join(dir, "reference");
+    assert.equal(pretrain(1, reference, 60).code, 0);
+    const killed = join(dir, "killed");
+    const child = spawn(
+      "mpirun",
+      [
+        ...MPIRUN,
+        "-np",
+        "2",
+        process.execPath,
+        CLI,
+        "--threads",
+        "1",
+        "pretrain",
+        "--config",
+        join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
+        "--data",
+        text,
+        ...PRETRAIN,
+        "--set",
+        "train.max_iters=60",
+        "--out",
+        killed,
+      ],
+      { stdio: "ignore" },
+    );
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    const logged = () => (existsSync(join(killed, "metrics.jsonl")) ? losses(killed).size : 0);
+    while (child.exitCode === null && logged() < 25) await new Promise((r) => setTimeout(r, 10));
+    child.kill("SIGKILL");
+    assert.equal(await exited, null, "killed before it finished");
+    await new Promise((r) => setTimeout(r, 500)); // mpirun's ranks go down with it
+    cpSync(killed, join(dir, "killed-copy"), { recursive: true });
+    for (const [ranks, out] of [
+      [2, killed],
+      [1, join(dir, "killed-copy")],
+    ] as const) {
+      const resumed = pretrain(ranks, out, 60, "--resume");
+      assert.equal(resumed.code, 0, resumed.stderr);
+      const diff = largestDifference(losses(reference), losses(out), 60);
+      assert.ok(diff <= 1e-5, `resumed with ${ranks}: largest loss difference ${diff}`);
+    }
+  });
+
+  it("SFT: padded batches of different lengths, target tokens counted over all ranks, give 1 process's losses", async () => {
+    const model = await tinyChatModel(0, 128);
+    const conversations = Array.from({ length: 24 }, (_, i) => ({
+      messages: [
+        { role: "user", content: `Question ${i}: ${"how are you ".repeat(1 + (i % 5))}?` },
+        { role: "assistant", content: `Answer ${i}. ${"I am fine, thank you. ".repeat(1 + ((i * 7) % 4))}` },
+      ],
+    }));
+    const data = join(dir, "chat.jsonl");
+    writeFileSync(data, `${conversations.map((c) => JSON.stringify(c)).join("\n")}\n`);
+    const sft = (ranks: number, out: string) =>
+      run(ranks, [
+        "--precision",
+        "fp32",
+        "sft",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--mode",
+        "full",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "6",
+        "--lr",
+        "3e-3",
+        "--val-fraction",
+        "0",
+        "--seed",
+        "2",
+        "--out",
+        out,
+      ]);
+    const one = sft(1, join(dir, "sft-one"));
+    assert.equal(one.code, 0, one.stderr);
+    const two = sft(2, join(dir, "sft-two"));
+    assert.equal(two.code, 0, two.stderr);
+    const diff = largestDifference(losses(join(dir, "sft-one")), losses(join(dir, "sft-two")), 12);
+    assert.ok(diff <= 1e-5, `largest loss difference ${diff}`);
+    assert.ok(existsSync(join(dir, "sft-two", "model.safetensors")), "rank 0 wrote the model");
+  });
+
+  it("a batch the ranks cannot share equally is a clear error, and the job ends", () => {
+    const r = pretrain(2, join(dir, "odd"), 5, "--set", "train.batch_size=3");
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /train\.batch_size is 3, which 2 ranks cannot share equally/);
+  });
+});
