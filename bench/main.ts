@@ -22,6 +22,7 @@ const { values, positionals } = parseArgs({
     precision: { type: "string", multiple: true },
     steps: { type: "string" },
     profile: { type: "boolean", default: false },
+    ranks: { type: "string" },
   },
 });
 
@@ -67,6 +68,10 @@ function trainBench(): void {
   const haveTorch = torchAvailable();
   if (values.profile) {
     trainProfile(configs, threadList, precisions);
+    return;
+  }
+  if (values.ranks) {
+    ranksBench(configs, Number(values.ranks), precisions);
     return;
   }
   if (!values.json) {
@@ -129,6 +134,65 @@ function trainBench(): void {
       }
     }
   }
+}
+
+/**
+ * Data parallelism: R ranks x 1 thread under mpirun, beside 1 rank x R threads and 1 rank x
+ * 1 thread on the same global batch; the all-reduce time per step and peak RSS per rank.
+ */
+function ranksBench(configs: BenchConfigName[], ranks: number, precisions: string[]): void {
+  if (!values.json)
+    console.log(`CPU: ${cpu}
+train bench with ${ranks} ranks (MPI): global tok/s, all-reduce ms/step`);
+  const worker = fileURLToPath(new URL("./ranks-worker.ts", import.meta.url));
+  for (const config of configs)
+    for (const precision of precisions) {
+      const steps = values.steps ?? (config === "A" ? "30" : "8");
+      const args = ["--import", "tsx", worker, config];
+      const settings: [string, string, string[]][] = [
+        [
+          `${ranks} ranks x 1 thread`,
+          "mpirun",
+          ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks), process.execPath, ...args, "1"],
+        ],
+        [`1 rank x ${ranks} threads`, process.execPath, [...args, String(ranks)]],
+        ["1 rank x 1 thread", process.execPath, [...args, "1"]],
+      ];
+      const results = settings.map(([setting, command, argv]) => {
+        const r = spawnSync(command, [...argv, precision, steps, "3"], { encoding: "utf8" });
+        if (r.status !== 0) throw new Error(`bench worker failed (${setting}): ${r.stderr}`);
+        return {
+          setting,
+          ...(JSON.parse(r.stdout) as {
+            ms_per_step: number;
+            tok_per_s: number;
+            allreduce_ms: number;
+            peak_rss_mb: number;
+          }),
+        };
+      });
+      const [dp, threaded, single] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
+      for (const r of results)
+        emit(
+          {
+            bench: "train",
+            metric: "tok_per_s",
+            config,
+            precision,
+            setting: r.setting,
+            ours: round(r.tok_per_s),
+            ref: round(threaded.tok_per_s),
+            ratio: round(r.tok_per_s / threaded.tok_per_s, 3),
+            allreduce_ms: round(r.allreduce_ms),
+            peak_rss_mb: round(r.peak_rss_mb),
+          },
+          `${config} ${precision.padEnd(5)} ${r.setting.padEnd(20)} ${round(r.ms_per_step)} ms/step ${round(r.tok_per_s)} tok/s, all-reduce ${round(r.allreduce_ms)} ms/step, peak RSS ${round(r.peak_rss_mb)} MB/rank`,
+        );
+      if (!values.json)
+        console.log(
+          `${config} ${precision}: ${ranks} ranks x 1 thread = ${(dp.tok_per_s / threaded.tok_per_s).toFixed(2)}x of 1 rank x ${ranks} threads, ${(dp.tok_per_s / single.tok_per_s).toFixed(2)}x of 1 rank x 1 thread`,
+        );
+    }
 }
 
 /** Milliseconds per step by category (matmul, attention, conversions, elementwise, optimizer, other). */
