@@ -196,6 +196,75 @@ describe("data parallelism with MPI", { skip }, () => {
     assert.ok(existsSync(join(dir, "sft-two", "model.safetensors")), "rank 0 wrote the model");
   });
 
+  it("GRPO: 2 ranks each sampling and training on half the prompts give 1 process's losses and rewards", async () => {
+    const model = await tinyChatModel(0, 96);
+    const tasks = join(dir, "rl-tasks.jsonl");
+    const questions = ["Say something.", "Talk to me.", "Hello?", "What now?"];
+    writeFileSync(
+      tasks,
+      `${questions
+        .map((q) =>
+          JSON.stringify({
+            messages: [
+              { role: "user", content: q },
+              { role: "assistant", content: "you" },
+            ],
+          }),
+        )
+        .join("\n")}\n`,
+    );
+    // A reward that varies within every group, so that every step trains.
+    const reward = join(dir, "length-reward.mjs");
+    writeFileSync(reward, "export default function reward(answer) { return (answer.length % 7) / 7; }\n");
+    const rl = (ranks: number, out: string) =>
+      run(ranks, [
+        "--precision",
+        "fp32",
+        "rl",
+        "--model",
+        model,
+        "--tasks",
+        tasks,
+        "--reward",
+        reward,
+        "--steps",
+        "5",
+        "--group",
+        "4",
+        "--prompts-per-step",
+        "4",
+        "--max-tokens",
+        "8",
+        "--lr",
+        "1e-2",
+        "--updates",
+        "2",
+        "--out",
+        out,
+      ]);
+    const one = rl(1, join(dir, "rl-one"));
+    assert.equal(one.code, 0, one.stderr);
+    const two = rl(2, join(dir, "rl-two"));
+    assert.equal(two.code, 0, two.stderr);
+    const metrics = (out: string) =>
+      readFileSync(join(out, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l) as Record<string, number>);
+    const [a, b] = [metrics(join(dir, "rl-one")), metrics(join(dir, "rl-two"))];
+    assert.equal(b.length, 5);
+    for (const key of ["loss", "mean_reward", "pass_at_group", "flat", "mean_length", "entropy", "clipped"]) {
+      const diff = Math.max(
+        ...a.map((r, i) => Math.abs((r[key] as number) - ((b[i] as Record<string, number>)[key] as number))),
+      );
+      assert.ok(diff <= 1e-5, `${key}: largest difference ${diff}`);
+    }
+    assert.ok(
+      a.some((r) => r.loss !== 0),
+      "the steps trained",
+    );
+  });
+
   it("a batch the ranks cannot share equally is a clear error, and the job ends", () => {
     const r = pretrain(2, join(dir, "odd"), 5, "--set", "train.batch_size=3");
     assert.notEqual(r.code, 0);

@@ -132,6 +132,7 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       checkMode(o.mode);
       const { runRlCommand } = await import("../pipeline/rl.ts");
       const r = runRlCommand({ ...o, threads: runtime.threads() });
+      if ((await import("../backend/mpi.ts")).communicator().rank !== 0) return; // rank 0 reports for the job
       console.log(
         `GRPO: ${r.steps} steps; mean reward ${r.firstReward.toFixed(3)} in the first step, ${r.lastReward.toFixed(3)} in the last`,
       );

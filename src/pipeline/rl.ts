@@ -1,9 +1,11 @@
 // `llmfab rl`: GRPO on tasks written as conversations (llmfab synth's format): the prompt
 // is the conversation up to its last assistant turn, that turn is the expected answer.
 // Writes the trained model (or LoRA adapter) and metrics.jsonl.
+
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { communicator } from "../backend/mpi.ts";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
@@ -89,10 +91,12 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
     return { prompt, expected: last.content, source: c.source };
   });
   const lora = loraOf(o, model);
-  const { path: metricsPath, log } = openMetrics(o.out, o.resume);
+  // Under mpirun every rank samples and trains on its share of the prompts; rank 0 alone writes.
+  const lead = communicator().rank === 0;
+  const { path: metricsPath, log } = lead ? openMetrics(o.out, o.resume) : { path: "", log: () => {} };
   const hooks: GrpoHooks = {
     afterStep: (step, trainer) => {
-      if ((step + 1) % every === 0 && step + 1 < o.steps)
+      if (lead && (step + 1) % every === 0 && step + 1 < o.steps)
         saveTrainerState(checkpointDir, trainer, { step: step + 1, configDigest: digest });
       if (step === o.interruptAfter) throw new Error(`interrupted after step ${step} (a test's crash)`);
     },
@@ -100,13 +104,13 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       ? {
           restore: (trainer) => {
             const step = loadTrainerState(checkpointDir, trainer, digest);
-            truncateMetrics(metricsPath, step);
+            if (lead) truncateMetrics(metricsPath, step);
             return step;
           },
         }
       : {}),
   };
-  const reporter = createReporter(o.steps, 0, Math.max(1, Math.floor(o.steps / 20)), o.quiet ?? false);
+  const reporter = createReporter(o.steps, 0, Math.max(1, Math.floor(o.steps / 20)), (o.quiet ?? false) || !lead);
   const rewards: number[] = [];
   try {
     // The KL penalty's reference: the starting model, loaded again and never trained.
@@ -129,12 +133,12 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       hooks,
     );
     reporter.stop();
-    writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath)); // the run is done: its checkpoint goes
+    if (lead) writeDirAtomic(o.out, trainedFiles(o, model, lora, metricsPath)); // the run is done: its checkpoint goes
     return { out: o.out, steps, firstReward: rewards[0] ?? 0, lastReward: rewards.at(-1) ?? 0 };
   } catch (e) {
     reporter.stop();
     // A run that saved a checkpoint keeps it (and its metrics) for --resume; one that did not leaves nothing.
-    if (!existsSync(join(checkpointDir, STATE_JSON))) rmSync(o.out, { recursive: true, force: true });
+    if (lead && !existsSync(join(checkpointDir, STATE_JSON))) rmSync(o.out, { recursive: true, force: true });
     throw e;
   } finally {
     void module?.close();

@@ -3,11 +3,13 @@
 // take each answer's advantage relative to its group (mean-centred; divided by the group's
 // std only if asked, as Dr. GRPO argues against it), and push up the log-probability of
 // the better answers with the token-level policy-gradient loss. The optimizer step is the
-// shared Trainer's; the trainable modes are SFT's.
+// shared Trainer's; the trainable modes are SFT's. Under mpirun each rank samples and
+// trains on every N-th prompt's group; the step's figures are summed over the ranks.
+import { communicator } from "../backend/mpi.ts";
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import { IGNORE_INDEX, noGrad, policyLoss, type Tensor, tokenLogProbs } from "../tensor/index.ts";
-import type { Trainer } from "../train/trainer.ts";
+import { EMPTY_SHARE, type Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
 
@@ -110,17 +112,22 @@ interface Sample {
   text: string;
 }
 
-/** G answers for each prompt, decoded together by a fresh engine (the weights changed since the last step). */
+/**
+ * G answers for each prompt, decoded together by a fresh engine (the weights changed since
+ * the last step). Each prompt comes with its place in the step, which seeds its answers:
+ * the same answers whichever rank samples them.
+ */
 function sampleGroups(
   model: Model,
   tokenizer: EngineTokenizer,
-  prompts: RlTask[],
+  prompts: [number, RlTask][],
   o: GrpoOptions,
   step: number,
 ): Sample[] {
+  if (prompts.length === 0) return [];
   const engine = new Engine(model, tokenizer, Math.min(prompts.length * o.group, 64));
   const out: Sample[] = new Array(prompts.length * o.group);
-  prompts.forEach((task, p) => {
+  prompts.forEach(([p, task], i) => {
     for (let k = 0; k < o.group; k++) {
       engine.submit({
         prompt: task.prompt,
@@ -131,7 +138,7 @@ function sampleGroups(
         },
         // The stop token that ended an answer is part of it: the model learns where to end.
         onDone: (r) => {
-          out[p * o.group + k] = { ids: r.stopId === undefined ? r.ids : [...r.ids, r.stopId], text: r.text };
+          out[i * o.group + k] = { ids: r.stopId === undefined ? r.ids : [...r.ids, r.stopId], text: r.text };
         },
         onError: (e) => {
           throw e;
@@ -165,34 +172,50 @@ export function runGrpo(
   const trainer = posttrainTrainer(params, o, o.steps * o.updates, o.lr); // a constant rate after warmup
   // Every step's prompts and sampling seeds follow from its number, so a restored run goes on exactly.
   const start = hooks.restore?.(trainer) ?? 0;
+  const comm = communicator();
   for (let step = start; step < o.steps; step++) {
     const prompts = Array.from(
       { length: o.promptsPerStep },
       (_, i) => tasks[(step * o.promptsPerStep + i) % tasks.length] as RlTask,
     );
+    const mine = prompts.map((task, p) => [p, task] as [number, RlTask]).filter(([p]) => p % comm.size === comm.rank);
     const started = performance.now();
-    const samples = sampleGroups(model, tokenizer, prompts, o, step);
+    const samples = sampleGroups(model, tokenizer, mine, o, step);
     const sampleSeconds = (performance.now() - started) / 1000;
-    const rewards = samples.map((s, i) => scored(o.reward, s.text, prompts[Math.floor(i / o.group)] as RlTask));
+    const rewards = samples.map((s, i) =>
+      scored(o.reward, s.text, (mine[Math.floor(i / o.group)] as [number, RlTask])[1]),
+    );
     const advantages = groupAdvantages(rewards, o.group, o.scaleByStd);
-    const answerTokens = samples.reduce((n, s) => n + s.ids.length, 0);
+    const groupRewards = mine.map((_, g) => rewards.slice(g * o.group, (g + 1) * o.group));
+    // The step's figures over all ranks: answer tokens, groups with no signal, groups with a right answer, rewards.
+    const totals = new Float64Array([
+      samples.reduce((n, s) => n + s.ids.length, 0),
+      groupRewards.filter((r) => new Set(r).size === 1).length,
+      groupRewards.filter((r) => r.some((x) => x >= 1)).length,
+      rewards.reduce((a, b) => a + b, 0),
+      samples.length ? samples.reduce((n, s) => n + s.ids.length, 0) / sampleSeconds : 0,
+    ]);
+    comm.sumScalars(totals);
+    const [answerTokens, flat, pass, rewardSum, sampleTokPerSec] = [...totals] as [
+      number,
+      number,
+      number,
+      number,
+      number,
+    ];
     const groups = prompts.length;
-    const flat = prompts.filter((_, p) => new Set(rewards.slice(p * o.group, (p + 1) * o.group)).size === 1).length;
-    const pass = prompts.filter((_, p) => rewards.slice(p * o.group, (p + 1) * o.group).some((r) => r >= 1)).length;
     const trained =
-      answerTokens > 0 && flat < groups
-        ? trainOnSamples(model, trainer, step, prompts, samples, advantages, answerTokens, o)
-        : null;
+      answerTokens > 0 && flat < groups ? trainOnSamples(model, trainer, step, mine, samples, advantages, o) : null;
     onStep?.({
       step,
       total: o.steps,
       loss: trained?.loss ?? 0,
       lr: trained?.lr ?? 0,
-      meanReward: rewards.reduce((a, b) => a + b, 0) / rewards.length,
+      meanReward: rewardSum / (groups * o.group),
       passAtGroup: pass / groups,
       flat: flat / groups,
-      meanLength: answerTokens / samples.length,
-      sampleTokPerSec: answerTokens / sampleSeconds,
+      meanLength: answerTokens / (groups * o.group),
+      sampleTokPerSec,
       trainTokPerSec: trained?.tokPerSec ?? 0,
       kl: trained?.kl ?? 0,
       entropy: trained?.entropy ?? 0,
@@ -221,15 +244,62 @@ function trainOnSamples(
   model: Model,
   trainer: Trainer,
   step: number,
-  prompts: RlTask[],
+  prompts: [number, RlTask][],
+  samples: Sample[],
+  advantages: number[],
+  o: GrpoOptions,
+): TrainedBatch {
+  const started = performance.now();
+  const answerTokens = samples.reduce((n, s) => n + s.ids.length, 0);
+  const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
+  let clippedTokens = 0;
+  let work = 0;
+  // A rank whose share has no answer tokens still takes part in every update's all-reduce.
+  const micro = answerTokens > 0 ? policyMicroBatch(model, prompts, samples, advantages, answerTokens, o) : null;
+  for (let u = 0; u < o.updates; u++) {
+    const r = trainer.step(step * o.updates + u, [
+      micro ? { count: answerTokens, loss: () => micro.loss(u, stats, (n) => (clippedTokens += n)) } : EMPTY_SHARE,
+    ]);
+    stats.loss = r.loss;
+    stats.lr = r.lr;
+    work += micro?.tokens ?? 0;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  // Entropy, KL and the clipped share are means over answer tokens: weighted sums over the ranks.
+  const sums = new Float64Array([
+    stats.entropy * answerTokens,
+    stats.kl * answerTokens,
+    clippedTokens,
+    answerTokens,
+    work / seconds,
+  ]);
+  communicator().sumScalars(sums);
+  const [entropy, kl, clipped, tokens, tokPerSec] = [...sums] as [number, number, number, number, number];
+  return {
+    loss: stats.loss,
+    lr: stats.lr,
+    entropy: entropy / tokens,
+    kl: kl / tokens,
+    clipped: o.updates > 1 ? clipped / (tokens * (o.updates - 1)) : 0,
+    tokPerSec,
+  };
+}
+
+/**
+ * This rank's samples as one training batch: each answer a sequence (the prompt, then the
+ * answer, with targets on the answer only), every answer token weighted by its answer's
+ * advantage. The first update's pi_old is the policy itself.
+ */
+function policyMicroBatch(
+  model: Model,
+  prompts: [number, RlTask][],
   samples: Sample[],
   advantages: number[],
   answerTokens: number,
   o: GrpoOptions,
-): TrainedBatch {
-  const started = performance.now();
+) {
   const sequences: EncodedConversation[] = samples.map((s, i) => {
-    const tokens = [...(prompts[Math.floor(i / o.group)] as RlTask).prompt, ...s.ids];
+    const tokens = [...(prompts[Math.floor(i / o.group)] as [number, RlTask])[1].prompt, ...s.ids];
     const start = tokens.length - s.ids.length;
     return {
       tokens: tokens.slice(0, -1),
@@ -250,31 +320,20 @@ function trainOnSamples(
       ? noGrad(() => tokenLogProbs((o.reference as Model).forward(x, n, T), y).data.slice())
       : undefined;
   let old: Float32Array | null = null;
-  const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
-  let clippedTokens = 0;
-  for (let u = 0; u < o.updates; u++) {
-    const r = trainer.step(step * o.updates + u, [
-      {
-        count: answerTokens,
-        loss: () => {
-          const logits = model.forward(x, n, T);
-          const lp = tokenLogProbs(logits, y);
-          if (!old) {
-            old = lp.data.slice(); // pi_old: the policy that sampled, before any update
-            stats.entropy = meanEntropy(logits, mask);
-            if (reference) stats.kl = meanKl(old, reference, mask);
-          } else clippedTokens += countClipped(lp.data, old, mask, o.clip);
-          const terms = { old, advantages: tokenAdvantages, mask, tokens: answerTokens, clip: o.clip, beta: o.klBeta };
-          return policyLoss(lp, reference ? { ...terms, reference } : terms);
-        },
-      },
-    ]);
-    stats.loss = r.loss;
-    stats.lr = r.lr;
-  }
-  const seconds = (performance.now() - started) / 1000;
-  stats.clipped = o.updates > 1 ? clippedTokens / (answerTokens * (o.updates - 1)) : 0;
-  return { ...stats, tokPerSec: (n * T * o.updates) / seconds };
+  return {
+    tokens: n * T,
+    loss(update: number, stats: { kl: number; entropy: number }, clipped: (n: number) => void): Tensor {
+      const logits = model.forward(x, n, T);
+      const lp = tokenLogProbs(logits, y);
+      if (!old) {
+        old = lp.data.slice(); // pi_old: the policy that sampled, before any update
+        stats.entropy = meanEntropy(logits, mask);
+        if (reference) stats.kl = meanKl(old, reference, mask);
+      } else if (update > 0) clipped(countClipped(lp.data, old, mask, o.clip));
+      const terms = { old, advantages: tokenAdvantages, mask, tokens: answerTokens, clip: o.clip, beta: o.klBeta };
+      return policyLoss(lp, reference ? { ...terms, reference } : terms);
+    },
+  };
 }
 
 /** Mean KL(pi || reference) over answer tokens, Schulman's k3 estimate from the sampled tokens. */

@@ -9,7 +9,7 @@ import type { LoraConfig } from "../model/peft.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
 import { crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
-import { type MicroBatch, Trainer } from "../train/trainer.ts";
+import { EMPTY_SHARE, type MicroBatch, Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 
 export type SftMode = "full" | "freeze" | "lora";
@@ -152,12 +152,7 @@ export function runSft(
         // Under mpirun each rank takes every size-th conversation; token counts are global.
         const part = batch.slice(m * o.batchSize, (m + 1) * o.batchSize).filter((_, i) => i % comm.size === comm.rank);
         if (part.length === 0) {
-          micros.push({
-            count: 0,
-            loss: () => {
-              throw new Error("a rank's empty share has no loss");
-            },
-          });
+          micros.push(EMPTY_SHARE);
           continue;
         }
         const padded = padBatch(part, model.config.blockSize);

@@ -18,6 +18,14 @@ export interface MicroBatch {
   loss(): Tensor;
 }
 
+/** A rank's share of a batch that holds nothing (it still joins the step's all-reduce). */
+export const EMPTY_SHARE: MicroBatch = {
+  count: 0,
+  loss: () => {
+    throw new Error("an empty share of a batch has no loss");
+  },
+};
+
 export interface StepResult {
   /** the step's loss: the mean over all its terms */
   loss: number;
