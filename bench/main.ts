@@ -138,7 +138,8 @@ function trainBench(): void {
 
 /**
  * Data parallelism: R ranks x 1 thread under mpirun, beside 1 rank x R threads and 1 rank x
- * 1 thread on the same global batch; the all-reduce time per step and peak RSS per rank.
+ * 1 thread on the same global batch, and R ranks with ZeRO-1; the all-reduce time per step
+ * and peak RSS per rank.
  */
 function ranksBench(configs: BenchConfigName[], ranks: number, precisions: string[]): void {
   if (!values.json)

@@ -1,6 +1,6 @@
 // One data-parallel training benchmark, run on every rank by mpirun (or alone, as a job of
 // one): each rank takes its share of the config's batch, the trainer sums the gradients
-// across ranks, and rank 0 prints the step time, the global tok/s, the time spent in
+// across ranks (with "zero1", each rank keeps half the optimizer moments), and rank 0 prints the step time, the global tok/s, the time spent in
 // all-reduce and the largest peak RSS of any rank.
 import { communicator } from "../src/backend/mpi.ts";
 import { native } from "../src/backend/native.ts";
@@ -13,12 +13,13 @@ import { rankRows } from "../src/train/distributed.ts";
 import { Trainer } from "../src/train/trainer.ts";
 import { BENCH_CONFIGS, type BenchConfigName, median } from "./configs.ts";
 
-const [name, threads, precision, steps, warmup] = process.argv.slice(2) as [
+const [name, threads, precision, steps, warmup, shard] = process.argv.slice(2) as [
   BenchConfigName,
   string,
   Precision,
   string,
   string,
+  string | undefined,
 ];
 const c = BENCH_CONFIGS[name];
 const comm = communicator();
@@ -30,6 +31,7 @@ const trainer = new Trainer(trainable(model.params), {
   schedule: { lr: 1e-3, minLr: 1e-3, warmupIters: 0, decayIters: 1 },
   gradClip: 1,
   comm,
+  shardOptimizer: shard === "zero1",
 });
 const rows = rankRows(c.batch, comm, `config ${name}'s batch`);
 const rng = new Rng(1337 + comm.rank);

@@ -103,6 +103,13 @@ describe("data parallelism with MPI", { skip }, () => {
     assert.equal(two.code, 0, two.stderr);
     const diff = largestDifference(losses(join(dir, "one")), losses(join(dir, "two")), 50);
     assert.ok(diff <= 1e-5, `largest loss difference ${diff}`);
+    // ZeRO stage 1: each rank keeps half the moments; the steps are the same.
+    const sharded = pretrain(2, join(dir, "zero"), 50, "--set", "train.zero_stage=1");
+    assert.equal(sharded.code, 0, sharded.stderr);
+    const zeroDiff = largestDifference(losses(join(dir, "one")), losses(join(dir, "zero")), 50);
+    assert.ok(zeroDiff <= 1e-5, `with a sharded optimizer: largest loss difference ${zeroDiff}`);
+    const state = (run: string) => readFileSync(join(dir, run, "model", "trainer_state.safetensors"));
+    assert.ok(state("zero").equals(state("two")), "the checkpoint holds the whole optimizer state, gathered");
     const logged = readFileSync(join(dir, "two", "metrics.jsonl"), "utf8");
     assert.match(logged, /"ranks":2,"allreduce_ms":/);
     assert.equal((two.stdout.match(/model directory:/g) ?? []).length, 1, "rank 0 alone reports");

@@ -49,6 +49,8 @@ export const pretrainSchema = z
         checkpoint_interval: positiveInt.default(250),
         seed: zodRange("seed").default(1337),
         precision: z.enum(["auto", "fp32", "bf16"]).default("auto"),
+        /** under mpirun, 1 shards the optimizer's moments over the ranks (ZeRO stage 1) */
+        zero_stage: z.union([z.literal(0), z.literal(1)]).default(0),
       })
       .strict(),
     sample: z

@@ -153,7 +153,8 @@ export function pretrain(o: PretrainOptions): PretrainResult {
   };
   const checkpoint = () => {
     progress.rng = rng.state();
-    if (lead) saveCheckpoint(modelDir, model, trainer.optimizer.state, progress, codec.files());
+    const optimizer = trainer.optimizerState(); // every rank takes part: a sharded state is gathered
+    if (lead) saveCheckpoint(modelDir, model, optimizer, progress, codec.files());
   };
 
   const runStart = performance.now();
@@ -253,6 +254,7 @@ function trainerOptions(cfg: PretrainConfig, comm: Communicator): TrainerOptions
       decayIters: t.lr_decay_iters ?? t.max_iters,
     },
     gradClip: t.grad_clip,
+    shardOptimizer: t.zero_stage === 1,
   };
 }
 

@@ -6,11 +6,11 @@
 // its share of the batch: the loss terms are counted over all ranks and the gradients
 // summed across them before the step, so the step is the one the whole batch would give.
 import { type Communicator, communicator } from "../backend/mpi.ts";
-import { AdamW, type AdamWOptions } from "../optim/adamw.ts";
+import { AdamW, type AdamWOptions, type AdamWState } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { type CosineSchedule, learningRate } from "../optim/schedule.ts";
 import { backward, type Tensor } from "../tensor/index.ts";
-import { sumGradients } from "./distributed.ts";
+import { gatherOptimizerState, shardOwners, shareUpdatedParameters, sumGradients } from "./distributed.ts";
 
 /** One micro-batch: how many loss terms (tokens) it averages over, and its mean loss (built when run). */
 export interface MicroBatch {
@@ -41,21 +41,37 @@ export interface TrainerOptions {
   gradClip: number;
   /** the ranks sharing each batch (default: this process's job, one rank unless under mpirun) */
   comm?: Communicator;
+  /** ZeRO stage 1: each rank keeps the optimizer moments of its share of the parameters only */
+  shardOptimizer?: boolean;
 }
 
 export class Trainer {
+  /** this rank's optimizer: over all parameters, or with a sharded optimizer over those it owns */
   readonly optimizer: AdamW;
+  private readonly comm: Communicator;
+  /** with a sharded optimizer: the rank that updates each parameter */
+  private readonly owners: Map<string, number> | null;
 
   constructor(
     readonly params: [string, Tensor][],
     private readonly o: TrainerOptions,
   ) {
-    this.optimizer = new AdamW(params, o.adam);
+    this.comm = o.comm ?? communicator();
+    this.owners = o.shardOptimizer && this.comm.size > 1 ? shardOwners(params, this.comm.size) : null;
+    const owned = this.owners ? params.filter(([name]) => this.owners?.get(name) === this.comm.rank) : params;
+    this.optimizer = new AdamW(owned, o.adam);
+  }
+
+  /** The whole optimizer state, for a checkpoint (with a sharded optimizer, every rank must ask at once). */
+  optimizerState(): AdamWState {
+    return this.owners
+      ? gatherOptimizerState(this.params, this.owners, this.optimizer.state, this.comm)
+      : this.optimizer.state;
   }
 
   /** Runs the micro-batches of step `step`, then one optimizer update. */
   step(step: number, micros: MicroBatch[]): StepResult {
-    const comm = this.o.comm ?? communicator();
+    const comm = this.comm;
     const counts = new Float64Array([micros.reduce((n, m) => n + m.count, 0)]);
     comm.sumScalars(counts);
     const total = counts[0] as number;
@@ -73,6 +89,7 @@ export class Trainer {
     const lr = learningRate(step, this.o.schedule);
     const gradNorm = globalGradNorm(this.params);
     this.optimizer.step(lr, clipScale(gradNorm, this.o.gradClip));
+    if (this.owners) shareUpdatedParameters(this.params, this.owners, comm);
     for (const [, p] of this.params) p.zeroGrad();
     return { loss: sums[0] as number, lr, gradNorm, allreduceSeconds };
   }
