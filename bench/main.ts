@@ -150,17 +150,15 @@ train bench with ${ranks} ranks (MPI): global tok/s, all-reduce ms/step`);
     for (const precision of precisions) {
       const steps = values.steps ?? (config === "A" ? "30" : "8");
       const args = ["--import", "tsx", worker, config];
-      const settings: [string, string, string[]][] = [
-        [
-          `${ranks} ranks x 1 thread`,
-          "mpirun",
-          ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks), process.execPath, ...args, "1"],
-        ],
-        [`1 rank x ${ranks} threads`, process.execPath, [...args, String(ranks)]],
-        ["1 rank x 1 thread", process.execPath, [...args, "1"]],
+      const mpirun = ["--oversubscribe", "--allow-run-as-root", "-np", String(ranks), process.execPath, ...args, "1"];
+      const settings: [string, string, string[], string][] = [
+        [`${ranks} ranks x 1 thread`, "mpirun", mpirun, ""],
+        [`1 rank x ${ranks} threads`, process.execPath, [...args, String(ranks)], ""],
+        ["1 rank x 1 thread", process.execPath, [...args, "1"], ""],
+        [`${ranks} ranks, ZeRO-1`, "mpirun", mpirun, "zero1"],
       ];
-      const results = settings.map(([setting, command, argv]) => {
-        const r = spawnSync(command, [...argv, precision, steps, "3"], { encoding: "utf8" });
+      const results = settings.map(([setting, command, argv, shard]) => {
+        const r = spawnSync(command, [...argv, precision, steps, "3", shard], { encoding: "utf8" });
         if (r.status !== 0) throw new Error(`bench worker failed (${setting}): ${r.stderr}`);
         return {
           setting,
