@@ -272,6 +272,58 @@ describe("data parallelism with MPI", { skip }, () => {
     );
   });
 
+  it("a rank that dies ends the job, with mpirun naming it, instead of leaving the others waiting", async () => {
+    const out = join(dir, "dies");
+    const child = spawn(
+      "mpirun",
+      [
+        ...MPIRUN,
+        "-np",
+        "2",
+        process.execPath,
+        CLI,
+        "--threads",
+        "1",
+        "pretrain",
+        "--config",
+        join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
+        "--data",
+        text,
+        ...PRETRAIN,
+        "--set",
+        "train.max_iters=100000",
+        "--out",
+        out,
+      ],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    let stderr = "";
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      while (child.exitCode === null && !(existsSync(join(out, "metrics.jsonl")) && losses(out).size >= 5))
+        await new Promise((r) => setTimeout(r, 20));
+      // Rank 1's process: the one whose environment says so.
+      const pids = spawnSync("pgrep", ["-f", out], { encoding: "utf8" }).stdout.trim().split("\n");
+      const rank1 = pids.find((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").includes("OMPI_COMM_WORLD_RANK=1");
+        } catch {
+          return false;
+        }
+      });
+      assert.ok(rank1, `rank 1 among ${pids.join(", ")}`);
+      process.kill(Number(rank1), "SIGKILL");
+      const code = await exited;
+      assert.notEqual(code, 0);
+      assert.match(stderr, /rank 1[\s\S]*(signal 9|Killed)/);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  });
+
   it("a batch the ranks cannot share equally is a clear error, and the job ends", () => {
     const r = pretrain(2, join(dir, "odd"), 5, "--set", "train.batch_size=3");
     assert.notEqual(r.code, 0);

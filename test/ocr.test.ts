@@ -4,6 +4,8 @@
 // today?" answered from an index of today's feed items, and `llmfab chat --image`.
 import assert from "node:assert/strict";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -153,6 +155,35 @@ describe("grounded chat through the server", () => {
       /Answer the question in the picture\.\n\n\[Text read from image 1 by OCR \(eng, \d+x\d+, confidence \d+%\)\]\nWhat is 12 \+ 30\?/,
     );
     assert.equal(typeof reply.choices[0]?.message.content, "string");
+  });
+
+  it("fetches an http(s) image URL with limits, and names the URL when it cannot", async () => {
+    const png = renderText({ lines: ["What is 12 + 30?"], font: "DejaVu Sans", size: 24 });
+    const images = createServer((req, res) => {
+      if (req.url === "/question.png") res.writeHead(200, { "content-type": "image/png" }).end(png);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => images.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(images.address() as AddressInfo).port}`;
+    const ask = (url: string) =>
+      client.chat.completions.create({
+        model: "any",
+        max_tokens: 4,
+        messages: [{ role: "user", content: [{ type: "image_url", image_url: { url } }] }],
+      });
+    try {
+      await ask(`${base}/question.png`);
+      assert.match(
+        prompts.at(-1) ?? "",
+        new RegExp(`\\[Text read from ${base}/question\\.png by OCR[^\\]]*\\]\\nWhat is 12 \\+ 30\\?`),
+      );
+      await assert.rejects(
+        ask(`${base}/missing.png`),
+        (e: InstanceType<typeof OpenAI.APIError>) => e.status === 400 && /HTTP 404/.test(e.message),
+      );
+    } finally {
+      images.close();
+    }
   });
 
   it("answers a bad image with a 400 naming the part, and stays healthy", async () => {

@@ -4,6 +4,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
@@ -216,6 +218,61 @@ describe("feeds, updates and date words", () => {
       r.skipped.some((s) => s.source.endsWith("broken.rss")),
       JSON.stringify(r.skipped),
     );
+  });
+});
+
+describe("feeds and pages by URL", () => {
+  it("indexes a feed fetched fresh each run (keeping items it has dropped) and a page's main text", async () => {
+    let feed = rss([
+      {
+        title: "First item",
+        date: "2026-11-29T08:00:00Z",
+        text: "Lanterns lit on the pier.",
+        link: "https://news.example/1",
+      },
+    ]);
+    const server = createServer((req, res) => {
+      if (req.url === "/feed.xml") res.writeHead(200, { "content-type": "application/rss+xml" }).end(feed);
+      else if (req.url === "/page.html")
+        res
+          .writeHead(200, { "content-type": "text/html" })
+          .end(
+            "<html><head><title>Ferry times</title></head><body><nav>Home | About</nav><article><p>The ferry leaves at seven every morning from the north quay.</p></article></body></html>",
+          );
+      else res.writeHead(404).end("no");
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const index = join(tmp(), "web.sqlite");
+      const sources = [`${base}/feed.xml`, `${base}/page.html`, `${base}/missing.rss`];
+      const first = await buildIndex(sources, index);
+      assert.equal(first.added, 2);
+      assert.match(first.skipped[0]?.reason ?? "", /HTTP 404/);
+      feed = rss([
+        {
+          title: "Second item",
+          date: "2026-11-30T08:00:00Z",
+          text: "Kites over the dunes.",
+          link: "https://news.example/2",
+        },
+      ]);
+      const second = await buildIndex(sources, index);
+      assert.deepEqual([second.added, second.unchanged, second.removed], [1, 1, 0]);
+      const db = openIndex(index, "read");
+      try {
+        assert.equal(search(db, "lanterns pier")[0]?.title, "First item", "an item that left the feed stays");
+        assert.equal(search(db, "kites dunes")[0]?.link, "https://news.example/2");
+        const [page] = search(db, "ferry north quay");
+        assert.equal(page?.title, "Ferry times");
+        assert.equal(page?.link, `${base}/page.html`);
+        assert.doesNotMatch(page?.text ?? "", /Home \| About/, "the page's main text only");
+      } finally {
+        db.close();
+      }
+    } finally {
+      server.close();
+    }
   });
 });
 
