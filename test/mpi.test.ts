@@ -21,14 +21,24 @@ const skip = hasMpi
 const CLI = join(root, "bin/llmfab.js");
 const MPIRUN = ["--oversubscribe", "--allow-run-as-root", "--mca", "btl", "self,vader"];
 
+/** mpirun's arguments for llmfab on `ranks` ranks, one thread each. */
+const mpirunArgs = (ranks: number, args: string[]) => [
+  ...MPIRUN,
+  "-np",
+  String(ranks),
+  process.execPath,
+  CLI,
+  "--threads",
+  "1",
+  ...args,
+];
+
 /** llmfab on `ranks` ranks (1: a plain process, no mpirun), one thread each. */
 function run(ranks: number, args: string[]): { code: number; stdout: string; stderr: string } {
-  const command = ranks === 1 ? process.execPath : "mpirun";
-  const argv =
+  const r =
     ranks === 1
-      ? [CLI, "--threads", "1", ...args]
-      : [...MPIRUN, "-np", String(ranks), process.execPath, CLI, "--threads", "1", ...args];
-  const r = spawnSync(command, argv, { encoding: "utf8" });
+      ? spawnSync(process.execPath, [CLI, "--threads", "1", ...args], { encoding: "utf8" })
+      : spawnSync("mpirun", mpirunArgs(ranks, args), { encoding: "utf8" });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -75,20 +85,21 @@ const PRETRAIN = [
 describe("data parallelism with MPI", { skip }, () => {
   let dir: string;
   let text: string;
+  const pretrainArgs = (out: string, steps: number, ...more: string[]) => [
+    "pretrain",
+    "--config",
+    join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
+    "--data",
+    text,
+    ...PRETRAIN,
+    "--set",
+    `train.max_iters=${steps}`,
+    "--out",
+    out,
+    ...more,
+  ];
   const pretrain = (ranks: number, out: string, steps: number, ...more: string[]) =>
-    run(ranks, [
-      "pretrain",
-      "--config",
-      join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
-      "--data",
-      text,
-      ...PRETRAIN,
-      "--set",
-      `train.max_iters=${steps}`,
-      "--out",
-      out,
-      ...more,
-    ]);
+    run(ranks, pretrainArgs(out, steps, ...more));
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), "llmfab-mpi-"));
@@ -119,29 +130,7 @@ describe("data parallelism with MPI", { skip }, () => {
     const reference = join(dir, "reference");
     assert.equal(pretrain(1, reference, 60).code, 0);
     const killed = join(dir, "killed");
-    const child = spawn(
-      "mpirun",
-      [
-        ...MPIRUN,
-        "-np",
-        "2",
-        process.execPath,
-        CLI,
-        "--threads",
-        "1",
-        "pretrain",
-        "--config",
-        join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
-        "--data",
-        text,
-        ...PRETRAIN,
-        "--set",
-        "train.max_iters=60",
-        "--out",
-        killed,
-      ],
-      { stdio: "ignore" },
-    );
+    const child = spawn("mpirun", mpirunArgs(2, pretrainArgs(killed, 60)), { stdio: "ignore" });
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
     const logged = () => (existsSync(join(killed, "metrics.jsonl")) ? losses(killed).size : 0);
     while (child.exitCode === null && logged() < 25) await new Promise((r) => setTimeout(r, 10));
@@ -274,29 +263,7 @@ describe("data parallelism with MPI", { skip }, () => {
 
   it("a rank that dies ends the job, with mpirun naming it, instead of leaving the others waiting", async () => {
     const out = join(dir, "dies");
-    const child = spawn(
-      "mpirun",
-      [
-        ...MPIRUN,
-        "-np",
-        "2",
-        process.execPath,
-        CLI,
-        "--threads",
-        "1",
-        "pretrain",
-        "--config",
-        join(root, "configs/nanogpt-shakespeare-char-cpu.yaml"),
-        "--data",
-        text,
-        ...PRETRAIN,
-        "--set",
-        "train.max_iters=100000",
-        "--out",
-        out,
-      ],
-      { stdio: ["ignore", "ignore", "pipe"] },
-    );
+    const child = spawn("mpirun", mpirunArgs(2, pretrainArgs(out, 100_000)), { stdio: ["ignore", "ignore", "pipe"] });
     let stderr = "";
     child.stderr?.on("data", (d: Buffer) => {
       stderr += d.toString();
