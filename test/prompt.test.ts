@@ -9,7 +9,7 @@ import { before, describe, it } from "node:test";
 import { applyPrompt, readPromptFile } from "../src/infer/prompt-file.ts";
 import { loadAnyModel } from "../src/model/peft.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
-import { optimizePrompt } from "../src/pipeline/prompt-optimize.ts";
+import { optimizePrompt, pairedStandardError } from "../src/pipeline/prompt-optimize.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { readConversations } from "../src/posttrain/data.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
@@ -66,6 +66,7 @@ describe("llmfab prompt optimize", () => {
       trials: 8,
       seed: 3,
       split: { train: 0.4, dev: 0.3 },
+      margin: 1,
       onTrial: (t) => trials.push(t.dev),
     });
     assert.deepEqual(r.sizes, { train: 12, dev: 9, test: 9 });
@@ -75,6 +76,14 @@ describe("llmfab prompt optimize", () => {
     assert.equal(r.test.default, 0, "without the prompt the model never says the answer");
     assert.ok(r.test.chosen >= 0.9, `test accuracy with the chosen prompt: ${r.test.chosen}`);
     assert.equal(r.best.system, SYSTEM);
+    assert.ok(r.top.gain > r.top.standardError, "a gain well above dev's noise");
+  });
+
+  it("measures a gain against dev's noise: the standard error of the paired per-task difference", () => {
+    // Differences 1, 1, 0, 0: mean 0.5, sample variance 1/3, standard error sqrt(1/12).
+    const se = pairedStandardError([true, true, false, true], [false, false, false, true]);
+    assert.ok(Math.abs(se - Math.sqrt(1 / 12)) < 1e-12, String(se));
+    assert.equal(pairedStandardError([true, true], [false, false]), 0, "a gain on every task has no noise");
   });
 
   it("writes PROMPT.json with every trial, which eval --prompt puts before each task", () => {

@@ -9,6 +9,7 @@ interface OptimizeFlags {
   shots: number;
   trials: number;
   seed: number;
+  margin: number;
   out: string;
 }
 
@@ -59,6 +60,12 @@ export function registerPromptCommands(program: Command): void {
       12,
     )
     .option("--seed <n>", "seed of the split and the trials", numberArg("seed"), 1)
+    .option(
+      "--margin <se>",
+      "standard errors (of the paired difference on dev) the best prompt must beat the default by",
+      numberArg("margin"),
+      1,
+    )
     .requiredOption("--out <file>", "where the chosen prompt goes (PROMPT.json, for --prompt in chat, serve and eval)")
     .action(async (o: OptimizeFlags) => {
       const { loadAnyModel } = await import("../model/peft.ts");
@@ -74,14 +81,21 @@ export function registerPromptCommands(program: Command): void {
         trials: o.trials,
         seed: o.seed,
         split: { train: 0.4, dev: 0.3 },
+        margin: o.margin,
         onTrial: (t) =>
           console.log(
             `${String(t.n).padStart(5)}  ${String(t.shots).padStart(5)}  ${pct(t.dev).padStart(7)}  ${JSON.stringify(t.system)}`,
           ),
       });
       writeFileAtomic(o.out, `${JSON.stringify(r.best, null, 2)}\n`);
+      const chosen = (r.best.chosen_by as { trial: number }).trial;
+      const { trial, gain, standardError } = r.top;
+      const why =
+        chosen === trial
+          ? `the best on dev, ${(100 * gain).toFixed(1)} points above the default (standard error ${(100 * standardError).toFixed(1)})`
+          : `the default kept: the best on dev, trial ${trial}, was ${(100 * gain).toFixed(1)} points above it, within ${o.margin} standard error(s) of ${(100 * standardError).toFixed(1)}`;
       console.log(
-        `chosen: trial ${(r.best.chosen_by as { trial: number }).trial} (${r.sizes.train} train, ${r.sizes.dev} dev, ${r.sizes.test} test tasks)\n` +
+        `chosen: trial ${chosen}, ${why} (${r.sizes.train} train, ${r.sizes.dev} dev, ${r.sizes.test} test tasks)\n` +
           `dev:  default ${pct(r.dev.default)}, chosen ${pct(r.dev.chosen)}\n` +
           `test: default ${pct(r.test.default)}, chosen ${pct(r.test.chosen)}\nwrote ${o.out}`,
       );

@@ -47,6 +47,7 @@ export const RANGES = {
   passageTokens: { integer: true, min: 16, max: 4096 },
   passageOverlap: count(0),
   searchK: { integer: true, min: 1, max: 100 },
+  margin: { min: 0, max: 10 },
   // running
   threads: { integer: true, min: 1, max: 4096 },
   port: { integer: true, min: 0, max: 65535 },

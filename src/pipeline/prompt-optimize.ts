@@ -7,7 +7,7 @@
 import type { PromptFile } from "../infer/prompt-file.ts";
 import type { Model } from "../model/model.ts";
 import type { Conversation } from "../posttrain/data.ts";
-import { answerChatTasks, scoreAnswers } from "./chat-eval.ts";
+import { answerChatTasks } from "./chat-eval.ts";
 import type { ChatCodec } from "./codec.ts";
 
 export interface OptimizeOptions {
@@ -19,6 +19,11 @@ export interface OptimizeOptions {
   seed: number;
   /** shares of the tasks for train and dev; the rest is test */
   split: { train: number; dev: number };
+  /**
+   * How many standard errors (of the paired per-task difference on dev) the best trial must
+   * beat the default by to be chosen: a gain within dev's noise keeps the default.
+   */
+  margin: number;
   onTrial?: (trial: Trial) => void;
 }
 
@@ -30,6 +35,7 @@ export interface Trial {
 }
 
 export interface OptimizeResult {
+  /** the chosen prompt, with how it was chosen */
   best: PromptFile;
   trials: Trial[];
   sizes: { train: number; dev: number; test: number };
@@ -37,6 +43,8 @@ export interface OptimizeResult {
   test: { default: number; chosen: number };
   /** dev-split accuracy of the default prompt and of the chosen one */
   dev: { default: number; chosen: number };
+  /** the best trial on dev, its gain over the default and that gain's standard error */
+  top: { trial: number; gain: number; standardError: number };
 }
 
 /** A seeded generator (mulberry32): the same seed gives the same split and trials. */
@@ -68,9 +76,19 @@ function demonstration(c: Conversation): { user: string; assistant: string } | n
   return { user: user.content, assistant: assistant.content };
 }
 
-async function accuracy(model: Model, codec: ChatCodec, tasks: Conversation[], prompt?: PromptFile): Promise<number> {
-  const scores = scoreAnswers(await answerChatTasks(model, codec, tasks, { prompt }));
-  return scores.at(-1)?.accuracy ?? 0;
+/** Which tasks the model gets right with the prompt. */
+async function correctness(model: Model, codec: ChatCodec, tasks: Conversation[], prompt?: PromptFile) {
+  return (await answerChatTasks(model, codec, tasks, { prompt })).map((a) => a.correct);
+}
+
+const mean = (xs: boolean[]) => xs.filter(Boolean).length / Math.max(1, xs.length);
+
+/** The standard error of the mean per-task difference between two prompts' correctness. */
+export function pairedStandardError(a: boolean[], b: boolean[]): number {
+  const d = a.map((x, i) => Number(x) - Number(b[i]));
+  const m = d.reduce((s, x) => s + x, 0) / d.length;
+  const variance = d.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, d.length - 1);
+  return Math.sqrt(variance / d.length);
 }
 
 export async function optimizePrompt(
@@ -94,11 +112,13 @@ export async function optimizePrompt(
 
   const trials: Trial[] = [];
   const prompts: PromptFile[] = [];
+  const devCorrect: boolean[][] = [];
   const run = async (prompt: PromptFile) => {
-    const trial = { n: trials.length, system: prompt.system, shots: prompt.shots.length, dev: 0 };
-    trial.dev = await accuracy(model, codec, dev, prompt);
+    const correct = await correctness(model, codec, dev, prompt);
+    const trial = { n: trials.length, system: prompt.system, shots: prompt.shots.length, dev: mean(correct) };
     trials.push(trial);
     prompts.push(prompt);
+    devCorrect.push(correct);
     o.onTrial?.(trial);
   };
   // First the default, then each candidate alone, then candidates with demonstrations at random.
@@ -110,19 +130,24 @@ export async function optimizePrompt(
     const k = Math.min(pool.length, Math.floor(next() * (o.shots + 1)));
     await run({ system, shots: shuffled(pool, next).slice(0, k) });
   }
-  // The best on dev; among equals the first (the default first of all: no gain, no change).
-  const bestIndex = trials.reduce((b, t, i) => (t.dev > (trials[b] as Trial).dev ? i : b), 0);
+  // The best on dev (among equals the first), if it beats the default by more than dev's
+  // noise; else the default: no gain, no change.
+  const best = trials.reduce((b, t, i) => (t.dev > (trials[b] as Trial).dev ? i : b), 0);
+  const standardError = pairedStandardError(devCorrect[best] as boolean[], devCorrect[0] as boolean[]);
+  const gain = (trials[best] as Trial).dev - (trials[0] as Trial).dev;
+  const bestIndex = gain > o.margin * standardError ? best : 0;
   const chosen = prompts[bestIndex] as PromptFile;
-  const test0 = await accuracy(model, codec, test);
-  const test1 = bestIndex === 0 ? test0 : await accuracy(model, codec, test, chosen);
+  const test0 = mean(await correctness(model, codec, test));
+  const test1 = bestIndex === 0 ? test0 : mean(await correctness(model, codec, test, chosen));
   const result = {
     trials,
     sizes: { train: train.length, dev: dev.length, test: test.length },
+    top: { trial: best, gain, standardError },
     test: { default: test0, chosen: test1 },
     dev: { default: (trials[0] as Trial).dev, chosen: (trials[bestIndex] as Trial).dev },
   };
   return {
     ...result,
-    best: { ...chosen, chosen_by: { trial: bestIndex, seed: o.seed, ...result } },
+    best: { ...chosen, chosen_by: { trial: bestIndex, seed: o.seed, margin: o.margin, ...result } },
   };
 }
