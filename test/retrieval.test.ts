@@ -165,10 +165,17 @@ describe("feeds, updates and date words", () => {
 
   it("turns today, this week and 今天 into windows on the clock's calendar, in its time zone", () => {
     const today = dateWindow("What happened today?", NOW, "UTC");
-    assert.deepEqual(today, { since: "2026-11-30T00:00:00.000Z", until: "2026-12-01T00:00:00.000Z", words: "today" });
-    assert.equal(dateWindow("今天有什么新闻？", NOW, "Asia/Shanghai")?.since, "2026-11-29T16:00:00.000Z");
+    assert.deepEqual(today, {
+      since: "2026-11-30T00:00:00.000Z",
+      until: "2026-12-01T00:00:00.000Z",
+      words: "today",
+      days: ["2026-11-30", "2026-11-30"],
+    });
+    const shanghai = dateWindow("今天有什么新闻？", NOW, "Asia/Shanghai");
+    assert.deepEqual([shanghai?.since, shanghai?.days], ["2026-11-29T16:00:00.000Z", ["2026-11-30", "2026-11-30"]]);
     // 2026-11-30 is a Monday: this week starts today; yesterday is Sunday.
     assert.equal(dateWindow("news this week", NOW, "UTC")?.since, "2026-11-30T00:00:00.000Z");
+    assert.deepEqual(dateWindow("this month", NOW, "UTC")?.days, ["2026-11-01", "2026-11-30"]);
     assert.equal(dateWindow("yesterday's news", NOW, "UTC")?.until, "2026-11-30T00:00:00.000Z");
     assert.equal(dateWindow("What is a bridge?", NOW, "UTC"), null);
   });

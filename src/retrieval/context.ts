@@ -36,9 +36,7 @@ export function searchContext(db: IndexDatabase, question: string, o: ContextOpt
   const window = dateWindow(question, o.now ?? new Date(), o.timezone);
   const hits = search(db, question, { k: o.k ?? 3, since: window?.since, until: window?.until });
   if (hits.length === 0) return { system: "", hits, window };
-  const intro = window
-    ? `Search results from ${day(window.since)} to ${day(new Date(Date.parse(window.until) - 1).toISOString())}`
-    : "Search results";
+  const intro = window ? `Search results from ${window.days[0]} to ${window.days[1]}` : "Search results";
   return { system: `${intro} (cite them as [n]):\n\n${formatHits(hits)}`, hits, window };
 }
 

@@ -9,6 +9,8 @@ export interface DateWindow {
   until: string;
   /** the words that set it, as written in the question */
   words: string;
+  /** its first and last calendar days in the time zone, YYYY-MM-DD */
+  days: [string, string];
 }
 
 type Span = "today" | "yesterday" | "week" | "month";
@@ -51,5 +53,8 @@ export function dateWindow(question: string, now: Date, timezone?: string): Date
     month: midnight(y, m, 1, zone),
   }[found.span];
   const until = found.span === "yesterday" ? today : tomorrow;
-  return { since: new Date(since).toISOString(), until: new Date(until).toISOString(), words: found.match[0] };
+  const calendar = (day: number) => new Date(Date.UTC(y, m - 1, day)).toISOString().slice(0, 10);
+  const first = { today: d, yesterday: d - 1, week: d - ((weekday + 6) % 7), month: 1 }[found.span];
+  const days: [string, string] = [calendar(first), calendar(found.span === "yesterday" ? d - 1 : d)];
+  return { since: new Date(since).toISOString(), until: new Date(until).toISOString(), words: found.match[0], days };
 }
