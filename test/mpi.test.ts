@@ -159,7 +159,7 @@ describe("data parallelism with MPI", { skip }, () => {
     }));
     const data = join(dir, "chat.jsonl");
     writeFileSync(data, `${conversations.map((c) => JSON.stringify(c)).join("\n")}\n`);
-    const sft = (ranks: number, out: string) =>
+    const sft = (ranks: number, out: string, ...more: string[]) =>
       run(ranks, [
         "--precision",
         "fp32",
@@ -182,6 +182,7 @@ describe("data parallelism with MPI", { skip }, () => {
         "2",
         "--out",
         out,
+        ...more,
       ]);
     const one = sft(1, join(dir, "sft-one"));
     assert.equal(one.code, 0, one.stderr);
@@ -190,6 +191,10 @@ describe("data parallelism with MPI", { skip }, () => {
     const diff = largestDifference(losses(join(dir, "sft-one")), losses(join(dir, "sft-two")), 12);
     assert.ok(diff <= 1e-5, `largest loss difference ${diff}`);
     assert.ok(existsSync(join(dir, "sft-two", "model.safetensors")), "rank 0 wrote the model");
+    const sharded = sft(2, join(dir, "sft-zero"), "--zero-stage", "1");
+    assert.equal(sharded.code, 0, sharded.stderr);
+    const zeroDiff = largestDifference(losses(join(dir, "sft-one")), losses(join(dir, "sft-zero")), 12);
+    assert.ok(zeroDiff <= 1e-5, `with a sharded optimizer: largest loss difference ${zeroDiff}`);
   });
 
   it("GRPO: 2 ranks each sampling and training on half the prompts give 1 process's losses and rewards", async () => {
@@ -212,7 +217,7 @@ describe("data parallelism with MPI", { skip }, () => {
     // A reward that varies within every group, so that every step trains.
     const reward = join(dir, "length-reward.mjs");
     writeFileSync(reward, "export default function reward(answer) { return (answer.length % 7) / 7; }\n");
-    const rl = (ranks: number, out: string) =>
+    const rl = (ranks: number, out: string, ...more: string[]) =>
       run(ranks, [
         "--precision",
         "fp32",
@@ -237,6 +242,7 @@ describe("data parallelism with MPI", { skip }, () => {
         "2",
         "--out",
         out,
+        ...more,
       ]);
     const one = rl(1, join(dir, "rl-one"));
     assert.equal(one.code, 0, one.stderr);
@@ -247,13 +253,19 @@ describe("data parallelism with MPI", { skip }, () => {
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l) as Record<string, number>);
-    const [a, b] = [metrics(join(dir, "rl-one")), metrics(join(dir, "rl-two"))];
-    assert.equal(b.length, 5);
-    for (const key of ["loss", "mean_reward", "pass_at_group", "flat", "mean_length", "entropy", "clipped"]) {
-      const diff = Math.max(
-        ...a.map((r, i) => Math.abs((r[key] as number) - ((b[i] as Record<string, number>)[key] as number))),
-      );
-      assert.ok(diff <= 1e-5, `${key}: largest difference ${diff}`);
+    // A sharded optimizer, checkpointed (its state gathered) every 2 steps, takes the same steps.
+    const sharded = rl(2, join(dir, "rl-zero"), "--zero-stage", "1", "--checkpoint-interval", "2");
+    assert.equal(sharded.code, 0, sharded.stderr);
+    const a = metrics(join(dir, "rl-one"));
+    for (const run of ["rl-two", "rl-zero"]) {
+      const b = metrics(join(dir, run));
+      assert.equal(b.length, 5);
+      for (const key of ["loss", "mean_reward", "pass_at_group", "flat", "mean_length", "entropy", "clipped"]) {
+        const diff = Math.max(
+          ...a.map((r, i) => Math.abs((r[key] as number) - ((b[i] as Record<string, number>)[key] as number))),
+        );
+        assert.ok(diff <= 1e-5, `${run}, ${key}: largest difference ${diff}`);
+      }
     }
     assert.ok(
       a.some((r) => r.loss !== 0),

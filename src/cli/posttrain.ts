@@ -23,6 +23,12 @@ function trainingOptions(command: Command, out: string): Command {
     .option("--lora-fa", "LoRA-FA: freeze A after init, train only B", false)
     .option("--warmup <n>", "learning-rate warmup steps", numberArg("warmup"), 20)
     .option("--seed <n>", "random seed", numberArg("seed"), 1337)
+    .option(
+      "--zero-stage <n>",
+      "under mpirun, 1 shards AdamW's moments over the ranks (ZeRO stage 1)",
+      numberArg("zeroStage"),
+      0,
+    )
     .addOption(
       new Option("--save-dtype <dtype>", "weights on disk (full and freeze modes)")
         .choices(["float32", "bfloat16"])

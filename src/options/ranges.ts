@@ -48,6 +48,7 @@ export const RANGES = {
   passageOverlap: count(0),
   searchK: { integer: true, min: 1, max: 100 },
   margin: { min: 0, max: 10 },
+  zeroStage: { integer: true, min: 0, max: 1 },
   // running
   threads: { integer: true, min: 1, max: 4096 },
   port: { integer: true, min: 0, max: 65535 },

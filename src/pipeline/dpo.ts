@@ -1,6 +1,7 @@
 // `llmfab dpo`: preference pairs in, a model (or a LoRA adapter) out, with the held-out
 // pairs' preference accuracy and reward margin, and metrics.jsonl as SFT writes it.
 import { rmSync } from "node:fs";
+import { communicator } from "../backend/mpi.ts";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
@@ -28,6 +29,8 @@ export interface DpoResult {
 }
 
 export function runDpoCommand(o: DpoCommand): DpoResult {
+  if (communicator().size > 1)
+    throw new Error("llmfab dpo runs as one process (it is not data-parallel yet): run it without mpirun");
   checkSftCommand(o);
   checkRange("--beta", o.beta, "lr");
   refuseFinishedOutput(o.out);

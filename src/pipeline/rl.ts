@@ -50,7 +50,17 @@ const CHECKPOINT_DIR = "checkpoint";
 
 /** A digest of everything that decides a run's course, so --resume refuses a changed one. */
 function rlDigest(o: RlCommand): string {
-  const { out: _o, threads: _t, quiet: _q, resume: _r, interruptAfter: _i, checkpointInterval: _c, ...settings } = o;
+  // Where and how it runs (threads, ranks, a sharded optimizer) does not change its course.
+  const {
+    out: _o,
+    threads: _t,
+    quiet: _q,
+    resume: _r,
+    interruptAfter: _i,
+    checkpointInterval: _c,
+    zeroStage: _z,
+    ...settings
+  } = o;
   const tasks = o.tasks.map((f) => createHash("sha256").update(readFileSync(f)).digest("hex"));
   return createHash("sha256").update(JSON.stringify({ settings, tasks })).digest("hex").slice(0, 16);
 }
@@ -96,8 +106,10 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   const { path: metricsPath, log } = lead ? openMetrics(o.out, o.resume) : { path: "", log: () => {} };
   const hooks: GrpoHooks = {
     afterStep: (step, trainer) => {
-      if (lead && (step + 1) % every === 0 && step + 1 < o.steps)
-        saveTrainerState(checkpointDir, trainer, { step: step + 1, configDigest: digest });
+      if ((step + 1) % every === 0 && step + 1 < o.steps) {
+        const optimizer = trainer.optimizerState(); // every rank takes part: a sharded state is gathered
+        if (lead) saveTrainerState(checkpointDir, trainer, { step: step + 1, configDigest: digest }, optimizer);
+      }
       if (step === o.interruptAfter) throw new Error(`interrupted after step ${step} (a test's crash)`);
     },
     ...(o.resume

@@ -47,6 +47,8 @@ export interface SftCommand {
   evalInterval?: number;
   threads: number;
   quiet?: boolean;
+  /** under mpirun, 1 shards AdamW's moments over the ranks (ZeRO stage 1) */
+  zeroStage?: number;
 }
 
 export const METRICS_FILE = "metrics.jsonl";

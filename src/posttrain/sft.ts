@@ -33,6 +33,8 @@ export interface SftOptions {
   weightDecay: number;
   gradClip: number;
   seed: number;
+  /** under mpirun, 1 shards AdamW's moments over the ranks (ZeRO stage 1) */
+  zeroStage?: number;
 }
 
 export interface SftStep {
@@ -219,7 +221,7 @@ export function lengthGroupedBatches(data: EncodedConversation[], batchSize: num
  */
 export function posttrainTrainer(
   params: [string, Tensor][],
-  o: Pick<SftOptions, "lr" | "warmupIters" | "weightDecay" | "gradClip">,
+  o: Pick<SftOptions, "lr" | "warmupIters" | "weightDecay" | "gradClip" | "zeroStage">,
   total: number,
   minLr = o.lr / 10,
 ): Trainer {
@@ -227,6 +229,7 @@ export function posttrainTrainer(
     adam: { beta1: 0.9, beta2: 0.99, eps: 1e-8, weightDecay: o.weightDecay },
     schedule: { lr: o.lr, minLr, warmupIters: Math.min(o.warmupIters, total), decayIters: total },
     gradClip: o.gradClip,
+    shardOptimizer: o.zeroStage === 1,
   });
 }
 

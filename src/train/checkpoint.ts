@@ -109,13 +109,18 @@ export interface PartialProgress {
  * trainable parameters' values (full weights, a few layers, or LoRA adapters alike), their
  * AdamW moments and the progress. Atomic: an interrupted write leaves the previous one.
  */
-export function saveTrainerState(dir: string, trainer: Trainer, progress: PartialProgress): void {
+export function saveTrainerState(
+  dir: string,
+  trainer: Trainer,
+  progress: PartialProgress,
+  optimizer: AdamWState = trainer.optimizer.state,
+): void {
   const params = new Map(trainer.params);
-  const tensors = momentTensors(trainer.optimizer.state, (name) => [...(params.get(name)?.shape ?? [])]);
+  const tensors = momentTensors(optimizer, (name) => [...(params.get(name)?.shape ?? [])]);
   for (const [name, t] of trainer.params) tensors.set(`param.${name}`, { shape: [...t.shape], data: t.data });
   writeDirAtomic(dir, {
     [STATE_TENSORS]: encodeSafetensors(tensors),
-    [STATE_JSON]: stateJson(progress, trainer.optimizer.state),
+    [STATE_JSON]: stateJson(progress, optimizer),
   });
 }
 
