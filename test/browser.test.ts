@@ -238,6 +238,7 @@ describe("web pages", { skip }, () => {
       assert.match(prompt, /\[1\] Opening hours/);
       assert.match(prompt, /opens at nine/);
       assert.match((await page.locator(".msg.assistant").textContent()) ?? "", /Sources:\s*\[1\] Opening hours/);
+      assert.equal(await page.locator(".msg.assistant li").count(), 1, "the sources are a list");
       await page.screenshot({ path: join(shots, "grounded.png") });
     } finally {
       await grounded.close();

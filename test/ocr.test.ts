@@ -219,7 +219,7 @@ describe("grounded chat through the server", () => {
     const content = reply.choices[0]?.message.content ?? "";
     assert.match(
       content,
-      /\n\nSources:\n\[\d\] (Harbour bridge opens|Library extends hours), 2026-11-30, https:\/\/news\.example\//,
+      /\n\nSources:\n- \[\d\] (Harbour bridge opens|Library extends hours), 2026-11-30, https:\/\/news\.example\//,
     );
   });
 

@@ -40,10 +40,13 @@ export function searchContext(db: IndexDatabase, question: string, o: ContextOpt
   return { system: `${intro} (cite them as [n]):\n\n${formatHits(hits)}`, hits, window };
 }
 
-/** The sources an answer used, as lines to put after it ("" when there were none). */
+/**
+ * The sources an answer used, to put after it ("" when there were none): a list, one source
+ * a line, that reads the same in a terminal and as Markdown on the chat page.
+ */
 export function sourcesFooter(answer: string, hits: SearchHit[]): string {
   if (hits.length === 0) return "";
   const cited = new Set([...answer.matchAll(/\[(\d+)\]/g)].map((m) => Number(m[1])));
   const used = hits.filter((h) => cited.has(h.n));
-  return `\n\nSources:\n${(used.length ? used : hits).map(sourceLine).join("\n")}`;
+  return `\n\nSources:\n${(used.length ? used : hits).map((h) => `- ${sourceLine(h)}`).join("\n")}`;
 }
