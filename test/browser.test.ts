@@ -24,6 +24,19 @@ let keyed: RunningServer;
 let browser: Browser;
 const API_KEY = "page-key-123";
 
+/** A one-slot server with the web pages, for a test of its own. */
+const pageServer = (model: string, o: Partial<Parameters<typeof startServer>[0]>) =>
+  startServer({
+    model,
+    host: "127.0.0.1",
+    port: 0,
+    slots: 1,
+    maxQueue: 2,
+    threads: 1,
+    register: (app) => registerWeb(app, { runsDir: tmpdir() }),
+    ...o,
+  });
+
 describe("web pages", { skip }, () => {
   before(async () => {
     const runs = mkdtempSync(join(tmpdir(), "llmfab-runs-"));
@@ -138,16 +151,7 @@ describe("web pages", { skip }, () => {
     const clock = clockTool(now);
     const spec = { name: "clock", description: clock.description, parameters: clock.parameters };
     const model = await toolCallingModel(spec, JSON.stringify(readClock(now(), zone)));
-    const tooled = await startServer({
-      model,
-      host: "127.0.0.1",
-      port: 0,
-      slots: 1,
-      maxQueue: 2,
-      threads: 1,
-      register: (app) => registerWeb(app, { runsDir: tmpdir() }),
-      now,
-    });
+    const tooled = await pageServer(model, { now });
     try {
       const page = await browser.newPage();
       const chats: { messages: { role: string; content: string | null }[]; tools?: unknown[] }[] = [];
@@ -192,14 +196,7 @@ describe("web pages", { skip }, () => {
     const image = join(dir, "question.png");
     writeFileSync(image, renderText({ lines: ["When does the library open?"], font: "DejaVu Sans", size: 24 }));
     const prompts: string[] = [];
-    const grounded = await startServer({
-      model: await tinyChatModel(0, 1024),
-      host: "127.0.0.1",
-      port: 0,
-      slots: 1,
-      maxQueue: 2,
-      threads: 1,
-      register: (app) => registerWeb(app, { runsDir: tmpdir() }),
+    const grounded = await pageServer(await tinyChatModel(0, 1024), {
       search: join(dir, "notes.sqlite"),
       onPrompt: (p) => prompts.push(p),
     });

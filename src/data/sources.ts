@@ -173,7 +173,8 @@ async function* byteLines(path: string, gz: boolean): AsyncGenerator<Buffer> {
   if (rest.length) yield rest;
 }
 
-function firstBytes(path: string, n: number): Buffer {
+/** The first n bytes of a file (fewer if it is shorter). */
+export function firstBytes(path: string, n: number): Buffer {
   const head = Buffer.alloc(n);
   const fd = openSync(path, "r");
   try {

@@ -6,7 +6,9 @@
 // which no choice has seen, beside the default prompt (no system prompt, no demonstrations).
 import type { PromptFile } from "../infer/prompt-file.ts";
 import type { Model } from "../model/model.ts";
+import { Rng } from "../nn/random.ts";
 import type { Conversation } from "../posttrain/data.ts";
+import { shuffle } from "../posttrain/sft.ts";
 import { answerChatTasks } from "./chat-eval.ts";
 import type { ChatCodec } from "./codec.ts";
 
@@ -47,25 +49,8 @@ export interface OptimizeResult {
   top: { trial: number; gain: number; standardError: number };
 }
 
-/** A seeded generator (mulberry32): the same seed gives the same split and trials. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function shuffled<T>(items: T[], next: () => number): T[] {
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(next() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
+/** The items in an order drawn from rng (the same seed, the same split and trials). */
+const shuffled = <T>(items: T[], rng: Rng): T[] => shuffle(items.length, rng).map((i) => items[i] as T);
 
 /** A plain question-and-answer conversation as a demonstration; tool conversations are not. */
 function demonstration(c: Conversation): { user: string; assistant: string } | null {
@@ -97,8 +82,8 @@ export async function optimizePrompt(
   tasks: Conversation[],
   o: OptimizeOptions,
 ): Promise<OptimizeResult> {
-  const next = random(o.seed);
-  const all = shuffled(tasks, next);
+  const rng = new Rng(o.seed);
+  const all = shuffled(tasks, rng);
   const nTrain = Math.round(all.length * o.split.train);
   const nDev = Math.round(all.length * o.split.dev);
   const [train, dev, test] = [all.slice(0, nTrain), all.slice(nTrain, nTrain + nDev), all.slice(nTrain + nDev)];
@@ -126,9 +111,9 @@ export async function optimizePrompt(
   await run({ system: "", shots: [] });
   for (const system of systems.slice(0, o.trials - 1)) await run({ system, shots: [] });
   for (let t = trials.length; t < o.trials; t++) {
-    const system = o.candidates[Math.floor(next() * o.candidates.length)] ?? "";
-    const k = Math.min(pool.length, Math.floor(next() * (o.shots + 1)));
-    await run({ system, shots: shuffled(pool, next).slice(0, k) });
+    const system = o.candidates[rng.int(o.candidates.length)] ?? "";
+    const k = Math.min(pool.length, rng.int(o.shots + 1));
+    await run({ system, shots: shuffled(pool, rng).slice(0, k) });
   }
   // The best on dev (among equals the first), if it beats the default by more than dev's
   // noise; else the default: no gain, no change.

@@ -187,13 +187,14 @@ export function runGrpo(
     );
     const advantages = groupAdvantages(rewards, o.group, o.scaleByStd);
     const groupRewards = mine.map((_, g) => rewards.slice(g * o.group, (g + 1) * o.group));
+    const myTokens = samples.reduce((n, s) => n + s.ids.length, 0);
     // The step's figures over all ranks: answer tokens, groups with no signal, groups with a right answer, rewards.
     const totals = new Float64Array([
-      samples.reduce((n, s) => n + s.ids.length, 0),
+      myTokens,
       groupRewards.filter((r) => new Set(r).size === 1).length,
       groupRewards.filter((r) => r.some((x) => x >= 1)).length,
       rewards.reduce((a, b) => a + b, 0),
-      samples.length ? samples.reduce((n, s) => n + s.ids.length, 0) / sampleSeconds : 0,
+      samples.length ? myTokens / sampleSeconds : 0,
     ]);
     comm.sumScalars(totals);
     const [answerTokens, flat, pass, rewardSum, sampleTokPerSec] = [...totals] as [
@@ -205,7 +206,9 @@ export function runGrpo(
     ];
     const groups = prompts.length;
     const trained =
-      answerTokens > 0 && flat < groups ? trainOnSamples(model, trainer, step, mine, samples, advantages, o) : null;
+      answerTokens > 0 && flat < groups
+        ? trainOnSamples(model, trainer, step, mine, samples, advantages, myTokens, o)
+        : null;
     onStep?.({
       step,
       total: o.steps,
@@ -247,10 +250,10 @@ function trainOnSamples(
   prompts: [number, RlTask][],
   samples: Sample[],
   advantages: number[],
+  answerTokens: number,
   o: GrpoOptions,
 ): TrainedBatch {
   const started = performance.now();
-  const answerTokens = samples.reduce((n, s) => n + s.ids.length, 0);
   const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
   let clippedTokens = 0;
   let work = 0;

@@ -2,21 +2,11 @@
 // Markdown, HTML, PDF, JSONL/Parquet, folders, URLs) plus RSS/Atom feeds (files or URLs, one
 // document per item with its date, title and link). Each document has a key that stays the
 // same when its file changes, so re-indexing replaces its passages instead of adding more.
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, extname, join } from "node:path";
 import { sotuTitles } from "../data/corpora.ts";
-import { readSources } from "../data/sources.ts";
+import { firstBytes, readSources } from "../data/sources.ts";
 import { htmlMainText, looksLikeHtml } from "../data/steps/html.ts";
 import { fetchLimited } from "../io/fetch.ts";
 import { looksLikeFeed, parseFeed } from "./feeds.ts";
@@ -60,21 +50,11 @@ async function* fromPath(path: string): AsyncGenerator<IndexSourceEvent> {
     for (const name of readdirSync(path).sort()) if (!name.startsWith(".")) yield* fromPath(join(path, name));
     return;
   }
-  if (FEED_EXTENSIONS.has(extname(path).toLowerCase()) || looksLikeFeed(firstText(path))) {
+  if (FEED_EXTENSIONS.has(extname(path).toLowerCase()) || looksLikeFeed(firstBytes(path, 2000).toString("utf8"))) {
     yield* fromFeed(readFileSync(path, "utf8"), path);
     return;
   }
   yield* fromCorpus(path, path);
-}
-
-function firstText(path: string): string {
-  const head = Buffer.alloc(2000);
-  const fd = openSync(path, "r");
-  try {
-    return head.subarray(0, readSync(fd, head, 0, head.length, 0)).toString("utf8");
-  } finally {
-    closeSync(fd);
-  }
 }
 
 function* fromFeed(xml: string, origin: string): Generator<IndexSourceEvent> {

@@ -106,11 +106,14 @@ export async function buildIndex(specs: string[], path: string, o: IndexOptions 
     insertPassage: db.prepare("INSERT INTO passages(doc, offset, text, date) VALUES (?, ?, ?, ?)"),
     insertFts: db.prepare("INSERT INTO passages_fts(rowid, body, title) VALUES (?, ?, ?)"),
     originKeys: db.prepare<[string], { id: number; key: string }>("SELECT id, key FROM documents WHERE origin = ?"),
+    removeFts: db.prepare("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc = ?)"),
+    removePassages: db.prepare("DELETE FROM passages WHERE doc = ?"),
+    removeDoc: db.prepare("DELETE FROM documents WHERE id = ?"),
   };
   const remove = (id: number) => {
-    db.prepare("DELETE FROM passages_fts WHERE rowid IN (SELECT id FROM passages WHERE doc = ?)").run(id);
-    db.prepare("DELETE FROM passages WHERE doc = ?").run(id);
-    db.prepare("DELETE FROM documents WHERE id = ?").run(id);
+    q.removeFts.run(id);
+    q.removePassages.run(id);
+    q.removeDoc.run(id);
   };
   const put = (d: SourceDocument) => {
     const hash = hashOf(d);

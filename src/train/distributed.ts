@@ -8,19 +8,23 @@ import type { Tensor } from "../tensor/index.ts";
 /** Floats per all-reduce: 16 MB buckets. */
 const BUCKET_FLOATS = 4 << 20;
 
-/** Sums every parameter's gradient across ranks, in place; returns the seconds it took. */
-export function sumGradients(params: [string, Tensor][], comm: Communicator, bucketFloats = BUCKET_FLOATS): number {
+/** The staging buffer of sumGradients for these parameters: made once per run. */
+export function gradientBucket(params: [string, Tensor][], bucketFloats = BUCKET_FLOATS): Float32Array {
+  return new Float32Array(
+    Math.min(
+      bucketFloats,
+      params.reduce((n, [, p]) => n + p.size, 0),
+    ),
+  );
+}
+
+/** Sums every parameter's gradient across ranks, in place, through `bucket`; returns the seconds it took. */
+export function sumGradients(params: [string, Tensor][], comm: Communicator, bucket: Float32Array): number {
   if (comm.size === 1) return 0;
   const started = performance.now();
   // Every rank reduces the same buffers in the same order: a parameter this rank's share
   // did not reach still sends its zeros (buffers can be longer than their tensor: the size counts).
   const grads = params.map(([, p]) => p.ensureGrad().subarray(0, p.size));
-  const bucket = new Float32Array(
-    Math.min(
-      bucketFloats,
-      grads.reduce((n, g) => n + g.length, 0),
-    ),
-  );
   let pending: Float32Array[] = [];
   let filled = 0;
   const flush = () => {

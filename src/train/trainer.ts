@@ -10,7 +10,13 @@ import { AdamW, type AdamWOptions, type AdamWState } from "../optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../optim/clip.ts";
 import { type CosineSchedule, learningRate } from "../optim/schedule.ts";
 import { backward, type Tensor } from "../tensor/index.ts";
-import { gatherOptimizerState, shardOwners, shareUpdatedParameters, sumGradients } from "./distributed.ts";
+import {
+  gatherOptimizerState,
+  gradientBucket,
+  shardOwners,
+  shareUpdatedParameters,
+  sumGradients,
+} from "./distributed.ts";
 
 /** One micro-batch: how many loss terms (tokens) it averages over, and its mean loss (built when run). */
 export interface MicroBatch {
@@ -51,6 +57,8 @@ export class Trainer {
   private readonly comm: Communicator;
   /** with a sharded optimizer: the rank that updates each parameter */
   private readonly owners: Map<string, number> | null;
+  /** where gradients are staged for the all-reduce (made at the first step of a job of several ranks) */
+  private bucket: Float32Array | null = null;
 
   constructor(
     readonly params: [string, Tensor][],
@@ -84,7 +92,8 @@ export class Trainer {
       sums[0] += l.item() * weight;
       backward(l, weight);
     }
-    const allreduceSeconds = sumGradients(this.params, comm);
+    if (comm.size > 1) this.bucket ??= gradientBucket(this.params);
+    const allreduceSeconds = this.bucket ? sumGradients(this.params, comm, this.bucket) : 0;
     comm.sumScalars(sums);
     const lr = learningRate(step, this.o.schedule);
     const gradNorm = globalGradNorm(this.params);
