@@ -256,6 +256,26 @@ describe("gradient checks against float64 finite differences", () => {
       });
     });
 
+  // Bidirectional (a vision encoder's patches): every query sees every key, across tiles too.
+  for (const [T, H] of [
+    [17, 2],
+    [100, 2],
+  ] as const)
+    test(`bidirectional attention from fused qkv, T=${T}`, () => {
+      const [B, D] = [2, 4];
+      const C = H * D;
+      gradCheck("attentionQkv bidirectional", {
+        inputs: [randn(B * T * 3 * C, 60 + T)],
+        shapes: [[B, T, 3 * C]],
+        op: ([qkv]) => ops.attentionQkv(qkv!, B, T, H, false),
+        ref: ([qkv]) => {
+          const [q, k, v] = ref.splitQkv(qkv!, B * T, C);
+          return ref.attention(q, k, v, B, T, H, H, D, false);
+        },
+        gradTol: 2e-3,
+      });
+    });
+
   for (const [T, Hq, Hkv] of [
     [37, 4, 2],
     [100, 2, 1],
@@ -276,11 +296,12 @@ describe("gradient checks against float64 finite differences", () => {
     });
 
   // bf16 tile products (avx512_bf16): forward and gradients against float64 within bf16 rounding.
-  for (const [T, Hq, Hkv] of [
-    [100, 2, 2],
-    [37, 4, 2],
+  for (const [T, Hq, Hkv, causal] of [
+    [100, 2, 2, true],
+    [37, 4, 2, true],
+    [100, 2, 1, false],
   ] as const)
-    test(`attention with bf16 tiles, ${Hq} query heads over ${Hkv} kv heads, T=${T}`, {
+    test(`attention with bf16 tiles, ${Hq} query heads over ${Hkv} kv heads, T=${T}${causal ? "" : ", bidirectional"}`, {
       skip: ops.cpuHasBf16() ? false : "no avx512_bf16",
     }, () => {
       const [B, D] = [2, 16];
@@ -294,7 +315,7 @@ describe("gradient checks against float64 finite differences", () => {
         ops.setPrecision(p);
         try {
           const [q, k, v] = inputs.map((x, i) => new ops.Tensor(Float32Array.from(x), shapes[i] as number[], true));
-          const out = ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D });
+          const out = ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D, causal });
           const y = Float32Array.from(out.data);
           ops.backward(out, Float32Array.from(randn(out.size, 53)));
           return { y, grads: [q!, k!, v!].map((t) => Float32Array.from(t.grad ?? [])) };
@@ -309,6 +330,7 @@ describe("gradient checks against float64 finite differences", () => {
         Hq,
         Hkv,
         D,
+        causal,
       );
       const fp32 = run("fp32");
       const bf16 = run("bf16");

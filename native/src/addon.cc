@@ -151,22 +151,22 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 
-// attentionForward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16)
+// attentionForward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal)
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   const bool bf16 = info[13].As<Napi::Boolean>().Value() && attention_bf16_supported(N(info, 9));
   (bf16 ? attention_forward_bf16 : attention_forward)(F(info, 0), F(info, 1), F(info, 2), F(info, 3),
                                                       F(info, 4), N(info, 5), N(info, 6), N(info, 7),
                                                       N(info, 8), N(info, 9), N(info, 10), N(info, 11),
-                                                      R(info, 12));
+                                                      R(info, 12), B(info, 14));
   return Undefined(info);
 }
-// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16)
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const bool bf16 = info[17].As<Napi::Boolean>().Value() && attention_bf16_supported(N(info, 13));
   (bf16 ? attention_backward_bf16 : attention_backward)(
       F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5), F(info, 6), F(info, 7),
       F(info, 8), N(info, 9), N(info, 10), N(info, 11), N(info, 12), N(info, 13), N(info, 14), N(info, 15),
-      R(info, 16));
+      R(info, 16), B(info, 18));
   return Undefined(info);
 }
 

@@ -1,4 +1,4 @@
-// Causal self-attention, flash style: 64 x 64 tiles of queries and keys with an online
+// Self-attention (causal, or bidirectional for a vision encoder), flash style: 64 x 64 tiles of queries and keys with an online
 // softmax, so no B x H x T x T score tensor ever exists. The forward pass keeps only
 // each query row's log-sum-exp; the backward pass recomputes the probabilities from it
 // (FlashAttention-2's algorithm). Tile products run on the register-blocked tile_gemm.
@@ -42,7 +42,7 @@ void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t
 // from one transposed copy per head; no per-tile copies.
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                       int64_t kvStride, float scale) {
+                       int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
   const int64_t Tp = padded(T);
 #pragma omp parallel
@@ -61,11 +61,11 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           std::fill(o.begin(), o.end(), 0.f);
           std::fill(m.begin(), m.end(), -INFINITY);
           std::fill(l.begin(), l.end(), 0.f);
-          for (int64_t j0 = 0; j0 < i0 + nq; j0 += BT) {
+          for (int64_t j0 = 0; j0 < keys_end(causal, i0, nq, T); j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
             std::fill(s.begin(), s.end(), 0.f);
             tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT);
-            online_softmax(s.data(), o.data(), m.data(), l.data(), nq, i0, j0, nk, D, scale);
+            online_softmax(s.data(), o.data(), m.data(), l.data(), causal, nq, i0, j0, nk, D, scale);
             tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D);
           }
           write_rows(out + ((b * T + i0) * Hq + h) * D, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(),
@@ -79,7 +79,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v, int64_t B,
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                        int64_t kvStride, float scale) {
+                        int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;  // between tokens of out and dout
   const int64_t Tp = padded(T);
@@ -107,7 +107,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
             const int64_t nk = std::min(BT, T - j0);
             std::fill(dkt.begin(), dkt.end(), 0.f);
             std::fill(dvt.begin(), dvt.end(), 0.f);
-            for (int64_t i0 = j0; i0 < T; i0 += BT) {  // earlier queries cannot see these keys
+            for (int64_t i0 = first_query(causal, j0); i0 < T; i0 += BT) {  // causal: earlier queries cannot see these keys
               const int64_t nq = std::min(BT, T - i0);
               const float* qi = qb + i0 * qStride;
               const float* doi = dob + i0 * rowStride;
@@ -115,7 +115,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
               std::fill(dp.begin(), dp.end(), 0.f);
               tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT);     // S = Q K^T
               tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT);  // dP = dO V^T
-              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), nq, i0, j0, nk, scale);
+              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), causal, nq, i0, j0, nk, scale);
               // Only the nq rows of P and dS are read: the rest of the tile never contributes.
               tile_gemm<true>(dvt.data(), s.data(), doi, nk, D, nq, BT, rowStride, D);  // dV += P^T dO
               tile_gemm<true>(dkt.data(), dp.data(), qi, nk, D, nq, BT, qStride, D);    // dK += dS^T Q

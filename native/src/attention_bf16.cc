@@ -1,4 +1,4 @@
-// Causal attention with bf16 tile products, the same flash-style algorithm and tiling as
+// Attention (causal or not) with bf16 tile products, the same flash-style algorithm and tiling as
 // attention.cc: operands are rounded to bf16, every sum is fp32, the online softmax and the
 // log-sum-exp stay fp32. The products run on AMX tiles where the CPU has them, else on
 // avx512_bf16's vdpbf16ps (on Sapphire Rapids that is no faster than fp32 FMAs; AMX is
@@ -179,7 +179,7 @@ bool attention_bf16_supported(int64_t D) { return D % 16 == 0 && D <= 1024; }
 
 void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                             int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale) {
+                            float scale, bool causal) {
   const int64_t group = Hq / Hkv;
   const int64_t Tp = padded(T);
   const int64_t D2 = D / 2;
@@ -200,11 +200,11 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
           std::fill(o.begin(), o.end(), 0.f);
           std::fill(m.begin(), m.end(), -INFINITY);
           std::fill(l.begin(), l.end(), 0.f);
-          for (int64_t j0 = 0; j0 < i0 + nq; j0 += BT) {
+          for (int64_t j0 = 0; j0 < keys_end(causal, i0, nq, T); j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
             std::fill(s.begin(), s.end(), 0.f);
             dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // S = Q K^T
-            online_softmax(s.data(), o.data(), m.data(), l.data(), nq, i0, j0, nk, D, scale);
+            online_softmax(s.data(), o.data(), m.data(), l.data(), causal, nq, i0, j0, nk, D, scale);
             tile_rows(p16.data(), s.data());
             dp_gemm(o.data(), p16.data(), v2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // O += P V
           }
@@ -218,7 +218,7 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
 
 void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                              const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale) {
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;
   const int64_t Tp = padded(T);
@@ -253,13 +253,13 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
             const int64_t nk = std::min(BT, T - j0);
             std::fill(dkt.begin(), dkt.end(), 0.f);
             std::fill(dvt.begin(), dvt.end(), 0.f);
-            for (int64_t i0 = j0; i0 < T; i0 += BT) {
+            for (int64_t i0 = first_query(causal, j0); i0 < T; i0 += BT) {
               const int64_t nq = std::min(BT, T - i0);
               std::fill(s.begin(), s.end(), 0.f);
               std::fill(dp.begin(), dp.end(), 0.f);
               dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);    // S = Q K^T
               dp_gemm(dp.data(), do16.data() + i0 * D2, vp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // dP = dO V^T
-              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), nq, i0, j0, nk, scale);
+              probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), causal, nq, i0, j0, nk, scale);
               tile_transposed(a16.data(), s.data());
               dp_gemm(dvt.data(), a16.data(), do2.data() + (i0 / 2) * D, up16(nk), D, BT / 2, BT / 2, D, D);  // dV += P^T dO
               tile_transposed(a16.data(), dp.data());
@@ -285,13 +285,13 @@ namespace llmfab {
 bool attention_bf16_supported(int64_t) { return false; }
 void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                             int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale) {
-  attention_forward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale);
+                            float scale, bool causal) {
+  attention_forward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, causal);
 }
 void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                              const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale) {
-  attention_backward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale);
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal) {
+  attention_backward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, causal);
 }
 }  // namespace llmfab
 

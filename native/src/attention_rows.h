@@ -14,19 +14,26 @@ constexpr int64_t BT = 64;  // rows per query tile and per key tile
 // T rounded up to whole tiles.
 inline int64_t padded(int64_t T) { return (T + BT - 1) / BT * BT; }
 
-// Number of keys j0 + j that query i0 + i may see within a key tile of nk keys.
-inline int64_t visible(int64_t i0, int64_t i, int64_t j0, int64_t nk) {
-  return std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1));
+// Number of keys j0 + j that query i0 + i may see within a key tile of nk keys: those up
+// to itself when causal, all of them when not (a vision encoder's patches see each other).
+inline int64_t visible(bool causal, int64_t i0, int64_t i, int64_t j0, int64_t nk) {
+  return causal ? std::max<int64_t>(0, std::min(nk, i0 + i - j0 + 1)) : nk;
 }
+
+// The key tiles a query tile starting at i0 (nq rows) reads end before this key.
+inline int64_t keys_end(bool causal, int64_t i0, int64_t nq, int64_t T) { return causal ? i0 + nq : T; }
+
+// The first query tile that can see the key tile starting at j0.
+inline int64_t first_query(bool causal, int64_t j0) { return causal ? j0 : 0; }
 
 // Online softmax over one more key tile, for the query tile's nq rows: the scores in s
 // (BT x BT) become unnormalised probabilities (0 past what each query may see), the
 // running max m and sum l are updated, and the output accumulator o (BT x D) is rescaled.
-inline void online_softmax(float* s, float* o, float* m, float* l, int64_t nq, int64_t i0, int64_t j0,
-                           int64_t nk, int64_t D, float scale) {
+inline void online_softmax(float* s, float* o, float* m, float* l, bool causal, int64_t nq, int64_t i0,
+                           int64_t j0, int64_t nk, int64_t D, float scale) {
   for (int64_t i = 0; i < nq; i++) {
     float* srow = s + i * BT;
-    const int64_t n = visible(i0, i, j0, nk);
+    const int64_t n = visible(causal, i0, i, j0, nk);
     float rowMax = m[i];
 #pragma omp simd reduction(max : rowMax)
     for (int64_t j = 0; j < n; j++) rowMax = std::max(rowMax, srow[j] * scale);
@@ -56,8 +63,8 @@ inline void write_rows(float* out, float* lse, const float* o, const float* m, c
 
 // Backward, one tile pair: s (scores) becomes P from the saved log-sum-exps L, and dp
 // (dO V^T) becomes dS = P (dP - D) scale; rows past nq are zeroed so they add nothing.
-inline void probabilities_and_ds(float* s, float* dp, const float* L, const float* Drow, int64_t nq, int64_t i0,
-                                 int64_t j0, int64_t nk, float scale) {
+inline void probabilities_and_ds(float* s, float* dp, const float* L, const float* Drow, bool causal, int64_t nq,
+                                 int64_t i0, int64_t j0, int64_t nk, float scale) {
   for (int64_t i = 0; i < BT; i++) {
     float* srow = s + i * BT;
     float* dprow = dp + i * BT;
@@ -66,7 +73,7 @@ inline void probabilities_and_ds(float* s, float* dp, const float* L, const floa
       std::fill(dprow, dprow + BT, 0.f);
       continue;
     }
-    const int64_t n = visible(i0, i, j0, nk);
+    const int64_t n = visible(causal, i0, i, j0, nk);
     const float Li = L[i0 + i], Di = Drow[i0 + i];
 #pragma omp simd
     for (int64_t j = 0; j < BT; j++) {

@@ -63,20 +63,20 @@ void fill(float* x, float value, int64_t n);
 bool attention_bf16_supported(int64_t D);
 void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
                             int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale);
+                            float scale, bool causal);
 void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                              const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale);
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal);
 void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate);
 
 // ---- attention ----
 void attention_forward(float* out, float* lse, const float* q, const float* k, const float* v,
                        int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                       int64_t kvStride, float scale);
+                       int64_t kvStride, float scale, bool causal);
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v, int64_t B,
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                        int64_t kvStride, float scale);
+                        int64_t kvStride, float scale, bool causal);
 
 void attention_cached(float* out, const float* q, const float* kcache, const float* vcache,
                       int64_t B, int64_t Tn, int64_t Hq, int64_t Hkv, int64_t D,

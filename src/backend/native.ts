@@ -104,6 +104,8 @@ export interface NativeAddon {
     scale: number,
     /** bf16 tile products where the CPU has avx512_bf16 (and D is a multiple of 16) */
     bf16: boolean,
+    /** each query sees the keys up to itself (a language model); false: every key (a vision encoder) */
+    causal: boolean,
   ): void;
   attentionBackward(
     dq: F32,
@@ -124,6 +126,7 @@ export interface NativeAddon {
     kvStride: number,
     scale: number,
     bf16: boolean,
+    causal: boolean,
   ): void;
   crossEntropyForward(
     losses: F32,

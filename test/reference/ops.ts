@@ -98,8 +98,18 @@ export function rope(
   return out;
 }
 
-/** Naive causal attention: full score matrix, softmax, weighted sum. q [B,T,Hq,D], k/v [B,T,Hkv,D]. */
-export function attention(q: F64, k: F64, v: F64, B: number, T: number, Hq: number, Hkv: number, D: number): F64 {
+/** Naive attention: full score matrix, softmax, weighted sum. q [B,T,Hq,D], k/v [B,T,Hkv,D]. Causal unless told. */
+export function attention(
+  q: F64,
+  k: F64,
+  v: F64,
+  B: number,
+  T: number,
+  Hq: number,
+  Hkv: number,
+  D: number,
+  causal = true,
+): F64 {
   const out = new Float64Array(B * T * Hq * D);
   const group = Hq / Hkv;
   const scale = 1 / Math.sqrt(D);
@@ -107,8 +117,9 @@ export function attention(q: F64, k: F64, v: F64, B: number, T: number, Hq: numb
     for (let h = 0; h < Hq; h++) {
       const kh = Math.floor(h / group);
       for (let i = 0; i < T; i++) {
-        const s = new Float64Array(i + 1);
-        for (let j = 0; j <= i; j++) {
+        const seen = causal ? i + 1 : T;
+        const s = new Float64Array(seen);
+        for (let j = 0; j < seen; j++) {
           let dot = 0;
           for (let d = 0; d < D; d++)
             dot += (q[((b * T + i) * Hq + h) * D + d] as number) * (k[((b * T + j) * Hkv + kh) * D + d] as number);
@@ -116,11 +127,11 @@ export function attention(q: F64, k: F64, v: F64, B: number, T: number, Hq: numb
         }
         const mx = Math.max(...s);
         let sum = 0;
-        for (let j = 0; j <= i; j++) {
+        for (let j = 0; j < seen; j++) {
           s[j] = Math.exp((s[j] as number) - mx);
           sum += s[j] as number;
         }
-        for (let j = 0; j <= i; j++)
+        for (let j = 0; j < seen; j++)
           for (let d = 0; d < D; d++)
             out[((b * T + i) * Hq + h) * D + d] +=
               ((s[j] as number) / sum) * (v[((b * T + j) * Hkv + kh) * D + d] as number);

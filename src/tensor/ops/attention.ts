@@ -1,4 +1,5 @@
-// Causal self-attention on the fused flash-style kernel (no T x T score tensor).
+// Self-attention on the fused flash-style kernel (no T x T score tensor): causal for language
+// models, bidirectional for a vision encoder's patches.
 import { native } from "../../backend/native.ts";
 import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
@@ -13,6 +14,8 @@ export interface AttentionShape {
   Hkv: number;
   /** head dimension */
   D: number;
+  /** each token sees only the tokens before it (default); false: every token sees every other */
+  causal?: boolean;
 }
 
 /** Where q, k and v sit: an offset into each tensor and the floats between tokens. */
@@ -23,6 +26,7 @@ interface Operand {
 
 function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: number, s: AttentionShape): Tensor {
   const { B, T, Hq, Hkv, D } = s;
+  const causal = s.causal ?? true;
   if (Hq % Hkv !== 0) throw new Error(`attention: ${Hq} query heads do not divide into ${Hkv} key/value heads`);
   const view = (o: Operand, a: Float32Array) => a.subarray(o.offset);
   const scale = 1 / Math.sqrt(D);
@@ -45,6 +49,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
     kvStride,
     scale,
     bf16,
+    causal,
   );
   if (needsGrad(q.t, k.t, v.t)) {
     record(out, () => {
@@ -70,6 +75,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
         kvStride,
         scale,
         bf16,
+        causal,
       );
     });
   }
@@ -77,7 +83,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
 }
 
 /** Attention over a fused qkv tensor [B, T, 3 * H * D] (GPT-2's c_attn output). Returns [B, T, H * D]. */
-export function attentionQkv(qkv: Tensor, B: number, T: number, H: number): Tensor {
+export function attentionQkv(qkv: Tensor, B: number, T: number, H: number, causal = true): Tensor {
   const C = (qkv.shape[qkv.shape.length - 1] as number) / 3;
   if (C % H !== 0) throw new Error(`attention: width ${C} is not divisible by ${H} heads`);
   const D = C / H;
@@ -87,6 +93,7 @@ export function attentionQkv(qkv: Tensor, B: number, T: number, H: number): Tens
     Hq: H,
     Hkv: H,
     D,
+    causal,
   });
 }
 
