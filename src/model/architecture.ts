@@ -12,6 +12,7 @@ import { mistral } from "./mistral.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 import { qwen2 } from "./qwen2.ts";
 import { qwen3 } from "./qwen3.ts";
+import { visionFromHf, visionToHf } from "./vision.ts";
 
 export interface Architecture {
   /** config.json's model_type */
@@ -101,10 +102,16 @@ export function fromHfConfig(json: unknown, where: string): ModelConfig {
   if (typeof type !== "string" || !ARCHITECTURES[type])
     throw new Error(`${where}: model_type ${JSON.stringify(type)} is not supported (${MODEL_TYPES.join(", ")})`);
   const config = architectureOf({ arch: type }).fromHf(json as Record<string, unknown>, where);
-  return { ...config, hf: json as Record<string, unknown> };
+  const vision = (json as { vision_config?: unknown }).vision_config;
+  return {
+    ...config,
+    ...(vision !== undefined && vision !== null ? { vision: visionFromHf(vision, where) } : {}),
+    hf: json as Record<string, unknown>,
+  };
 }
 
 /** The config.json object of a model: the loaded file's own fields, updated with ours. */
 export function toHfConfig(c: ModelConfig): Record<string, unknown> {
-  return { ...c.hf, ...architectureOf(c).toHf(c) };
+  const { vision_config: _, ...loaded } = c.hf ?? {};
+  return { ...loaded, ...architectureOf(c).toHf(c), ...(c.vision ? { vision_config: visionToHf(c.vision) } : {}) };
 }

@@ -1,5 +1,6 @@
 // Model configuration: one shape for every architecture. Each architecture (see
 // architectures.ts) maps it to and from its Hugging Face config.json.
+import type { VisionConfig } from "./vision.ts";
 
 /** Llama 3.1's RoPE frequency scaling (rope_scaling.rope_type "llama3"), or plain linear scaling. */
 export type RopeScaling =
@@ -40,6 +41,8 @@ export interface ModelConfig {
   ropeTheta: number;
   ropeScaling: RopeScaling | null;
   tieEmbeddings: boolean;
+  /** the image encoder and projector of a vision model (config.json's vision_config) */
+  vision?: VisionConfig;
   /**
    * The config.json this model was loaded from: fields llmfab does not use (token ids,
    * dtype, ...) are written back unchanged when the model is saved.

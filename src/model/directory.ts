@@ -11,9 +11,12 @@ import { architectureOf, fromHfConfig, toHfConfig } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import { buildModel, emptyModel, type Model } from "./model.ts";
 import { encodeSafetensors, type NamedTensor, readSafetensors, type SaveDtype } from "./safetensors.ts";
+import { preprocessorConfig } from "./vision.ts";
 
 export const CONFIG_FILE = "config.json";
 export const WEIGHTS_FILE = "model.safetensors";
+/** a vision model's image preprocessing, as Hugging Face's image processors read it */
+export const PREPROCESSOR_FILE = "preprocessor_config.json";
 
 /** The files of a model directory, ready for writeDirAtomic. */
 export function modelFiles(model: Model, dtype: SaveDtype = "F32"): Record<string, Uint8Array | string> {
@@ -22,6 +25,9 @@ export function modelFiles(model: Model, dtype: SaveDtype = "F32"): Record<strin
     [CONFIG_FILE]: `${JSON.stringify(config, null, 2)}\n`,
     [WEIGHTS_FILE]: encodeSafetensors(exportTensors(model), { format: "pt" }, dtype),
     "generation_config.json": `${JSON.stringify({ _from_model_config: true }, null, 2)}\n`,
+    ...(model.config.vision
+      ? { [PREPROCESSOR_FILE]: `${JSON.stringify(preprocessorConfig(model.config.vision), null, 2)}\n` }
+      : {}),
   };
 }
 

@@ -22,6 +22,7 @@ import { parseHfConfig } from "./hf-config.ts";
 import { cacheArgs } from "./kv-cache.ts";
 import { layersOf } from "./lora.ts";
 import type { NormalInit } from "./model.ts";
+import { placeImages } from "./vision.ts";
 
 const hfSchema = z.object({
   vocab_size: z.number().int(),
@@ -119,6 +120,7 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
   const kv = opts.kv;
   const [wte, wpe] = [w("transformer.wte.weight"), w("transformer.wpe.weight")];
   let x = kv ? embeddingAt(idx, kv.positions, wte, wpe) : drop(embedding(idx, B, T, wte, wpe));
+  x = placeImages(x, opts, T, wpe);
   const C = c.nEmbd;
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;

@@ -27,6 +27,7 @@ import { parseHfConfig, unsupported } from "./hf-config.ts";
 import { cacheArgs } from "./kv-cache.ts";
 import { layersOf } from "./lora.ts";
 import type { NormalInit } from "./model.ts";
+import { placeImages } from "./vision.ts";
 
 function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
   const C = c.nEmbd;
@@ -71,6 +72,7 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
   const kv = opts.kv;
   const wte = w("model.embed_tokens.weight");
   let x = kv ? embeddingAt(idx, kv.positions, wte, null) : drop(embedding(idx, B, T, wte, null));
+  x = placeImages(x, opts, T, null);
   const invFreq = ropeFrequencies(c);
   // RoPE by absolute position: from the cache step when there is one.
   const rotate = (t: Tensor, H: number) =>

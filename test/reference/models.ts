@@ -1,6 +1,7 @@
 // Float64 reference forward passes of GPT-2 and the Llama family, built from the reference ops, with
 // the same Hugging Face tensor names as src/model. Used for finite-difference checks.
 import type { ModelConfig } from "../../src/model/config.ts";
+import type { VisionConfig } from "../../src/model/vision.ts";
 import * as ref from "./ops.ts";
 
 export type RefParams = Map<string, Float64Array>;
@@ -11,11 +12,34 @@ function get(p: RefParams, name: string): Float64Array {
   return t;
 }
 
-export function gptLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: number, T: number): Float64Array {
+/** Vectors that replace the embeddings of some rows of the [B * T] input (an image's patches). */
+export interface RefImages {
+  rows: Int32Array;
+  vectors: Float64Array;
+}
+
+/** The input embeddings with image rows replaced: vector + learned position where the model has wpe. */
+function placeImages(x: Float64Array, images: RefImages | undefined, C: number, T: number, wpe: Float64Array | null) {
+  images?.rows.forEach((r, i) => {
+    for (let c = 0; c < C; c++)
+      x[r * C + c] = (images.vectors[i * C + c] as number) + (wpe ? (wpe[(r % T) * C + c] as number) : 0);
+  });
+  return x;
+}
+
+export function gptLogits(
+  c: ModelConfig,
+  p: RefParams,
+  idx: Int32Array,
+  B: number,
+  T: number,
+  images?: RefImages,
+): Float64Array {
   const C = c.nEmbd;
   const BT = B * T;
   const bias = (n: string) => p.get(n) ?? null;
-  let x = ref.embedding(idx, get(p, "transformer.wte.weight"), get(p, "transformer.wpe.weight"), T, C);
+  const wpe = get(p, "transformer.wpe.weight");
+  let x = placeImages(ref.embedding(idx, get(p, "transformer.wte.weight"), wpe, T, C), images, C, T, wpe);
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
     const ln1 = ref.layerNorm(x, get(p, `${h}.ln_1.weight`), bias(`${h}.ln_1.bias`), C, c.normEps);
@@ -56,7 +80,14 @@ export function llama3InvFreq(c: ModelConfig): number[] {
 }
 
 /** The Llama family (Llama, Mistral, Qwen2 with q/k/v biases, Qwen3 with per-head q/k RMSNorm). */
-export function llamaLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: number, T: number): Float64Array {
+export function llamaLogits(
+  c: ModelConfig,
+  p: RefParams,
+  idx: Int32Array,
+  B: number,
+  T: number,
+  images?: RefImages,
+): Float64Array {
   const C = c.nEmbd;
   const BT = B * T;
   const D = c.headDim;
@@ -66,7 +97,7 @@ export function llamaLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: nu
   const project = (x: Float64Array, name: string, out: number, inp: number) =>
     ref.linear(x, get(p, `${name}.weight`), bias(`${name}.bias`), BT, out, inp, false);
   const headNorm = (x: Float64Array, name: string) => (c.qkNorm ? ref.rmsNorm(x, get(p, name), D, c.normEps) : x);
-  let x = ref.embedding(idx, get(p, "model.embed_tokens.weight"), null, T, C);
+  let x = placeImages(ref.embedding(idx, get(p, "model.embed_tokens.weight"), null, T, C), images, C, T, null);
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
     const h = ref.rmsNorm(x, get(p, `${l}.input_layernorm.weight`), C, c.normEps);
@@ -87,10 +118,93 @@ export function llamaLogits(c: ModelConfig, p: RefParams, idx: Int32Array, B: nu
   return ref.linear(x, head, null, BT, c.vocabSize, C, false);
 }
 
-export function logits(c: ModelConfig, p: RefParams, idx: Int32Array, B: number, T: number): Float64Array {
-  return c.arch === "gpt2" ? gptLogits(c, p, idx, B, T) : llamaLogits(c, p, idx, B, T);
+export function logits(
+  c: ModelConfig,
+  p: RefParams,
+  idx: Int32Array,
+  B: number,
+  T: number,
+  images?: RefImages,
+): Float64Array {
+  return c.arch === "gpt2" ? gptLogits(c, p, idx, B, T, images) : llamaLogits(c, p, idx, B, T, images);
 }
 
-export function loss(c: ModelConfig, p: RefParams, idx: Int32Array, targets: Int32Array, B: number, T: number): number {
-  return ref.crossEntropy(logits(c, p, idx, B, T), targets, c.vocabSize, -1);
+export function loss(
+  c: ModelConfig,
+  p: RefParams,
+  idx: Int32Array,
+  targets: Int32Array,
+  B: number,
+  T: number,
+  images?: RefImages,
+): number {
+  return ref.crossEntropy(logits(c, p, idx, B, T, images), targets, c.vocabSize, -1);
+}
+
+/**
+ * A ViT encoder and projector in float64: the patch embedding as the stride-P convolution
+ * it is (read straight from the image, not through patchify), learned positions,
+ * pre-LayerNorm blocks with bidirectional attention, then the projector.
+ */
+export function visionVectors(
+  v: VisionConfig,
+  p: RefParams,
+  pixels: Float64Array,
+  count: number,
+  textWidth: number,
+): Float64Array {
+  const { imageSize: S, patchSize: P, channels: Ch, hidden: H } = v;
+  const side = S / P;
+  const N = side * side;
+  const rows = count * N;
+  const conv = get(p, "vision_tower.embeddings.patch_embedding.weight"); // [H, Ch, P, P]
+  const pos = get(p, "vision_tower.embeddings.position_embedding.weight");
+  let x: Float64Array = new Float64Array(rows * H);
+  for (let n = 0; n < count; n++)
+    for (let k = 0; k < N; k++) {
+      const [py, px] = [Math.floor(k / side), k % side];
+      for (let h = 0; h < H; h++) {
+        let acc = pos[k * H + h] as number;
+        for (let c = 0; c < Ch; c++)
+          for (let y = 0; y < P; y++)
+            for (let xx = 0; xx < P; xx++)
+              acc +=
+                (conv[((h * Ch + c) * P + y) * P + xx] as number) *
+                (pixels[((n * Ch + c) * S + py * P + y) * S + px * P + xx] as number);
+        x[(n * N + k) * H + h] = acc;
+      }
+    }
+  const dense = (t: Float64Array, name: string, out: number, inp: number) =>
+    ref.linear(t, get(p, `${name}.weight`), get(p, `${name}.bias`), rows, out, inp, false);
+  const norm = (t: Float64Array, name: string) =>
+    ref.layerNorm(t, get(p, `${name}.weight`), get(p, `${name}.bias`), H, v.normEps);
+  for (let i = 0; i < v.layers; i++) {
+    const l = `vision_tower.encoder.layers.${i}`;
+    const qkv = dense(norm(x, `${l}.layer_norm1`), `${l}.self_attn.qkv_proj`, 3 * H, H);
+    const [q, k, val] = ref.splitQkv(qkv, rows, H);
+    const att = ref.attention(q, k, val, count, N, v.heads, v.heads, H / v.heads, false);
+    x = ref.add(x, dense(att, `${l}.self_attn.out_proj`, H, H));
+    const fc = ref.gelu(dense(norm(x, `${l}.layer_norm2`), `${l}.mlp.fc1`, v.intermediate, H));
+    x = ref.add(x, dense(fc, `${l}.mlp.fc2`, H, v.intermediate));
+  }
+  x = norm(x, "vision_tower.post_layernorm");
+  const projected = ref.linear(
+    x,
+    get(p, "multi_modal_projector.linear_1.weight"),
+    get(p, "multi_modal_projector.linear_1.bias"),
+    rows,
+    textWidth,
+    H,
+    false,
+  );
+  if (v.projector === "linear") return projected;
+  return ref.linear(
+    ref.gelu(projected),
+    get(p, "multi_modal_projector.linear_2.weight"),
+    get(p, "multi_modal_projector.linear_2.bias"),
+    rows,
+    textWidth,
+    textWidth,
+    false,
+  );
 }

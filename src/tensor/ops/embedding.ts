@@ -24,3 +24,38 @@ export function embedding(idx: Int32Array, B: number, T: number, wte: Tensor, wp
   }
   return out;
 }
+
+/**
+ * x [R, C] with row rows[i] replaced by row i of v: an image's patch vectors taking the
+ * place of its placeholder tokens. The replaced rows pass no gradient back to x.
+ */
+export function spliceRows(x: Tensor, rows: Int32Array, v: Tensor): Tensor {
+  const C = x.shape[x.shape.length - 1] as number;
+  const R = x.size / C;
+  if (v.size !== rows.length * C)
+    throw new Error(`spliceRows: ${rows.length} rows of width ${C} need ${rows.length * C} values, got ${v.size}`);
+  for (const r of rows) if (r < 0 || r >= R) throw new Error(`spliceRows: row ${r} outside the ${R} rows`);
+  const out = Tensor.empty(x.shape);
+  out.data.set(x.data);
+  rows.forEach((r, i) => {
+    out.data.set(v.data.subarray(i * C, (i + 1) * C), r * C);
+  });
+  if (needsGrad(x, v)) {
+    record(out, () => {
+      const g = out.grad;
+      if (!g) return;
+      if (x.requiresGrad) {
+        const passed = Float32Array.from(g);
+        for (const r of rows) passed.fill(0, r * C, (r + 1) * C);
+        native.accumulate(x.ensureGrad(), passed, 1, x.size);
+      }
+      if (v.requiresGrad) {
+        const dv = v.ensureGrad();
+        rows.forEach((r, i) => {
+          native.accumulate(dv.subarray(i * C, (i + 1) * C), g.subarray(r * C, (r + 1) * C), 1, C);
+        });
+      }
+    });
+  }
+  return out;
+}
