@@ -91,7 +91,7 @@ export async function toolCallingModel(clock: ToolSpec, result?: string): Promis
   const line = clockExchange(clock, "call_1", "{}", result);
   writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
   const out = join(dir, "model");
-  runSftCommand({
+  await runSftCommand({
     ...sftDefaults,
     model: base,
     data: [join(dir, "tool-use.jsonl")],

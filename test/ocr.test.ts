@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
-import { checkImage, decodeDataUrl } from "../src/ocr/image.ts";
+import { checkImage, decodeDataUrl } from "../src/io/image.ts";
 import { recognize, stopOcr } from "../src/ocr/ocr.ts";
 import { buildIndex } from "../src/retrieval/index.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";

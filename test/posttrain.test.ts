@@ -206,7 +206,7 @@ describe("fine-tuning modes", () => {
     const base = await tinyChatModel();
     const before = snapshot(loadModel(base));
     const out = join(tmp(), "freeze");
-    runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "freeze", out });
+    await runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "freeze", out });
     const after = loadModel(out);
     for (const [name, t] of after.params) {
       const changed = !t.data.every((v, i) => v === before.get(name)?.[i]);
@@ -219,7 +219,7 @@ describe("fine-tuning modes", () => {
     const before = snapshot(loadModel(base));
     for (const fa of [false, true]) {
       const out = join(tmp(), fa ? "lora-fa" : "lora");
-      runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "lora", loraFa: fa, out });
+      await runSftCommand({ ...sftDefaults, model: base, data: [chatFile()], mode: "lora", loraFa: fa, out });
       const config = JSON.parse(readFileSync(join(out, "adapter_config.json"), "utf8"));
       assert.equal(config.peft_type, "LORA");
       assert.equal(config.r, 4);

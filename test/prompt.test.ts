@@ -36,7 +36,7 @@ describe("llmfab prompt optimize", () => {
     });
     writeFileSync(join(dir, "train.jsonl"), train.join(""));
     model = join(dir, "model");
-    runSftCommand({
+    await runSftCommand({
       ...sftDefaults,
       model: await tinyChatModel(0, 256),
       data: [join(dir, "train.jsonl")],

@@ -2,17 +2,19 @@
 // conversation in its cache, so each turn only prefills the new messages. With tools, each
 // turn runs the agent loop: the model's tool calls are run and shown, and it answers again.
 import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { readClock } from "../agent/clock.ts";
 import { agentTurn } from "../agent/loop.ts";
 import type { Tool } from "../agent/tool.ts";
-import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
+import { type ChatMessage, IMAGE_PLACEHOLDER, type ToolSpec } from "../infer/chat.ts";
 import { Engine, type GenerationOptions } from "../infer/engine.ts";
 import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
 import { engineGenerate } from "../pipeline/agent.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
+import { loadImages } from "../pipeline/vision.ts";
 import { systemDateLine } from "../posttrain/synth.ts";
 import { searchContext, sourcesFooter } from "../retrieval/context.ts";
 import type { IndexDatabase } from "../retrieval/index.ts";
@@ -30,7 +32,7 @@ export function todayLine(now: Date, chinese: boolean, timezone?: string): strin
 }
 
 const HELP =
-  "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /image PATH (read an image's text into your next message), /exit";
+  "commands: /reset (forget the conversation), /system TEXT (set the system prompt), /image PATH (an image for your next message: shown to a vision model, read by OCR for others), /exit";
 
 export interface ChatOptions {
   generation: Partial<GenerationOptions>;
@@ -63,17 +65,30 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   const options = o.generation;
   const now = o.now ?? (() => new Date());
   const codec = loadChatCodec(modelDir);
-  const engine = new Engine(loadAnyModel(modelDir), codec, 1);
+  const model = loadAnyModel(modelDir);
+  const engine = new Engine(model, codec, 1);
+  const vision = model.config.vision;
   let system = "";
   let history: ChatMessage[] = [];
   const langs = o.ocrLanguages ?? ["eng"];
   /** text read from images, waiting for the next message */
   const pending: string[] = [];
+  /** images a vision model will see with the next message, and every image's pixels */
+  const pendingImages: string[] = [];
+  const pixels = new Map<string, Float32Array>();
   const hold = (note: string) => {
     pending.push(note);
     console.log(`${note}\n(this text goes with your next message)`);
   };
-  for (const path of o.images ?? []) hold(await readImage(path, langs));
+  const attachImage = async (path: string) => {
+    if (!vision) return hold(await readImage(path, langs));
+    const source = resolve(path);
+    const [read] = await loadImages([source], vision, path);
+    pixels.set(source, read as Float32Array);
+    pendingImages.push(source);
+    console.log(`(${path} goes with your next message)`);
+  };
+  for (const path of o.images ?? []) await attachImage(path);
   // After every await: lines typed (or piped) before the interface exists wait in stdin.
   const rl = createInterface({ input: process.stdin, output: process.stdout });
   console.log(`chatting with ${modelDir} (${HELP})`);
@@ -93,10 +108,10 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
     return line.startsWith("/") ? HELP : null;
   };
 
-  /** /image PATH: its text is shown and kept for the next message. */
+  /** /image PATH: a vision model sees it with the next message; for others its text is shown and kept. */
   const attach = async (path: string) => {
     try {
-      hold(await readImage(path, langs));
+      await attachImage(path);
     } catch (e) {
       console.log(`(${(e as Error).message})`);
     }
@@ -106,6 +121,7 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   const streamed = engineGenerate(engine, codec, options, {
     onText: (text) => process.stdout.write(text),
     onCut: () => console.log("(the conversation is longer than the context; older turns are cut)"),
+    ...(vision ? { images: { vision, pixels: (source: string) => pixels.get(source) as Float32Array } } : {}),
   });
   const generate = (messages: ChatMessage[], tools: ToolSpec[]): string => {
     const raw = streamed(messages, tools);
@@ -114,7 +130,13 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   };
 
   const answer = async (line: string) => {
-    history.push({ role: "user", content: [...pending.splice(0), line].join("\n\n") });
+    const images = pendingImages.splice(0);
+    const text = [...pending.splice(0), line].join("\n\n");
+    history.push(
+      images.length
+        ? { role: "user", content: `${text}${IMAGE_PLACEHOLDER.repeat(images.length)}`, images }
+        : { role: "user", content: text },
+    );
     const today = o.date ? todayLine(now(), isChinese(line)) : "";
     const found = o.search ? searchContext(o.search.db, line, { k: o.search.k, now: now() }) : null;
     const systemTurn = [today, system, found?.system ?? ""].filter((s) => s !== "").join("\n\n");

@@ -11,6 +11,7 @@ interface EvalFlags {
   answers?: string;
   copy: boolean;
   tools: boolean;
+  images: boolean;
   json: boolean;
   prompt?: string;
 }
@@ -40,6 +41,7 @@ export function registerEvalCommands(program: Command): void {
       "with --tasks: ask tool tasks with no tools offered (what the model says with nothing to call)",
     )
     .option("--prompt <file>", "with --tasks: a system prompt and demonstrations to put first (llmfab prompt optimize)")
+    .option("--no-images", "with --tasks: ask image tasks without their images (a text model is always asked so)")
     .option("--copy", "with --data: accuracy on repeated windows of the text, first copy against second", false)
     .option("--json", "print the result as JSON", false)
     .action(async (o: EvalFlags) => {
@@ -99,6 +101,7 @@ async function evaluateTasks(model: Model, tasks: string, o: EvalFlags): Promise
   const { readPromptFile } = await import("../infer/prompt-file.ts");
   const answers = await answerChatTasks(model, loadChatCodec(o.model), readConversations([tasks]), {
     withoutTools: !o.tools,
+    withoutImages: !o.images,
     prompt: o.prompt ? readPromptFile(o.prompt) : undefined,
   });
   if (o.answers) writeJsonLinesAtomic(o.answers, answers);

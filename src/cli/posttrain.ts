@@ -69,10 +69,19 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--grad-accum <n>", "micro-batches per optimizer step", numberArg("gradAccum"), 1)
     .option("--lr <lr>", "peak learning rate", numberArg("lr"), 1e-3)
     .option("--eval-interval <n>", "steps between validation losses (default: ten per run)", numberArg("steps"))
+    .option(
+      "--vision-encoder <new|dir>",
+      "give a text model eyes: a fresh ViT encoder and projector (new), or those of a vision model directory",
+    )
+    .addOption(
+      new Option("--stage <stage>", "vision models: what trains — projector, vision (encoder + projector) or full")
+        .choices(["projector", "vision", "full"])
+        .default("full"),
+    )
     .action(async (o: SftFlags) => {
       checkMode(o.mode);
       const { runSftCommand } = await import("../pipeline/sft.ts");
-      const r = runSftCommand({ ...o, threads: runtime.threads() });
+      const r = await runSftCommand({ ...o, threads: runtime.threads() });
       if ((await import("../backend/mpi.ts")).communicator().rank !== 0) return; // rank 0 reports for the job
       const val = r.valLoss === null ? "" : `, validation loss ${r.valLoss.toFixed(4)}`;
       console.log(
@@ -198,12 +207,35 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
       "held-out conversations drawn (identity ones are then dropped; default n / 10)",
       numberArg("heldout"),
     )
-    .action(async (o: { out: string; n: number; seed: number; mix?: string; heldout?: number }) => {
-      const { parseMix } = await import("../posttrain/synth.ts");
-      const { synthesizeFromSotu, writeSynthetic } = await import("../pipeline/synth.ts");
-      const mix: Partial<Record<SynthTask, number>> | undefined = o.mix === undefined ? undefined : parseMix(o.mix);
-      const { train, heldout } = synthesizeFromSotu(o.n, o.seed, { mix, heldout: o.heldout });
-      const heldoutPath = writeSynthetic(o.out, { train, heldout });
-      console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
-    });
+    .option("--vision", "image conversations instead: shapes, colours, positions, printed numbers, MNIST digits")
+    .option(
+      "--mnist <n>",
+      "--vision: MNIST training digits (of the 8,500 kept for training)",
+      numberArg("conversations"),
+      8500,
+    )
+    .action(
+      async (o: {
+        out: string;
+        n: number;
+        seed: number;
+        mix?: string;
+        heldout?: number;
+        vision?: boolean;
+        mnist: number;
+      }) => {
+        if (o.vision) {
+          const { synthesizeVisionFile } = await import("../pipeline/synth.ts");
+          const r = synthesizeVisionFile(o.out, o.n, o.mnist, o.heldout, o.seed);
+          console.log(`${r.train} training image conversations in ${o.out}, ${r.heldout} held-out in ${r.heldoutPath}`);
+          return;
+        }
+        const { parseMix } = await import("../posttrain/synth.ts");
+        const { synthesizeFromSotu, writeSynthetic } = await import("../pipeline/synth.ts");
+        const mix: Partial<Record<SynthTask, number>> | undefined = o.mix === undefined ? undefined : parseMix(o.mix);
+        const { train, heldout } = synthesizeFromSotu(o.n, o.seed, { mix, heldout: o.heldout });
+        const heldoutPath = writeSynthetic(o.out, { train, heldout });
+        console.log(`${train.length} training conversations in ${o.out}, ${heldout.length} held-out in ${heldoutPath}`);
+      },
+    );
 }

@@ -20,6 +20,41 @@ export interface ChatMessage {
   toolCalls?: ToolCall[];
   /** tool turns: the call this result answers */
   toolCallId?: string;
+  /** images in this message (data URLs, file paths or http(s) URLs), one IMAGE_PLACEHOLDER in content each */
+  images?: string[];
+}
+
+/** Where an image stands in a message's text; a vision model's patch vectors take its place. */
+export const IMAGE_PLACEHOLDER = "<|image|>";
+
+/** A rendered prompt's tokens with each image placeholder expanded to `patches` tokens. */
+export interface ImageTokens {
+  tokens: number[];
+  /** where each image's patches start, in order */
+  imageStarts: number[];
+}
+
+/**
+ * Tokenizes rendered chat text, putting `patches` placeholder tokens (id `placeholderId`;
+ * their embeddings are replaced, so any id serves) wherever IMAGE_PLACEHOLDER stands.
+ */
+export function encodeImageText(
+  text: string,
+  encode: (text: string) => number[],
+  patches: number,
+  placeholderId: number,
+): ImageTokens {
+  const pieces = text.split(IMAGE_PLACEHOLDER);
+  const tokens: number[] = [];
+  const imageStarts: number[] = [];
+  pieces.forEach((piece, i) => {
+    if (i > 0) {
+      imageStarts.push(tokens.length);
+      for (let k = 0; k < patches; k++) tokens.push(placeholderId);
+    }
+    if (piece) tokens.push(...encode(piece));
+  });
+  return { tokens, imageStarts };
 }
 
 /** A tool as the template lists it (OpenAI's `function` object). */

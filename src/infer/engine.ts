@@ -3,7 +3,8 @@
 // together, and new requests join as slots free up. A slot keeps its tokens after a
 // request ends, so the next turn of a chat only prefills what is new.
 import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model/kv-cache.ts";
-import type { Model } from "../model/model.ts";
+import type { ImageBatch, Model } from "../model/model.ts";
+import { patchesPerImage, pixelsPerImage } from "../model/vision.ts";
 import { Rng } from "../nn/random.ts";
 import { type FrozenWeights, noGrad, withFrozenWeights } from "../tensor/index.ts";
 import { type JsonConstraint, JsonConstraints } from "./constrain.ts";
@@ -54,8 +55,18 @@ export interface GenerationResult {
   cachedTokens: number;
 }
 
+/** A prompt's images (vision models): preprocessed pixels and where each image's placeholder tokens start. */
+export interface PromptImages {
+  /** [count, C, S, S] */
+  pixels: Float32Array;
+  count: number;
+  /** prompt positions of each image's first placeholder token; its patches fill the positions after */
+  starts: number[];
+}
+
 export interface Request {
   prompt: number[];
+  images?: PromptImages;
   options: Partial<GenerationOptions>;
   onToken?: (e: TokenEvent) => void;
   onDone: (r: GenerationResult) => void;
@@ -120,6 +131,7 @@ export class Engine {
     if (req.prompt.length >= this.cache.capacity) {
       throw new Error(`the prompt has ${req.prompt.length} tokens; the context holds ${this.cache.capacity}`);
     }
+    if (req.images) this.checkImages(req.prompt, req.images);
     const id = this.nextId++;
     this.waiting.push({ id, req });
     return id;
@@ -160,11 +172,13 @@ export class Engine {
     prompt: number[],
     options: Partial<GenerationOptions> = {},
     onToken?: (e: TokenEvent) => void,
+    images?: PromptImages,
   ): GenerationResult {
     let result: GenerationResult | null = null;
     let error: Error | null = null;
     this.submit({
       prompt,
+      ...(images ? { images } : {}),
       options,
       onToken,
       onDone: (r) => {
@@ -179,8 +193,18 @@ export class Engine {
     return result as unknown as GenerationResult;
   }
 
+  private checkImages(prompt: number[], images: PromptImages): void {
+    const vision = this.model.config.vision;
+    if (!vision) throw new Error("this model has no vision encoder: it cannot see images");
+    const N = patchesPerImage(vision);
+    if (images.starts.length !== images.count || images.pixels.length !== images.count * pixelsPerImage(vision))
+      throw new Error(`${images.count} images do not match their pixels and placeholders`);
+    for (const start of images.starts)
+      if (start < 0 || start + N > prompt.length) throw new Error(`an image at position ${start} runs past the prompt`);
+  }
+
   /** The free slot whose cached tokens share the longest prefix with the prompt. */
-  private pickSlot(prompt: number[]): [number, number] {
+  private pickSlot(prompt: number[], firstImage: number): [number, number] {
     let best = -1;
     let bestShared = -1;
     this.busy.forEach((busy, slot) => {
@@ -193,19 +217,22 @@ export class Engine {
         bestShared = n;
       }
     });
-    // The last prompt token is always run again: its logits pick the first new token.
-    return [best, Math.min(bestShared, prompt.length - 1)];
+    // The last prompt token is always run again: its logits pick the first new token. Placeholder
+    // tokens are alike for every image, so nothing from the first image on is taken from the cache.
+    return [best, Math.min(bestShared, prompt.length - 1, firstImage)];
   }
 
   private prefill(id: number, req: Request): void {
-    const [slot, shared] = this.pickSlot(req.prompt);
+    const firstImage = req.images?.starts[0] ?? req.prompt.length;
+    const [slot, shared] = this.pickSlot(req.prompt, firstImage);
     this.busy[slot] = true;
     const tokens = req.prompt.slice(0, shared);
     this.slotTokens[slot] = tokens;
     const fresh = req.prompt.slice(shared);
     let logits: Float32Array;
     try {
-      logits = this.forward(Int32Array.from(fresh), cacheStep(this.cache, [slot], [shared], fresh.length));
+      const kv = cacheStep(this.cache, [slot], [shared], fresh.length);
+      logits = this.forward(Int32Array.from(fresh), kv, this.imageRows(req.images, shared));
     } catch (e) {
       this.freeSlot(slot, []);
       req.onError(asError(e));
@@ -289,12 +316,21 @@ export class Engine {
     this.slotTokens[slot] = tokens;
   }
 
-  private forward(ids: Int32Array, kv: CacheStep): Float32Array {
+  private forward(ids: Int32Array, kv: CacheStep, images?: ImageBatch): Float32Array {
     const B = kv.slots.length;
     return withFrozenWeights(
       this.frozen,
-      () => this.model.forward(ids, B, ids.length / B, { kv, lastOnly: true }).data,
+      () => this.model.forward(ids, B, ids.length / B, { kv, lastOnly: true, images }).data,
     );
+  }
+
+  /** A prefill's images and the rows of its fresh tokens (those from `shared` on) their patches take. */
+  private imageRows(images: PromptImages | undefined, shared: number): ImageBatch | undefined {
+    const vision = this.model.config.vision;
+    if (!images || !vision) return undefined;
+    const N = patchesPerImage(vision);
+    const rows = Int32Array.from(images.starts.flatMap((s) => Array.from({ length: N }, (_, k) => s - shared + k)));
+    return { pixels: images.pixels, count: images.count, rows };
   }
 
   private constraints(): JsonConstraints {
@@ -405,7 +441,8 @@ export class Engine {
     const i = this.active.indexOf(s);
     if (i < 0) return;
     this.active.splice(i, 1);
-    this.freeSlot(s.slot, s.tokens);
+    // The cache keeps what a later prompt may share: the tokens before the first image.
+    this.freeSlot(s.slot, s.tokens.slice(0, s.req.images?.starts[0] ?? s.tokens.length));
     if (reason !== "stop" || s.held) s.text += s.held + s.decoder.flush();
     s.req.onDone({
       ids: s.out,

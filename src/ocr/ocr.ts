@@ -9,7 +9,7 @@ import { dirname, join } from "node:path";
 import { gunzipSync } from "node:zlib";
 import Tesseract from "tesseract.js";
 import { cacheDir } from "../io/cache.ts";
-import { checkImage, ImageError, type ImageInfo } from "./image.ts";
+import { checkImage, ImageError, type ImageInfo } from "../io/image.ts";
 
 export const OCR_LANGUAGES = ["eng", "chi_sim"] as const;
 export type OcrLanguage = (typeof OCR_LANGUAGES)[number];

@@ -11,6 +11,7 @@ import type { Model } from "../model/model.ts";
 import type { Conversation } from "../posttrain/data.ts";
 import { engineGenerate } from "./agent.ts";
 import type { ChatCodec } from "./codec.ts";
+import { imagesOf, visionPrompt, withoutImages } from "./vision.ts";
 
 export interface TaskScore {
   task: string;
@@ -38,6 +39,8 @@ export interface TaskEvalOptions {
   withoutTools?: boolean;
   /** a system prompt and demonstrations put before every conversation */
   prompt?: PromptFile;
+  /** image tasks asked without their images (a vision model's text-only comparison; always so for text models) */
+  withoutImages?: boolean;
 }
 
 /** Per-task and overall accuracy of the chat model on the conversations. */
@@ -68,9 +71,16 @@ export async function answerChatTasks(
       withTools.push([c, answer]);
       continue;
     }
-    const prompt = codec.encode(codec.renderChat(applyPrompt(o.prompt, askedPart(c))), true);
+    const asked = applyPrompt(o.prompt, askedPart(c));
+    const vision = o.withoutImages ? undefined : model.config.vision;
+    const text = codec.renderChat(vision ? asked : withoutImages(asked));
+    const { prompt, images } = vision
+      ? await visionPrompt(codec, vision, text, imagesOf(asked), c.source)
+      : { prompt: codec.encode(text, true), images: undefined };
     engine.submit({
-      prompt: prompt.slice(-(engine.contextLength - maxTokens - 1)),
+      // A prompt with images is never cut (its patches would be); one too long is refused by the engine.
+      prompt: images ? prompt : prompt.slice(-(engine.contextLength - maxTokens - 1)),
+      ...(images ? { images } : {}),
       options: { temperature: 0, maxTokens },
       onDone: (r) => check(answer, r.text),
       onError: (e) => {

@@ -88,7 +88,7 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   const chatModel = dir("chat");
   if (!existsSync(join(chatModel, "model.safetensors"))) {
     o.log("4/6 supervised fine-tuning on the synthetic conversations");
-    runSftCommand({
+    await runSftCommand({
       model: pre.modelDir,
       data: [train],
       valData: [heldout],

@@ -6,17 +6,29 @@ import { join, resolve } from "node:path";
 import { communicator } from "../backend/mpi.ts";
 import { refuseExisting, writeDirAtomic, writeFileAtomic } from "../io/atomic.ts";
 import { jsonLine } from "../io/json.ts";
-import { modelFiles } from "../model/directory.ts";
-import { flopsPerToken, type Model } from "../model/model.ts";
+import { loadModel, modelFiles } from "../model/directory.ts";
+import { addVision, flopsPerToken, type Model } from "../model/model.ts";
 import { adapterFiles, type LoraConfig, loadAnyModel } from "../model/peft.ts";
+import { defaultVision, isProjectorParameter, isVisionParameter } from "../model/vision.ts";
 import { Rng } from "../nn/random.ts";
 import { checkRange } from "../options/ranges.ts";
 import { type Conversation, readConversations } from "../posttrain/data.ts";
-import { type EncodedConversation, encodeConversation } from "../posttrain/encode.ts";
-import { conversationLoss, defaultLoraTargets, runSft, type SftMode, sftSteps, shuffle } from "../posttrain/sft.ts";
+import type { EncodedConversation } from "../posttrain/encode.ts";
+import {
+  conversationLoss,
+  defaultLoraTargets,
+  runSft,
+  type SftMode,
+  sftSteps,
+  shuffle,
+  VISION_STAGES,
+  type VisionStage,
+} from "../posttrain/sft.ts";
+import type { Tensor } from "../tensor/index.ts";
 import { createReporter } from "../train/progress.ts";
 import { peakFlops } from "../train/throughput.ts";
 import { loadChatCodec, tokenizerFilesOf } from "./codec.ts";
+import { encodeChat } from "./vision.ts";
 
 export interface SftCommand {
   model: string;
@@ -49,6 +61,10 @@ export interface SftCommand {
   quiet?: boolean;
   /** under mpirun, 1 shards AdamW's moments over the ranks (ZeRO stage 1) */
   zeroStage?: number;
+  /** give a text model a vision encoder and projector: "new" (fresh, default ViT) or a vision model directory to take them from */
+  visionEncoder?: string;
+  /** vision models: which parts train (default full) */
+  stage?: VisionStage;
 }
 
 export const METRICS_FILE = "metrics.jsonl";
@@ -78,6 +94,14 @@ export function checkSftCommand(o: Omit<SftCommand, "data">): void {
   if (o.maxSteps !== undefined) checkRange("--max-steps", o.maxSteps, "steps");
   if (o.evalInterval !== undefined) checkRange("--eval-interval", o.evalInterval, "steps");
   if (o.mode === "freeze") checkRange("--trainable-layers", o.trainableLayers, "trainableLayers");
+  if (o.stage !== undefined && !VISION_STAGES.includes(o.stage))
+    throw new Error(`--stage must be ${VISION_STAGES.join(", ")}, got ${o.stage}`);
+  if (o.stage !== undefined && o.stage !== "full" && o.mode !== "full")
+    throw new Error(`--stage ${o.stage} trains no language-model weights: use it with --mode full (the default)`);
+  if (o.mode === "lora" && o.visionEncoder !== undefined)
+    throw new Error(
+      "--vision-encoder with --mode lora: an adapter cannot carry a new encoder; fine-tune with --mode full first",
+    );
   if (o.mode === "lora") {
     checkRange("--lora-rank", o.loraRank, "loraRank");
     checkRange("--lora-alpha", o.loraAlpha, "loraAlpha");
@@ -92,12 +116,37 @@ export function refuseFinishedOutput(out: string): void {
 }
 
 /** Training and validation conversations: the validation file, or a seeded share held out. */
-function splitConversations(o: SftCommand, encode: (c: Conversation) => EncodedConversation) {
+async function splitConversations(o: SftCommand, encode: (c: Conversation) => Promise<EncodedConversation>) {
   const conversations = readConversations(o.data);
   const toolNames = [...new Set(conversations.flatMap((c) => (c.tools ?? []).map((t) => t.name)))].sort();
-  const all = conversations.map(encode);
-  if (o.valData?.length) return { train: all, val: readConversations(o.valData).map(encode), toolNames };
+  const encodeAll = async (list: Conversation[]) => {
+    const out: EncodedConversation[] = [];
+    for (const c of list) out.push(await encode(c));
+    return out;
+  };
+  const all = await encodeAll(conversations);
+  if (o.valData?.length) return { train: all, val: await encodeAll(readConversations(o.valData)), toolNames };
   return { ...heldOutSplit(all, o.valFraction, o.seed), toolNames };
+}
+
+/** The model to fine-tune: the --model directory, given a vision encoder when --vision-encoder asks for one. */
+function startingModel(o: SftCommand): Model {
+  const model = loadAnyModel(o.model);
+  if (o.visionEncoder === undefined) return model;
+  if (o.visionEncoder === "new") return addVision(model, defaultVision(), o.seed);
+  const donor = loadModel(o.visionEncoder);
+  if (!donor.config.vision)
+    throw new Error(`${o.visionEncoder}: not a vision model (its config.json has no vision_config)`);
+  const fresh = addVision(model, donor.config.vision, o.seed);
+  for (const [name, t] of donor.params) {
+    if (!isVisionParameter(name)) continue;
+    const own = fresh.params.get(name) as Tensor;
+    // The projector maps into the language model's width: it is taken only where the widths agree.
+    if (own.size === t.size) own.data.set(t.data);
+    else if (!isProjectorParameter(name))
+      throw new Error(`${o.visionEncoder}: ${name} has shape [${t.shape}], the encoder needs [${own.shape}]`);
+  }
+  return fresh;
 }
 
 type TrainedModeFlags = Pick<
@@ -161,26 +210,20 @@ export function heldOutSplit<T>(all: T[], fraction: number, seed: number): { tra
   return { train: all.filter((_, i) => !isVal.has(i)), val: all.filter((_, i) => isVal.has(i)) };
 }
 
-export function runSftCommand(o: SftCommand): {
+export async function runSftCommand(o: SftCommand): Promise<{
   out: string;
   steps: number;
   finalLoss: number;
   valLoss: number | null;
   trainableParams: number;
-} {
+}> {
   checkSftCommand(o);
   refuseFinishedOutput(o.out);
-  const model = loadAnyModel(o.model);
+  const model = startingModel(o);
   const codec = loadChatCodec(o.model);
-  // Each conversation is rendered with the tools it offers (OpenAI's fine-tuning format).
-  const encode = (c: Conversation) =>
-    encodeConversation(
-      c,
-      (messages, addGenerationPrompt) =>
-        codec.encode(codec.renderChat(messages, addGenerationPrompt, c.tools ?? []), true),
-      model.config.blockSize,
-    );
-  const { train, val, toolNames } = splitConversations(o, encode);
+  const { train, val, toolNames } = await splitConversations(o, (c) =>
+    encodeChat(c, codec, model.config.blockSize, model.config.vision),
+  );
   if (train.length === 0) throw new Error(`${o.data.join(", ")}: no conversations to train on`);
   const lora = loraOf(o, model);
   const options = { ...o, lora, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 };

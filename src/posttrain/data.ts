@@ -5,7 +5,15 @@
 //   ShareGPT:     {"conversations": [{"from": "human" | "gpt" | "system", "value": "..."}]}
 //   Alpaca:       {"instruction": "...", "input": "...", "output": "..."}
 import { readFileSync } from "node:fs";
-import { type ChatMessage, type ToolCall, type ToolSpec, toolArguments, toolSpecOf } from "../infer/chat.ts";
+import { dirname, isAbsolute, resolve } from "node:path";
+import {
+  type ChatMessage,
+  IMAGE_PLACEHOLDER,
+  type ToolCall,
+  type ToolSpec,
+  toolArguments,
+  toolSpecOf,
+} from "../infer/chat.ts";
 import { decodeText } from "../io/text.ts";
 
 export type Role = ChatMessage["role"];
@@ -29,14 +37,14 @@ const SHAREGPT_ROLES: Record<string, Role> = {
   system: "system",
 };
 
-function parseLine(value: unknown, where: string): Conversation {
+function parseLine(value: unknown, where: string, folder: string): Conversation {
   const v = value as Record<string, unknown>;
   if (typeof v !== "object" || v === null || Array.isArray(v)) throw new Error(`${where}: expected a JSON object`);
   const meta = typeof v.meta === "object" && v.meta !== null ? (v.meta as Record<string, unknown>) : undefined;
   let messages: Message[];
   let tools: ToolSpec[] | undefined;
   if (Array.isArray(v.messages)) {
-    messages = v.messages.map((m: unknown, i: number) => openAiMessage(m, `${where}: messages[${i}]`));
+    messages = v.messages.map((m: unknown, i: number) => openAiMessage(m, `${where}: messages[${i}]`, folder));
     if (v.tools !== undefined) tools = toolSpecs(v.tools, `${where}: tools`);
   } else if (Array.isArray(v.conversations)) {
     messages = v.conversations.map((m: unknown, i: number) => {
@@ -68,14 +76,37 @@ function parseLine(value: unknown, where: string): Conversation {
 
 const ROLES = ["system", "user", "assistant", "tool"];
 
+/**
+ * A content list of text and image_url parts as text with IMAGE_PLACEHOLDER where each
+ * image stands, and the images' sources (file paths relative to the data file's folder).
+ */
+function contentParts(parts: unknown[], where: string, folder: string): { text: string; images: string[] } {
+  let text = "";
+  const images: string[] = [];
+  parts.forEach((part, j) => {
+    const p = (part ?? {}) as { type?: unknown; text?: unknown; image_url?: { url?: unknown } };
+    if (p.type === "text" && typeof p.text === "string") text += p.text;
+    else if (p.type === "image_url" && typeof p.image_url?.url === "string") {
+      const url = p.image_url.url;
+      const local = !/^(data:|https?:\/\/)/i.test(url) && !isAbsolute(url);
+      images.push(local ? resolve(folder, url) : url);
+      text += IMAGE_PLACEHOLDER;
+    } else throw new Error(`${where}: content[${j}] must be a text part or an image_url part with a url`);
+  });
+  return { text, images };
+}
+
 /** One OpenAI chat message: content, and for the assistant its tool calls, for a tool its call id. */
-function openAiMessage(m: unknown, where: string): Message {
-  const { role, content, tool_calls, tool_call_id } = (m ?? {}) as Record<string, unknown>;
+function openAiMessage(m: unknown, where: string, folder: string): Message {
+  const { role, tool_calls, tool_call_id } = (m ?? {}) as Record<string, unknown>;
+  let { content } = (m ?? {}) as Record<string, unknown>;
   if (typeof role !== "string" || !ROLES.includes(role))
     throw new Error(`${where}: unknown role ${JSON.stringify(role)} (system, user, assistant or tool)`);
   const calls = role === "assistant" && tool_calls != null ? toolCalls(tool_calls, `${where}.tool_calls`) : undefined;
+  let images: string[] = [];
+  if (Array.isArray(content)) ({ text: content, images } = contentParts(content, where, folder));
   if (typeof content !== "string" && !(content == null && calls?.length))
-    throw new Error(`${where}: content must be a string`);
+    throw new Error(`${where}: content must be a string or a list of text and image_url parts`);
   if (role === "tool" && typeof tool_call_id !== "string")
     throw new Error(`${where}: a tool message needs its tool_call_id`);
   return {
@@ -83,6 +114,7 @@ function openAiMessage(m: unknown, where: string): Message {
     content: typeof content === "string" ? content : "",
     ...(calls?.length ? { toolCalls: calls } : {}),
     ...(role === "tool" ? { toolCallId: tool_call_id as string } : {}),
+    ...(images.length ? { images } : {}),
   };
 }
 
@@ -129,7 +161,7 @@ export function readConversations(paths: string[]): Conversation[] {
       } catch {
         throw new Error(`${where}: malformed JSON`);
       }
-      out.push(parseLine(value, where));
+      out.push(parseLine(value, where, dirname(path)));
     });
   }
   if (out.length === 0) throw new Error(`${paths.join(", ")}: no conversations`);

@@ -11,6 +11,8 @@ export interface EncodedConversation {
   tokens: number[];
   /** targets[t] is the token to predict after tokens[t], or IGNORE_INDEX */
   targets: number[];
+  /** a vision model's images: preprocessed pixels, and where each one's placeholder tokens start */
+  images?: { pixels: Float32Array[]; starts: number[] };
 }
 
 /**

@@ -4,8 +4,9 @@
 import { communicator } from "../backend/mpi.ts";
 import { architectureOf } from "../model/architecture.ts";
 import { featuresOf, initAdapter } from "../model/lora.ts";
-import type { Model } from "../model/model.ts";
+import type { ImageBatch, Model } from "../model/model.ts";
 import type { LoraConfig } from "../model/peft.ts";
+import { isProjectorParameter, isVisionParameter, patchesPerImage, type VisionConfig } from "../model/vision.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
 import { crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
@@ -13,6 +14,14 @@ import { EMPTY_SHARE, type MicroBatch, Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 
 export type SftMode = "full" | "freeze" | "lora";
+
+/**
+ * What trains in a vision model (LLaVA's stages): only the projector (the encoder and the
+ * language model frozen), the encoder and projector (the language model frozen), or
+ * everything the mode trains plus the encoder and projector (under LoRA: the adapters only).
+ */
+export type VisionStage = "projector" | "vision" | "full";
+export const VISION_STAGES: readonly VisionStage[] = ["projector", "vision", "full"];
 
 export interface SftOptions {
   mode: SftMode;
@@ -35,6 +44,8 @@ export interface SftOptions {
   seed: number;
   /** under mpirun, 1 shards AdamW's moments over the ranks (ZeRO stage 1) */
   zeroStage?: number;
+  /** vision models: which parts train (default full) */
+  stage?: VisionStage;
 }
 
 export interface SftStep {
@@ -60,8 +71,27 @@ export function defaultLoraTargets(model: Model): string[] {
   return [...architectureOf(model.config).loraTargets];
 }
 
-/** Sets requiresGrad on the model's parameters (and adds adapters) for the mode; returns what trains. */
+/** Sets requiresGrad on the model's parameters (and adds adapters) for the mode and stage; returns what trains. */
 export function prepareTrainable(model: Model, o: SftOptions): [string, Tensor][] {
+  const stage = o.stage ?? "full";
+  if (!model.config.vision) {
+    if (stage !== "full") throw new Error(`--stage ${stage} needs a vision model (the model has no vision encoder)`);
+    return prepareLanguageModel(model, o);
+  }
+  if (stage !== "full") {
+    freezeExcept(model.params, stage === "projector" ? isProjectorParameter : isVisionParameter);
+    return trainable(model.params);
+  }
+  const language = prepareLanguageModel(model, o);
+  // A PEFT adapter holds the language model's adapters only: under LoRA the encoder and projector stay the base's.
+  if (o.mode === "lora") return language;
+  const vision = [...model.params].filter(([name]) => isVisionParameter(name));
+  for (const [, t] of vision) t.requiresGrad = true;
+  return [...language.filter(([name]) => !isVisionParameter(name)), ...vision];
+}
+
+/** What trains of the language model: all of it, its top blocks, or LoRA adapters on its projections. */
+function prepareLanguageModel(model: Model, o: SftOptions): [string, Tensor][] {
   const L = model.config.nLayer;
   const { blockOf, isHead, layout } = architectureOf(model.config);
   if (o.mode === "full") {
@@ -119,6 +149,26 @@ export function padBatch(batch: EncodedConversation[], limit: number): { x: Int3
   return { x, y, T };
 }
 
+/** The images of a padded batch (row length T) and the rows their patches replace; undefined when it has none. */
+export function batchImages(batch: EncodedConversation[], T: number, vision?: VisionConfig): ImageBatch | undefined {
+  if (!batch.some((c) => c.images?.starts.length)) return undefined;
+  if (!vision) throw new Error("the conversations have images but the model has no vision encoder");
+  const N = patchesPerImage(vision);
+  const pixels: Float32Array[] = [];
+  const rows: number[] = [];
+  batch.forEach((c, b) => {
+    c.images?.starts.forEach((start, i) => {
+      pixels.push(c.images?.pixels[i] as Float32Array);
+      for (let k = 0; k < N; k++) rows.push(b * T + start + k);
+    });
+  });
+  const all = new Float32Array(pixels.reduce((n, p) => n + p.length, 0));
+  pixels.forEach((p, i) => {
+    all.set(p, i * p.length);
+  });
+  return { pixels: all, count: pixels.length, rows: Int32Array.from(rows) };
+}
+
 /** Steps a run takes: epochs x batches per epoch (rounded up), capped by maxSteps. */
 export function sftSteps(
   conversations: number,
@@ -160,9 +210,10 @@ export function runSft(
         const padded = padBatch(part, model.config.blockSize);
         T = Math.max(T, padded.T);
         const dropoutSeed = o.seed * 100_003 + step * accum + m;
+        const images = batchImages(part, padded.T, model.config.vision);
         micros.push({
           count: padded.y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0),
-          loss: () => crossEntropy(model.forward(padded.x, part.length, padded.T, { dropoutSeed }), padded.y),
+          loss: () => crossEntropy(model.forward(padded.x, part.length, padded.T, { dropoutSeed, images }), padded.y),
         });
       }
       const r = trainer.step(step, micros);
@@ -185,7 +236,8 @@ export function conversationLoss(model: Model, data: EncodedConversation[], batc
       const { x, y, T } = padBatch(batch, model.config.blockSize);
       const targets = y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0);
       if (targets === 0) continue;
-      sum += crossEntropy(model.forward(x, batch.length, T), y).item() * targets;
+      const images = batchImages(batch, T, model.config.vision);
+      sum += crossEntropy(model.forward(x, batch.length, T, { images }), y).item() * targets;
       count += targets;
     }
   });

@@ -6,17 +6,20 @@ import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import { z } from "zod";
 import { withoutToolCalls } from "../agent/loop.ts";
 import { runTool, type Tool } from "../agent/tool.ts";
-import { type ChatMessage, heldToolCalls } from "../infer/chat.ts";
-import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
+import { type ChatMessage, heldToolCalls, IMAGE_PLACEHOLDER } from "../infer/chat.ts";
+import type { GenerationOptions, GenerationResult, PromptImages } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
+import type { VisionConfig } from "../model/vision.ts";
 import type { OcrLanguage } from "../ocr/ocr.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
+import { chatTokens } from "../pipeline/vision.ts";
 import { appendFeedback, feedbackSchema } from "../posttrain/feedback.ts";
 import { sourcesFooter } from "../retrieval/context.ts";
 import type { IndexDatabase } from "../retrieval/index.ts";
+import { stackImages } from "../vision/pixels.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
-import { GroundingError, groundMessages, readImageParts } from "./grounding.ts";
+import { GroundingError, groundMessages, readImageParts, readVisionParts } from "./grounding.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";
 import { answerToolCalls, chatMessages, ToolRequestError, type ToolSetup, toolSetup } from "./tools.ts";
 
@@ -36,6 +39,8 @@ export interface ServerOptions {
   feedbackFile?: string;
   /** tools the server runs for the chat page (GET /v1/tools, POST /v1/tools/NAME), and those the model was trained to call */
   tools?: { tools: Tool[]; trained: string[] };
+  /** the served model's vision encoder: image parts go to it (without one, OCR reads them) */
+  vision?: VisionConfig;
   /** OCR languages for image parts (default: eng) */
   ocrLanguages?: OcrLanguage[];
   /** the index requests search with web_search_options */
@@ -159,13 +164,21 @@ export function buildServer(o: ServerOptions): FastifyInstance {
   }));
 
   app.post("/v1/chat/completions", async (req, reply) => {
-    const body = await grounded(() => readImageParts(parse(chatRequest, req.body), o.ocrLanguages ?? ["eng"]));
+    // A vision model sees the images; for a text model, OCR reads their text into the message.
+    const parsed = parse(chatRequest, req.body);
+    const seen = o.vision ? await grounded(() => readVisionParts(parsed, o.vision as VisionConfig)) : null;
+    const body = seen?.body ?? (await grounded(() => readImageParts(parsed, o.ocrLanguages ?? ["eng"])));
     const request = toolRequest(body);
     const { tools } = request;
     const { messages, footer } = searched(body, applyPrompt(o.prompt, request.messages));
     const text = o.codec.renderChat(messages, true, tools?.specs ?? []) + (tools?.prefix ?? "");
     o.onPrompt?.(text);
-    const prompt = o.codec.encode(text, true);
+    const { tokens: prompt, imageStarts } = chatTokens(o.codec, text, o.vision);
+    const images = seen?.images.length
+      ? { pixels: stackImages(seen.images), count: seen.images.length, starts: imageStarts }
+      : undefined;
+    if (images && imageStarts.length !== images.count)
+      throw new ApiError(400, `messages: write no ${IMAGE_PLACEHOLDER} in text parts; send images as image_url parts`);
     const options = {
       ...generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length),
       ...(tools ? toolCallOptions(tools) : responseSchema(body)),
@@ -185,22 +198,32 @@ export function buildServer(o: ServerOptions): FastifyInstance {
       return parsed?.calls.length ? parsed : { content: r.text + footer(r.text), calls: [] };
     };
     if (body.stream) {
-      return stream(reply, n, prompt, options, {
-        first: (index) => chunk(index, { role: "assistant", content: "" }, null),
-        delta: (index, content) => chunk(index, { content }, null),
-        hiddenFrom: tools ? (tools.prefix ? "start" : "markers") : "none",
-        last: (index, r) => {
-          const { calls } = answer(r);
-          if (calls.length === 0) {
-            const sources = footer(r.text);
-            return [...(sources ? [chunk(index, { content: sources }, null)] : []), chunk(index, {}, finishReason(r))];
-          }
-          const deltas = calls.map((c, k) => ({ index: k, ...c }));
-          return [chunk(index, { tool_calls: deltas }, null), chunk(index, {}, "tool_calls")];
+      return stream(
+        reply,
+        n,
+        prompt,
+        options,
+        {
+          first: (index) => chunk(index, { role: "assistant", content: "" }, null),
+          delta: (index, content) => chunk(index, { content }, null),
+          hiddenFrom: tools ? (tools.prefix ? "start" : "markers") : "none",
+          last: (index, r) => {
+            const { calls } = answer(r);
+            if (calls.length === 0) {
+              const sources = footer(r.text);
+              return [
+                ...(sources ? [chunk(index, { content: sources }, null)] : []),
+                chunk(index, {}, finishReason(r)),
+              ];
+            }
+            const deltas = calls.map((c, k) => ({ index: k, ...c }));
+            return [chunk(index, { tool_calls: deltas }, null), chunk(index, {}, "tool_calls")];
+          },
         },
-      });
+        images,
+      );
     }
-    const results = await runAll(n, prompt, options, reply);
+    const results = await runAll(n, prompt, options, reply, images);
     return {
       id,
       object: "chat.completion",
@@ -337,11 +360,12 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     prompt: number[],
     options: Partial<GenerationOptions>,
     reply: FastifyReply,
+    images?: PromptImages,
   ): Promise<GenerationResult[]> {
     const abort = abortOnClose(reply);
     return Promise.all(
       Array.from({ length: n }, (_, i) =>
-        o.generator.generate(prompt, { ...options, seed: (options.seed ?? 0) + i }, undefined, abort.signal),
+        o.generator.generate(prompt, { ...options, seed: (options.seed ?? 0) + i }, undefined, abort.signal, images),
       ),
     );
   }
@@ -389,6 +413,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     prompt: number[],
     options: Partial<GenerationOptions>,
     chunks: StreamChunks,
+    images?: PromptImages,
   ): Promise<void> {
     if (o.generator.inFlight + n > o.generator.maxInFlight)
       throw new QueueFullError("the server is busy; try again shortly");
@@ -415,6 +440,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
               if (shown) send(chunks.delta(index, shown));
             },
             abort.signal,
+            images,
           );
           for (const c of chunks.last(index, r)) send(c);
         }),

@@ -4,13 +4,13 @@
 // engine from a stuck one.
 import { parentPort, workerData } from "node:worker_threads";
 import { native } from "../backend/native.ts";
-import { Engine, type GenerationOptions, type GenerationResult } from "../infer/engine.ts";
+import { Engine, type GenerationOptions, type GenerationResult, type PromptImages } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
 
 export type WorkerRequest =
-  | { type: "generate"; id: number; prompt: number[]; options: Partial<GenerationOptions> }
+  | { type: "generate"; id: number; prompt: number[]; options: Partial<GenerationOptions>; images?: PromptImages }
   | { type: "cancel"; id: number };
 
 export type WorkerEvent =
@@ -93,6 +93,7 @@ parentPort?.on("message", (m: WorkerRequest) => {
   try {
     const engineId = engine.submit({
       prompt: m.prompt,
+      ...(m.images ? { images: m.images } : {}),
       options: m.options,
       onToken: (t) => post({ type: "token", id: m.id, token: t.id, text: t.text, logprob: t.logprob }),
       onDone: (result) => {

@@ -3,7 +3,7 @@
 // It watches the worker: a worker that dies fails its requests and refuses new ones, and
 // one that holds requests without finishing an engine step for too long is "stalled".
 import type { Worker } from "node:worker_threads";
-import type { GenerationOptions, GenerationResult } from "../infer/engine.ts";
+import type { GenerationOptions, GenerationResult, PromptImages } from "../infer/engine.ts";
 import { startWorker } from "../io/worker.ts";
 import type { InjectedFault, WorkerData, WorkerEvent, WorkerRequest } from "./engine-worker.ts";
 
@@ -82,6 +82,7 @@ export class Generator {
     options: Partial<GenerationOptions>,
     onToken?: Pending["onToken"],
     signal?: AbortSignal,
+    images?: PromptImages,
   ): Promise<GenerationResult> {
     if (this.stopped) return Promise.reject(new EngineDownError(this.stopped));
     if (this.pending.size >= this.maxInFlight)
@@ -90,7 +91,7 @@ export class Generator {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { onToken, resolve, reject });
-      this.send({ type: "generate", id, prompt, options });
+      this.send({ type: "generate", id, prompt, options, ...(images ? { images } : {}) });
       signal?.addEventListener("abort", () => this.send({ type: "cancel", id }), { once: true });
     });
   }

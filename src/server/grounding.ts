@@ -1,13 +1,15 @@
 // What a request brings beyond its text: images (OpenAI image_url parts: data URLs, or
-// http(s) URLs fetched with limits) are read by OCR and become text parts noting where the
-// text came from; with web_search_options, the top passages of the server's index go into
+// http(s) URLs fetched with limits) go to a vision model as pixels, or for a text model are
+// read by OCR and become text parts noting where the text came from; with web_search_options, the top passages of the server's index go into
 // the system turn and the answer ends with the sources it used.
-import type { ChatMessage } from "../infer/chat.ts";
+import { type ChatMessage, IMAGE_PLACEHOLDER } from "../infer/chat.ts";
 import { fetchLimited } from "../io/fetch.ts";
-import { decodeDataUrl, IMAGE_LIMITS, ImageError } from "../ocr/image.ts";
+import { decodeDataUrl, IMAGE_LIMITS, ImageError } from "../io/image.ts";
+import type { VisionConfig } from "../model/vision.ts";
 import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
 import { type GroundedContext, searchContext } from "../retrieval/context.ts";
 import type { IndexDatabase } from "../retrieval/index.ts";
+import { imagePixels } from "../vision/pixels.ts";
 import type { ChatRequest } from "./schemas.ts";
 
 export class GroundingError extends Error {
@@ -63,6 +65,41 @@ export async function readImageParts(body: ChatRequest, langs: OcrLanguage[]): P
     }),
   );
   return { ...body, messages };
+}
+
+/**
+ * For a vision model: every image part read and preprocessed for it (in order), and the
+ * request with each image part replaced by the placeholder its patch vectors take.
+ */
+export async function readVisionParts(
+  body: ChatRequest,
+  vision: VisionConfig,
+): Promise<{ body: ChatRequest; images: Float32Array[] }> {
+  const images: Float32Array[] = [];
+  const messages = [];
+  for (const [i, m] of body.messages.entries()) {
+    if (typeof m.content === "string" || m.content == null) {
+      messages.push(m);
+      continue;
+    }
+    const content = [];
+    for (const [j, part] of m.content.entries()) {
+      if (part.type === "text") {
+        content.push(part);
+        continue;
+      }
+      const param = `messages.${i}.content.${j}.image_url.url`;
+      try {
+        images.push(await imagePixels(await imageBytes(part.image_url.url, param), vision, param));
+      } catch (e) {
+        if (e instanceof ImageError) throw new GroundingError(e.message, param);
+        throw e;
+      }
+      content.push({ type: "text" as const, text: IMAGE_PLACEHOLDER });
+    }
+    messages.push({ ...m, content });
+  }
+  return { body: { ...body, messages }, images };
 }
 
 const CONTEXT_SIZE = { low: 2, medium: 3, high: 6 } as const;

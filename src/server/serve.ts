@@ -96,6 +96,7 @@ export async function startServer(o: ServeOptions): Promise<RunningServer> {
     tools: { tools, trained: trainedTools(o.model) },
     search: db,
     ocrLanguages: o.ocrLanguages,
+    ...(config.vision ? { vision: config.vision } : {}),
     prompt: o.prompt,
     now: o.now,
     onPrompt: o.onPrompt,

@@ -1,4 +1,4 @@
-// Images are checked before anything decodes them: the type from the bytes (not the name),
+// Images (for OCR and vision models) are checked before anything decodes them: the type from the bytes (not the name),
 // the file size, and the pixel count from the header, so a corrupt file, a file that is no
 // image, or a small file declaring 50,000 x 50,000 pixels is refused with a clear reason.
 import { imageSize } from "image-size";

@@ -1,0 +1,66 @@
+// Images as a vision model takes them: read from a data URL, a file or an http(s) URL,
+// checked before decoding (type, bytes, pixel count), decoded and resized with Skia
+// (@napi-rs/canvas), flattened onto white where transparent, scaled to [0, 1] and
+// normalised by the model's mean and std per channel: [C, S, S] floats.
+import { readFileSync } from "node:fs";
+import { createCanvas, loadImage } from "@napi-rs/canvas";
+import { fetchLimited } from "../io/fetch.ts";
+import { checkImage, decodeDataUrl, IMAGE_LIMITS, ImageError } from "../io/image.ts";
+import { pixelsPerImage, type VisionConfig } from "../model/vision.ts";
+
+const IMAGE_FETCH = { maxBytes: IMAGE_LIMITS.maxBytes, timeoutMs: 15_000 };
+
+/** The bytes an image reference names: a data: URL, an http(s) URL, or a file path. */
+export async function imageSourceBytes(source: string, where: string): Promise<Uint8Array> {
+  if (source.startsWith("data:")) return decodeDataUrl(source, where);
+  if (/^https?:\/\//i.test(source)) {
+    try {
+      return (await fetchLimited(source, IMAGE_FETCH)).bytes;
+    } catch (e) {
+      throw new ImageError(`${where}: ${(e as Error).message}`);
+    }
+  }
+  try {
+    return readFileSync(source);
+  } catch {
+    throw new ImageError(`${where}: cannot read the image file ${source}`);
+  }
+}
+
+/** One image, preprocessed for the model: resized to its size (any aspect), [C, S, S] normalised floats. */
+export async function imagePixels(bytes: Uint8Array, v: VisionConfig, where: string): Promise<Float32Array> {
+  if (v.channels !== 3) throw new Error(`${where}: vision models take RGB images (num_channels 3), not ${v.channels}`);
+  checkImage(bytes, where);
+  let image: Awaited<ReturnType<typeof loadImage>>;
+  try {
+    image = await loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  } catch (e) {
+    throw new ImageError(`${where}: the image cannot be decoded (${(e as Error).message}); is the file corrupt?`);
+  }
+  const S = v.imageSize;
+  const canvas = createCanvas(S, S);
+  const ctx = canvas.getContext("2d");
+  ctx.fillStyle = "#ffffff";
+  ctx.fillRect(0, 0, S, S);
+  ctx.imageSmoothingQuality = "high";
+  ctx.drawImage(image, 0, 0, S, S);
+  const rgba = ctx.getImageData(0, 0, S, S).data;
+  const out = new Float32Array(pixelsPerImage(v));
+  for (let c = 0; c < 3; c++) {
+    const mean = v.imageMean[c] as number;
+    const std = v.imageStd[c] as number;
+    for (let i = 0; i < S * S; i++) out[c * S * S + i] = ((rgba[i * 4 + c] as number) / 255 - mean) / std;
+  }
+  return out;
+}
+
+/** Several images' pixels, one after another ([count, C, S, S]). */
+export function stackImages(images: Float32Array[]): Float32Array {
+  const out = new Float32Array(images.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of images) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
+}
