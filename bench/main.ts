@@ -12,6 +12,7 @@ import { rlBench } from "./rl.ts";
 import { searchBench } from "./search.ts";
 import { tokenizerBench } from "./tokenizer.ts";
 import { torchAvailable, torchBest } from "./torch-ref.ts";
+import { visionBench } from "./vision.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,6 +38,13 @@ const benches: Record<string, () => void | Promise<void>> = {
   sft: sftBench,
   rl: () => rlBench(emit, (values.threads ?? ["1", "2"]).map(Number)),
   search: () => searchBench(emit),
+  vision: () =>
+    visionBench(
+      emit,
+      (values.threads ?? ["2"]).map(Number),
+      (values.precision?.[0] as "fp32" | "bf16" | undefined) ?? (cpuHasBf16() ? "bf16" : "fp32"),
+      cpuHasBf16(),
+    ),
   infer: () => {
     const configs = (values.config ?? ["B", "C"]) as BenchConfigName[];
     const threads = (values.threads ?? ["1", "2"]).map(Number);

@@ -6,7 +6,9 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const script = fileURLToPath(new URL("../../shared/bench/torch_gpt_bench.py", import.meta.url));
+const gptScript = fileURLToPath(new URL("../../shared/bench/torch_gpt_bench.py", import.meta.url));
+/** The ViT reference lives with our benches (the shared folder has the GPT one only). */
+export const VIT_SCRIPT = fileURLToPath(new URL("./torch_vit_bench.py", import.meta.url));
 const python = "/usr/bin/python3";
 
 export interface TorchResult {
@@ -16,13 +18,13 @@ export interface TorchResult {
   setting: string;
 }
 
-export function torchAvailable(): boolean {
+export function torchAvailable(script = gptScript): boolean {
   if (!existsSync(script) || !existsSync(python)) return false;
   return spawnSync(python, ["-c", "import torch"], { encoding: "utf8" }).status === 0;
 }
 
 /** Runs the script in-process under runpy so that the peak RSS can be read at the end. */
-function runOnce(args: string[], env: Record<string, string>, setting: string): TorchResult | null {
+function runOnce(script: string, args: string[], env: Record<string, string>, setting: string): TorchResult | null {
   const code = [
     "import runpy, sys, resource",
     `sys.argv = ${JSON.stringify([script, ...args])}`,
@@ -39,9 +41,11 @@ function runOnce(args: string[], env: Record<string, string>, setting: string): 
     step_ms_median?: number;
     tok_per_s?: number;
     tok_per_s_median?: number;
+    images_per_s?: number;
   };
   const rss = Number(lines.find((l) => l.startsWith("RSS_KB"))?.split(" ")[1] ?? 0) / 1024;
-  const tokPerS = json.tok_per_s ?? json.tok_per_s_median ?? 0;
+  // The ViT script's rate is images per second: it stands in the same field.
+  const tokPerS = json.tok_per_s ?? json.tok_per_s_median ?? json.images_per_s ?? 0;
   return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting };
 }
 
@@ -49,7 +53,12 @@ function runOnce(args: string[], env: Record<string, string>, setting: string): 
  * PyTorch at its best: each thread setting, in fp32 and (where the CPU has bf16) under
  * bf16 autocast, as a PyTorch user on that CPU would run it; the fastest wins.
  */
-export function torchBest(extraArgs: string[], threads: number, autocast: boolean): TorchResult | null {
+export function torchBest(
+  extraArgs: string[],
+  threads: number,
+  autocast: boolean,
+  script = gptScript,
+): TorchResult | null {
   const settings = (ac: "none" | "bf16"): [string[], Record<string, string>, string][] => {
     const args = [...extraArgs, "--autocast", ac];
     const label = ac === "bf16" ? ", bf16 autocast" : ", fp32";
@@ -69,7 +78,7 @@ export function torchBest(extraArgs: string[], threads: number, autocast: boolea
         ];
   };
   const runs = [...settings("none"), ...(autocast ? settings("bf16") : [])].map(([args, env, label]) =>
-    runOnce(args, env, label),
+    runOnce(script, args, env, label),
   );
   const ok = runs.filter((r): r is TorchResult => r !== null);
   return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;

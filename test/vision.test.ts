@@ -1,11 +1,27 @@
 // Vision models: the ViT encoder and projector inside GPT-2 and Llama, against a float64
 // reference (the loss, and every parameter's gradient against central finite differences).
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, test } from "node:test";
+import OpenAI from "openai";
+import { IMAGE_PLACEHOLDER } from "../src/infer/chat.ts";
+import { Engine } from "../src/infer/engine.ts";
+import { writeDirAtomic } from "../src/io/atomic.ts";
 import { type ModelConfig, makeConfig } from "../src/model/config.ts";
-import { initModel } from "../src/model/model.ts";
+import { loadModel, modelFiles } from "../src/model/directory.ts";
+import { addVision, initModel } from "../src/model/model.ts";
 import { defaultVision, patchesPerImage, pixelsPerImage, type VisionConfig } from "../src/model/vision.ts";
-import { backward, crossEntropy } from "../src/tensor/index.ts";
+import { answerChatTasks, scoreAnswers } from "../src/pipeline/chat-eval.ts";
+import { loadChatCodec, tokenizerFilesOf } from "../src/pipeline/codec.ts";
+import { runSftCommand } from "../src/pipeline/sft.ts";
+import { readConversations } from "../src/posttrain/data.ts";
+import { type RunningServer, startServer } from "../src/server/serve.ts";
+import { backward, crossEntropy, noGrad } from "../src/tensor/index.ts";
+import { imagePixels } from "../src/vision/pixels.ts";
+import { COLOUR_NAMES, COLOURS, drawShapes, pngDataUrl, type SHAPES } from "../src/vision/scenes.ts";
+import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { relError, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss, visionVectors } from "./reference/models.ts";
 
@@ -84,5 +100,240 @@ describe("vision models against a float64 reference", () => {
         vision: { ...TINY_VISION, projector: "linear" },
       }),
     );
+  });
+});
+
+describe("images in", () => {
+  const vision = defaultVision({ imageSize: 8, patchSize: 4 });
+  test("decoded, resized to the model's size, normalised per channel; corrupt and oversized images refused", async () => {
+    // A 64 x 48 picture: left half red, right half blue, resized to 8 x 8.
+    const png = drawShapes(
+      [
+        { shape: "square", colour: "red", x: 16, y: 16, r: 40 },
+        { shape: "square", colour: "blue", x: 72, y: 16, r: 40 },
+      ],
+      64,
+    );
+    const px = await imagePixels(png, vision, "test.png");
+    assert.equal(px.length, pixelsPerImage(vision));
+    const at = (c: number, y: number, x: number) => px[c * 64 + y * 8 + x] as number;
+    const red = Number.parseInt(COLOURS.red.slice(1, 3), 16) / 255;
+    assert.ok(Math.abs(at(0, 3, 0) - (red - 0.5) / 0.5) < 0.02, `red channel ${at(0, 3, 0)}`);
+    assert.ok(at(2, 3, 7) > at(0, 3, 7), "the right side is blue");
+    await assert.rejects(imagePixels(Buffer.from("not an image at all"), vision, "bad.png"), /bad\.png: not an image/);
+    const truncated = png.subarray(0, 60);
+    await assert.rejects(imagePixels(truncated, vision, "cut.png"), /cut\.png/);
+  });
+});
+
+/** A GPT-2 or Llama with a tiny vision encoder, and a prompt with an image in its middle. */
+function tinyVisionModel(arch: "gpt2" | "llama") {
+  const v = defaultVision({ imageSize: 8, patchSize: 4, hidden: 16, layers: 1, heads: 2, intermediate: 32 });
+  const config = makeConfig({ arch, vocabSize: 13, blockSize: 32, nLayer: 2, nHead: 2, nEmbd: 16, vision: v });
+  const model = initModel(config, 3);
+  const pixels = (seed: number) => {
+    const g = rng(seed);
+    return Float32Array.from({ length: pixelsPerImage(v) }, () => g() * 2 - 1);
+  };
+  const prompt = [1, 2, 3, ...new Array<number>(patchesPerImage(v)).fill(0), 4, 5];
+  return { model, v, prompt, pixels, start: 3 };
+}
+
+describe("images through the inference engine", () => {
+  for (const arch of ["gpt2", "llama"] as const)
+    test(`${arch}: a prefill with an image gives the full forward pass's next-token distribution`, () => {
+      const { model, v, prompt, pixels, start } = tinyVisionModel(arch);
+      const image = pixels(1);
+      const rows = Int32Array.from({ length: patchesPerImage(v) }, (_, k) => start + k);
+      const logits = noGrad(() =>
+        model.forward(Int32Array.from(prompt), 1, prompt.length, { images: { pixels: image, count: 1, rows } }),
+      );
+      const V = model.config.vocabSize;
+      const last = logits.data.subarray((prompt.length - 1) * V, prompt.length * V);
+      const max = Math.max(...last);
+      const lse = max + Math.log(last.reduce((s, x) => s + Math.exp(x - max), 0));
+      const best = last.indexOf(max);
+      const engine = new Engine(
+        model,
+        { vocabSize: V, stopIds: new Set(), streamDecoder: () => ({ push: () => "", flush: () => "" }) },
+        2,
+      );
+      const r = engine.generate(prompt, { temperature: 0, maxTokens: 1 }, undefined, {
+        pixels: image,
+        count: 1,
+        starts: [start],
+      });
+      assert.equal(r.ids[0], best);
+      assert.ok(Math.abs((r.logprobs[0] as number) - (max - lse)) < 1e-4, `${r.logprobs[0]} vs ${max - lse}`);
+    });
+
+  test("the prompt cache never serves one image's patches for another", () => {
+    const { model, prompt, pixels, start } = tinyVisionModel("gpt2");
+    const tokenizer = {
+      vocabSize: 13,
+      stopIds: new Set<number>(),
+      streamDecoder: () => ({ push: () => "", flush: () => "" }),
+    };
+    const ask = (engine: Engine, seed: number) =>
+      engine.generate(prompt, { temperature: 0, maxTokens: 3 }, undefined, {
+        pixels: pixels(seed),
+        count: 1,
+        starts: [start],
+      }).logprobs;
+    const shared = new Engine(model, tokenizer, 1);
+    ask(shared, 1);
+    assert.deepEqual(ask(shared, 2), ask(new Engine(model, tokenizer, 1), 2));
+  });
+
+  test("a model without a vision encoder, or images past the prompt, are refused clearly", () => {
+    const { model, prompt, pixels } = tinyVisionModel("gpt2");
+    const tokenizer = {
+      vocabSize: 13,
+      stopIds: new Set<number>(),
+      streamDecoder: () => ({ push: () => "", flush: () => "" }),
+    };
+    const text = initModel(makeConfig({ arch: "gpt2", vocabSize: 13, blockSize: 32, nLayer: 1, nHead: 2, nEmbd: 16 }));
+    const image = { pixels: pixels(1), count: 1, starts: [3] };
+    assert.throws(() => new Engine(text, tokenizer, 1).generate(prompt, {}, undefined, image), /cannot see images/);
+    assert.throws(
+      () => new Engine(model, tokenizer, 1).generate(prompt, {}, undefined, { ...image, starts: [prompt.length - 2] }),
+      /runs past the prompt/,
+    );
+  });
+});
+
+/** "What colour is it?" about one shape; held out: triangles, which training never shows. */
+function colourLine(shape: (typeof SHAPES)[number], colour: string, g: () => number): string {
+  const png = drawShapes([{ shape, colour: colour as never, x: 20 + g() * 24, y: 20 + g() * 24, r: 12 + g() * 6 }], 64);
+  return `${JSON.stringify({
+    messages: [
+      {
+        role: "user",
+        content: [
+          { type: "text", text: "What colour is it?" },
+          { type: "image_url", image_url: { url: pngDataUrl(png) } },
+        ],
+      },
+      { role: "assistant", content: colour },
+    ],
+    meta: { task: "colour" },
+  })}\n`;
+}
+
+describe("a vision model trained on image conversations", () => {
+  let dir: string;
+  let model: string;
+  let server: RunningServer | undefined;
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "llmfab-vision-"));
+    const base = await tinyChatModel(0, 128);
+    // A tiny encoder to start from (--vision-encoder DIR takes it from a vision model directory).
+    const donor = addVision(loadModel(base), defaultVision({ hidden: 32, layers: 2, heads: 2, intermediate: 64 }), 1);
+    writeDirAtomic(join(dir, "donor"), { ...modelFiles(donor), ...tokenizerFilesOf(base) });
+    const g = rng(9);
+    const lines = (shapes: readonly (typeof SHAPES)[number][], n: number) =>
+      Array.from({ length: n }, (_, i) =>
+        colourLine(shapes[i % shapes.length] as never, COLOUR_NAMES[Math.floor(g() * 4)] as string, g),
+      ).join("");
+    writeFileSync(join(dir, "train.jsonl"), lines(["circle", "square"], 240));
+    writeFileSync(join(dir, "heldout.jsonl"), lines(["triangle"], 40));
+    model = join(dir, "model");
+    await runSftCommand({
+      ...sftDefaults,
+      model: base,
+      visionEncoder: join(dir, "donor"),
+      data: [join(dir, "train.jsonl")],
+      mode: "full",
+      epochs: 15,
+      lr: 1e-3,
+      out: model,
+    });
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test("answers held-out image questions far above the same model without the image", async () => {
+    const m = loadModel(model);
+    assert.ok(m.config.vision, "the saved model has its vision_config");
+    const codec = loadChatCodec(model);
+    const tasks = readConversations([join(dir, "heldout.jsonl")]);
+    const answers = await answerChatTasks(m, codec, tasks);
+    const seen = scoreAnswers(answers).at(-1)?.accuracy ?? 0;
+    const blind = scoreAnswers(await answerChatTasks(m, codec, tasks, { withoutImages: true })).at(-1)?.accuracy ?? 0;
+    assert.ok(seen >= 0.9, `held-out colour accuracy with the image ${seen}`);
+    assert.ok(blind <= 0.5, `without the image ${blind}`);
+  });
+
+  test("--stage projector trains the projector only", async () => {
+    const out = join(dir, "projector");
+    await runSftCommand({
+      ...sftDefaults,
+      model,
+      data: [join(dir, "train.jsonl")],
+      mode: "full",
+      stage: "projector",
+      epochs: 0.1,
+      out,
+    });
+    const before = loadModel(model).params;
+    for (const [name, t] of loadModel(out).params) {
+      const changed = !t.data.every((x, i) => x === before.get(name)?.data[i]);
+      assert.equal(changed, name.startsWith("multi_modal_projector."), `${name} changed: ${changed}`);
+    }
+  });
+
+  test("an image_url request through the official openai client gets the answer; bad images are 400s", async () => {
+    server = await startServer({ model, host: "127.0.0.1", port: 0, slots: 2, maxQueue: 4, threads: 1 });
+    const client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: "none", maxRetries: 0 });
+    const g = rng(21);
+    let right = 0;
+    for (const colour of COLOUR_NAMES) {
+      const png = drawShapes([{ shape: "triangle", colour, x: 32, y: 30, r: 14 + g() * 2 }], 64);
+      const r = await client.chat.completions.create({
+        model: "m",
+        temperature: 0,
+        messages: [
+          {
+            role: "user",
+            content: [
+              { type: "text", text: "What colour is it?" },
+              { type: "image_url", image_url: { url: pngDataUrl(png) } },
+            ],
+          },
+        ],
+      });
+      if (r.choices[0]?.message.content === colour) right++;
+    }
+    assert.ok(right >= 3, `${right} of 4 colours named`);
+    const bad = client.chat.completions.create({
+      model: "m",
+      messages: [{ role: "user", content: [{ type: "image_url", image_url: { url: "data:image/png;base64,AAAA" } }] }],
+    });
+    await assert.rejects(bad, (e: { status?: number; message?: string }) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message ?? "", /messages\.0\.content\.0\.image_url\.url/);
+      return true;
+    });
+    const png = pngDataUrl(drawShapes([], 64));
+    const many = client.chat.completions.create({
+      model: "m",
+      messages: [
+        {
+          role: "user",
+          content: Array.from({ length: 3 }, () => ({ type: "image_url" as const, image_url: { url: png } })),
+        },
+      ],
+    });
+    await assert.rejects(many, (e: { status?: number; message?: string }) => {
+      assert.equal(e.status, 400);
+      assert.match(e.message ?? "", /context/);
+      return true;
+    });
+    const typed = client.chat.completions.create({
+      model: "m",
+      messages: [{ role: "user", content: [{ type: "text", text: `look ${IMAGE_PLACEHOLDER}` }] }],
+    });
+    await assert.rejects(typed, /image_url parts/);
   });
 });

@@ -177,7 +177,7 @@ export function buildServer(o: ServerOptions): FastifyInstance {
     const images = seen?.images.length
       ? { pixels: stackImages(seen.images), count: seen.images.length, starts: imageStarts }
       : undefined;
-    if (images && imageStarts.length !== images.count)
+    if (imageStarts.length !== (images?.count ?? 0))
       throw new ApiError(400, `messages: write no ${IMAGE_PLACEHOLDER} in text parts; send images as image_url parts`);
     const options = {
       ...generationOptions(body, body.max_completion_tokens ?? body.max_tokens, prompt.length),

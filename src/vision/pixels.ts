@@ -1,9 +1,10 @@
 // Images as a vision model takes them: read from a data URL, a file or an http(s) URL,
-// checked before decoding (type, bytes, pixel count), decoded and resized with Skia
-// (@napi-rs/canvas), flattened onto white where transparent, scaled to [0, 1] and
-// normalised by the model's mean and std per channel: [C, S, S] floats.
+// checked before decoding (type, bytes, pixel count), decoded and resized with libvips
+// (sharp: a corrupt file is an error, never a crash), flattened onto white where
+// transparent, scaled to [0, 1] and normalised by the model's mean and std per channel:
+// [C, S, S] floats.
 import { readFileSync } from "node:fs";
-import { createCanvas, loadImage } from "@napi-rs/canvas";
+import sharp from "sharp";
 import { fetchLimited } from "../io/fetch.ts";
 import { checkImage, decodeDataUrl, IMAGE_LIMITS, ImageError } from "../io/image.ts";
 import { pixelsPerImage, type VisionConfig } from "../model/vision.ts";
@@ -31,25 +32,25 @@ export async function imageSourceBytes(source: string, where: string): Promise<U
 export async function imagePixels(bytes: Uint8Array, v: VisionConfig, where: string): Promise<Float32Array> {
   if (v.channels !== 3) throw new Error(`${where}: vision models take RGB images (num_channels 3), not ${v.channels}`);
   checkImage(bytes, where);
-  let image: Awaited<ReturnType<typeof loadImage>>;
-  try {
-    image = await loadImage(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  } catch (e) {
-    throw new ImageError(`${where}: the image cannot be decoded (${(e as Error).message}); is the file corrupt?`);
-  }
   const S = v.imageSize;
-  const canvas = createCanvas(S, S);
-  const ctx = canvas.getContext("2d");
-  ctx.fillStyle = "#ffffff";
-  ctx.fillRect(0, 0, S, S);
-  ctx.imageSmoothingQuality = "high";
-  ctx.drawImage(image, 0, 0, S, S);
-  const rgba = ctx.getImageData(0, 0, S, S).data;
+  let rgb: Buffer;
+  try {
+    rgb = await sharp(bytes, { limitInputPixels: IMAGE_LIMITS.maxPixels })
+      .flatten({ background: "#ffffff" })
+      .resize(S, S, { fit: "fill" })
+      .removeAlpha()
+      .raw()
+      .toBuffer();
+  } catch (e) {
+    throw new ImageError(
+      `${where}: the image cannot be decoded (${(e as Error).message.trim()}); is the file corrupt?`,
+    );
+  }
   const out = new Float32Array(pixelsPerImage(v));
   for (let c = 0; c < 3; c++) {
     const mean = v.imageMean[c] as number;
     const std = v.imageStd[c] as number;
-    for (let i = 0; i < S * S; i++) out[c * S * S + i] = ((rgba[i * 4 + c] as number) / 255 - mean) / std;
+    for (let i = 0; i < S * S; i++) out[c * S * S + i] = ((rgb[i * 3 + c] as number) / 255 - mean) / std;
   }
   return out;
 }
