@@ -123,11 +123,14 @@ export function preprocessorConfig(v: VisionConfig): Record<string, unknown> {
   };
 }
 
-/** A small ViT's defaults, sized for the synthetic image tasks and MNIST (32 x 32, 8 x 8 patches of 4 pixels). */
+/**
+ * A small ViT's defaults, sized for the synthetic image tasks and MNIST: 32 x 32 images in
+ * 4 x 4 patches of 8 pixels, so an image costs the language model 16 positions.
+ */
 export function defaultVision(overrides: Partial<VisionConfig> = {}): VisionConfig {
   return validateVision({
     imageSize: 32,
-    patchSize: 4,
+    patchSize: 8,
     channels: 3,
     hidden: 128,
     layers: 4,
