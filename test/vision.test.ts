@@ -321,7 +321,7 @@ describe("a vision model trained on image conversations", () => {
       messages: [
         {
           role: "user",
-          content: Array.from({ length: 3 }, () => ({ type: "image_url" as const, image_url: { url: png } })),
+          content: Array.from({ length: 8 }, () => ({ type: "image_url" as const, image_url: { url: png } })),
         },
       ],
     });

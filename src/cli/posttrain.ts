@@ -210,7 +210,7 @@ export function registerPosttrainCommands(program: Command, runtime: Runtime): v
     .option("--vision", "image conversations instead: shapes, colours, positions, printed numbers, MNIST digits")
     .option(
       "--mnist <n>",
-      "--vision: MNIST training digits (of the 8,500 kept for training)",
+      "--vision: MNIST training conversations (8,500 digits kept for training, each moved up to 2 pixels; more repeats them)",
       numberArg("conversations"),
       8500,
     )

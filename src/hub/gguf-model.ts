@@ -193,6 +193,10 @@ export function exportGguf(modelDir: string, type: GgufType, out: string): GgufE
   const model = loadAnyModel(modelDir);
   mergeIntoBase(model);
   const c = model.config;
+  if (c.vision)
+    throw new Error(
+      `${modelDir}: a vision model; GGUF export writes the language model only, and llama.cpp's image encoders take another file (mmproj) that llmfab does not write yet`,
+    );
   const arch = architectureOf(c);
   const layout = arch.gguf;
   const names = compileNames(layout);

@@ -6,7 +6,7 @@
 // colours they never have in training, numbers never printed, MNIST's held-out digits.
 import { type ChatMessage, IMAGE_PLACEHOLDER } from "../infer/chat.ts";
 import { Rng } from "../nn/random.ts";
-import { MNIST_SIZE, mnistDigits } from "../vision/mnist.ts";
+import { MNIST_SIZE, mnistDigits, shiftDigit } from "../vision/mnist.ts";
 import {
   COLOUR_NAMES,
   type Colour,
@@ -122,22 +122,30 @@ function sceneQuestion(task: Exclude<VisionTask, "mnist">, rng: Rng, heldout: bo
   return conversation(task, question, drawShapes([item], PICTURE), task === "shape" ? item.shape : item.colour);
 }
 
-/** MNIST digits as "which digit is this?" conversations (28 x 28, white on black). */
-function mnistQuestions(split: "train" | "test", limit: number, rng: Rng): VisionConversation[] {
+/** Training digits are moved by up to this many pixels each way (augmentation); held-out ones are not. */
+const MNIST_SHIFT = 2;
+
+/**
+ * MNIST digits as "which digit is this?" conversations (28 x 28, white on black). Training
+ * takes `count` digits, going round the 8,500 again when it asks for more, each moved a
+ * little at random; the held-out split takes its digits as they are.
+ */
+function mnistQuestions(split: "train" | "test", count: number, rng: Rng): VisionConversation[] {
   const digits = mnistDigits(split);
-  return shuffle(digits.length, rng)
-    .slice(0, limit)
-    .map((i) => {
-      const d = digits[i] as (typeof digits)[number];
-      const question = MNIST_QUESTIONS[rng.int(MNIST_QUESTIONS.length)] as string;
-      return conversation("mnist", question, grayPng(d.pixels, MNIST_SIZE, MNIST_SIZE), String(d.label));
-    });
+  const order = shuffle(digits.length, rng);
+  const shift = () => (split === "train" ? rng.int(2 * MNIST_SHIFT + 1) - MNIST_SHIFT : 0);
+  return Array.from({ length: split === "train" ? count : Math.min(count, digits.length) }, (_, k) => {
+    const d = digits[order[k % digits.length] as number] as (typeof digits)[number];
+    const question = MNIST_QUESTIONS[rng.int(MNIST_QUESTIONS.length)] as string;
+    const png = grayPng(shiftDigit(d.pixels, shift(), shift()), MNIST_SIZE, MNIST_SIZE);
+    return conversation("mnist", question, png, String(d.label));
+  });
 }
 
 export interface VisionSynthOptions {
   /** synthetic picture questions in the training split (spread over the tasks) */
   scenes: number;
-  /** MNIST training digits (at most the 85% of the package's 10,000 kept for training) */
+  /** MNIST training conversations (the package's 8,500 training digits, again and again past that, moved a little) */
   mnist: number;
   /** held-out conversations per synthetic task, and held-out MNIST digits */
   heldoutPerTask: number;

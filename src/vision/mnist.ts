@@ -30,3 +30,17 @@ export function mnistDigits(split: "train" | "test"): Digit[] {
   }
   return out;
 }
+
+/** A digit moved by (dx, dy) pixels, the edge that comes in left black (data augmentation). */
+export function shiftDigit(pixels: Float32Array, dx: number, dy: number): Float32Array {
+  const out = new Float32Array(pixels.length);
+  for (let y = 0; y < MNIST_SIZE; y++) {
+    const from = y - dy;
+    if (from < 0 || from >= MNIST_SIZE) continue;
+    for (let x = 0; x < MNIST_SIZE; x++) {
+      const fx = x - dx;
+      if (fx >= 0 && fx < MNIST_SIZE) out[y * MNIST_SIZE + x] = pixels[from * MNIST_SIZE + fx] as number;
+    }
+  }
+  return out;
+}
