@@ -17,8 +17,10 @@ import { answerChatTasks, scoreAnswers } from "../src/pipeline/chat-eval.ts";
 import { loadChatCodec, tokenizerFilesOf } from "../src/pipeline/codec.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { readConversations } from "../src/posttrain/data.ts";
+import { synthesizeVision, visionRecord } from "../src/posttrain/synth-vision.ts";
 import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { backward, crossEntropy, noGrad } from "../src/tensor/index.ts";
+import { mnistDigits } from "../src/vision/mnist.ts";
 import { imagePixels } from "../src/vision/pixels.ts";
 import { COLOUR_NAMES, COLOURS, drawShapes, pngDataUrl, type SHAPES } from "../src/vision/scenes.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
@@ -335,5 +337,48 @@ describe("a vision model trained on image conversations", () => {
       messages: [{ role: "user", content: [{ type: "text", text: `look ${IMAGE_PLACEHOLDER}` }] }],
     });
     await assert.rejects(typed, /image_url parts/);
+  });
+});
+
+describe("llmfab synth --vision", () => {
+  test("held-out pictures are combinations training never shows; records read back with their images", async () => {
+    const { train, heldout } = synthesizeVision({ scenes: 300, mnist: 200, heldoutPerTask: 20, heldoutMnist: 100 }, 4);
+    const pairs = (list: typeof train) =>
+      new Set(list.flatMap((c) => (c.meta.shapes ?? []).map((it) => `${it.colour} ${it.shape}`)));
+    assert.equal(pairs(train).size, 9, "training shows each shape in three colours");
+    for (const p of pairs(heldout)) assert.ok(!pairs(train).has(p), `held-out ${p} is in training`);
+    const numbers = (list: typeof train) =>
+      new Set(list.filter((c) => c.meta.task === "number").map((c) => c.messages[1]?.content));
+    for (const n of numbers(heldout)) assert.ok(!numbers(train).has(n), `held-out number ${n} is in training`);
+    assert.deepEqual([...new Set(heldout.map((c) => c.meta.task))].sort(), [
+      "colour",
+      "count",
+      "mnist",
+      "number",
+      "shape",
+      "where",
+    ]);
+    const dir = mkdtempSync(join(tmpdir(), "llmfab-synth-vision-"));
+    const path = join(dir, "vision.jsonl");
+    writeFileSync(path, train.map((c) => `${JSON.stringify(visionRecord(c))}\n`).join(""));
+    const read = readConversations([path]);
+    assert.equal(read.length, train.length);
+    const first = read[0]?.messages[0];
+    assert.equal(first?.images?.length, 1);
+    assert.ok(first?.content.includes(IMAGE_PLACEHOLDER));
+    const px = await imagePixels(
+      Buffer.from((first?.images?.[0] as string).split(",")[1] as string, "base64"),
+      defaultVision(),
+      "x",
+    );
+    assert.equal(px.length, pixelsPerImage(defaultVision()));
+  });
+
+  test("MNIST: training and held-out digits never overlap", () => {
+    const key = (p: Float32Array) => Buffer.from(p.buffer).toString("base64");
+    const trainKeys = new Set(mnistDigits("train").map((d) => key(d.pixels)));
+    const test = mnistDigits("test");
+    assert.equal(trainKeys.size + test.length, 10_000);
+    assert.ok(test.every((d) => !trainKeys.has(key(d.pixels))));
   });
 });

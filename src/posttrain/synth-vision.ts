@@ -29,7 +29,8 @@ const PICTURE = 64;
 export interface VisionConversation {
   /** the user's question with the image, then the answer */
   messages: ChatMessage[];
-  meta: { task: VisionTask };
+  /** the task, and for pictures of shapes what they hold (shape and colour of each) */
+  meta: { task: VisionTask; shapes?: { shape: Shape; colour: Colour }[] };
 }
 
 /** Shape and colour pairs held out of training: every shape has one colour it is never shown in. */
@@ -85,13 +86,19 @@ function scatter(count: number, rng: Rng, heldout: boolean): Item[] {
   });
 }
 
-function conversation(task: VisionTask, question: string, png: Buffer, answer: string): VisionConversation {
+function conversation(
+  task: VisionTask,
+  question: string,
+  png: Buffer,
+  answer: string,
+  items?: Item[],
+): VisionConversation {
   return {
     messages: [
       { role: "user", content: `${question}${IMAGE_PLACEHOLDER}`, images: [pngDataUrl(png)] },
       { role: "assistant", content: answer },
     ],
-    meta: { task },
+    meta: { task, ...(items ? { shapes: items.map(({ shape, colour }) => ({ shape, colour })) } : {}) },
   };
 }
 
@@ -100,7 +107,7 @@ function sceneQuestion(task: Exclude<VisionTask, "mnist">, rng: Rng, heldout: bo
   const question = QUESTIONS[task][rng.int(QUESTIONS[task].length)] as string;
   if (task === "count") {
     const items = scatter(1 + rng.int(4), rng, heldout);
-    return conversation(task, question, drawShapes(items, PICTURE), String(items.length));
+    return conversation(task, question, drawShapes(items, PICTURE), String(items.length), items);
   }
   if (task === "number") {
     let n: number;
@@ -113,13 +120,15 @@ function sceneQuestion(task: Exclude<VisionTask, "mnist">, rng: Rng, heldout: bo
     const [shape, colour] = pickPair(rng, heldout);
     const r = PICTURE * (0.12 + 0.06 * rng.next());
     const at = (c: number) => PICTURE * (0.25 + 0.5 * c) + (rng.next() - 0.5) * PICTURE * 0.1;
-    return conversation(task, question, drawShapes([{ shape, colour, r, x: at(cx), y: at(cy) }], PICTURE), name);
+    const items = [{ shape, colour, r, x: at(cx), y: at(cy) }];
+    return conversation(task, question, drawShapes(items, PICTURE), name, items);
   }
   const [item] = scatter(1, rng, heldout) as [Item];
   item.r *= 1.6;
   item.x = PICTURE / 2 + (item.x % (PICTURE / 3)) - PICTURE / 6;
   item.y = PICTURE / 2 + (item.y % (PICTURE / 3)) - PICTURE / 6;
-  return conversation(task, question, drawShapes([item], PICTURE), task === "shape" ? item.shape : item.colour);
+  const answer = task === "shape" ? item.shape : item.colour;
+  return conversation(task, question, drawShapes([item], PICTURE), answer, [item]);
 }
 
 /** Training digits are moved by up to this many pixels each way (augmentation); held-out ones are not. */
