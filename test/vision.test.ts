@@ -24,6 +24,7 @@ import { mnistDigits } from "../src/vision/mnist.ts";
 import { imagePixels } from "../src/vision/pixels.ts";
 import { COLOUR_NAMES, COLOURS, drawShapes, pngDataUrl, type SHAPES } from "../src/vision/scenes.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
+import { llmfab } from "./cli-helpers.ts";
 import { relError, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss, visionVectors } from "./reference/models.ts";
 
@@ -265,6 +266,19 @@ describe("a vision model trained on image conversations", () => {
     const blind = scoreAnswers(await answerChatTasks(m, codec, tasks, { withoutImages: true })).at(-1)?.accuracy ?? 0;
     assert.ok(seen >= 0.9, `held-out colour accuracy with the image ${seen}`);
     assert.ok(blind <= 0.5, `without the image ${blind}`);
+  });
+
+  test("llmfab chat --image shows the picture to the vision model", () => {
+    const image = join(dir, "blue.png");
+    writeFileSync(image, drawShapes([{ shape: "triangle", colour: "blue", x: 30, y: 34, r: 15 }], 64));
+    const r = llmfab(
+      ["chat", "--model", model, "--temperature", "0", "--max-tokens", "4", "--no-date", "--image", image],
+      `/image ${join(dir, "missing.png")}\nWhat colour is it?\n/exit\n`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /blue\.png goes with your next message/);
+    assert.match(r.stdout, /missing\.png: cannot read/);
+    assert.match(r.stdout, /> blue\n/);
   });
 
   test("--stage projector trains the projector only", async () => {

@@ -115,13 +115,18 @@ export function refuseFinishedOutput(out: string): void {
   if (!leftover) refuseExisting(out);
 }
 
+/** Conversations encoded at once (their images decoded in parallel). */
+const ENCODE_AHEAD = 16;
+
 /** Training and validation conversations: the validation file, or a seeded share held out. */
 async function splitConversations(o: SftCommand, encode: (c: Conversation) => Promise<EncodedConversation>) {
   const conversations = readConversations(o.data);
   const toolNames = [...new Set(conversations.flatMap((c) => (c.tools ?? []).map((t) => t.name)))].sort();
+  // Images decode on libuv's threads: a few conversations at a time keep every core busy.
   const encodeAll = async (list: Conversation[]) => {
     const out: EncodedConversation[] = [];
-    for (const c of list) out.push(await encode(c));
+    for (let i = 0; i < list.length; i += ENCODE_AHEAD)
+      out.push(...(await Promise.all(list.slice(i, i + ENCODE_AHEAD).map(encode))));
     return out;
   };
   const all = await encodeAll(conversations);
