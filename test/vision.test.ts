@@ -380,11 +380,8 @@ describe("llmfab synth --vision", () => {
     const first = read[0]?.messages[0];
     assert.equal(first?.images?.length, 1);
     assert.ok(first?.content.includes(IMAGE_PLACEHOLDER));
-    const px = await imagePixels(
-      Buffer.from((first?.images?.[0] as string).split(",")[1] as string, "base64"),
-      defaultVision(),
-      "x",
-    );
+    const url = first?.images?.[0] ?? "";
+    const px = await imagePixels(Buffer.from(url.split(",")[1] ?? "", "base64"), defaultVision(), "x");
     assert.equal(px.length, pixelsPerImage(defaultVision()));
   });
 

@@ -14,7 +14,7 @@ import { loadAnyModel } from "../model/peft.ts";
 import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
 import { engineGenerate } from "../pipeline/agent.ts";
 import { loadChatCodec } from "../pipeline/codec.ts";
-import { loadImages } from "../pipeline/vision.ts";
+import { loadImage } from "../pipeline/vision.ts";
 import { systemDateLine } from "../posttrain/synth.ts";
 import { searchContext, sourcesFooter } from "../retrieval/context.ts";
 import type { IndexDatabase } from "../retrieval/index.ts";
@@ -83,8 +83,7 @@ export async function runChat(modelDir: string, o: ChatOptions): Promise<void> {
   const attachImage = async (path: string) => {
     if (!vision) return hold(await readImage(path, langs));
     const source = resolve(path);
-    const [read] = await loadImages([source], vision, path);
-    pixels.set(source, read as Float32Array);
+    pixels.set(source, await loadImage(source, vision, path));
     pendingImages.push(source);
     console.log(`(${path} goes with your next message)`);
   };

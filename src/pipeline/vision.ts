@@ -33,13 +33,15 @@ export function chatTokens(codec: ChatCodec, text: string, vision?: VisionConfig
   return encodeImageText(text, encode, patchesPerImage(vision), imagePlaceholderId(codec));
 }
 
-/** Reads and preprocesses images for the model; `where` names each in errors. */
+/** Reads and preprocesses one image for the model; `where` names it in errors. */
+export async function loadImage(source: string, vision: VisionConfig, where: string): Promise<Float32Array> {
+  return imagePixels(await imageSourceBytes(source, where), vision, where);
+}
+
+/** Reads and preprocesses a conversation's images; `where` and the image's number name each in errors. */
 export async function loadImages(sources: string[], vision: VisionConfig, where: string): Promise<Float32Array[]> {
   const out: Float32Array[] = [];
-  for (const [i, source] of sources.entries()) {
-    const at = `${where}: image ${i + 1}`;
-    out.push(await imagePixels(await imageSourceBytes(source, at), vision, at));
-  }
+  for (const [i, source] of sources.entries()) out.push(await loadImage(source, vision, `${where}: image ${i + 1}`));
   return out;
 }
 
