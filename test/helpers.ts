@@ -91,3 +91,32 @@ export function gradCheck(name: string, c: GradCheckCase): void {
     assertClose(analytic, numeric, c.gradTol ?? 1e-3, `${name} gradient of input ${which}`);
   });
 }
+
+/**
+ * Every parameter's gradient against central finite differences of a float64 reference
+ * loss: `reference` reads the float64 copies in `copies`, which are nudged in place.
+ */
+export function assertParameterGradients(
+  params: Map<string, Tensor>,
+  copies: Map<string, Float64Array>,
+  reference: () => number,
+  tol = 1e-4,
+): void {
+  const h = 1e-5;
+  for (const [name, values] of copies) {
+    const numeric = new Float64Array(values.length);
+    for (let i = 0; i < values.length; i++) {
+      const keep = values[i] as number;
+      values[i] = keep + h;
+      const up = reference();
+      values[i] = keep - h;
+      const down = reference();
+      values[i] = keep;
+      numeric[i] = (up - down) / (2 * h);
+    }
+    const grad = params.get(name)?.grad;
+    assert.ok(grad, `${name} has no gradient`);
+    const err = relError(grad, numeric);
+    assert.ok(err < tol, `${name}: gradient relative error ${err.toExponential(2)}`);
+  }
+}

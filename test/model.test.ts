@@ -5,7 +5,7 @@ import { describe, test } from "node:test";
 import { type ModelConfig, makeConfig } from "../src/model/config.ts";
 import { initModel } from "../src/model/model.ts";
 import { backward, crossEntropy } from "../src/tensor/index.ts";
-import { relError, rng } from "./helpers.ts";
+import { assertParameterGradients, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss } from "./reference/models.ts";
 
 function checkModel(config: ModelConfig, B = 2, T = 6): void {
@@ -25,23 +25,7 @@ function checkModel(config: ModelConfig, B = 2, T = 6): void {
   const expected = refLoss(config, p, idx, targets, B, T);
   assert.ok(Math.abs(lossValue - expected) / expected < 1e-5, `loss ${lossValue} vs reference ${expected}`);
 
-  const h = 1e-5;
-  for (const [name, values] of p) {
-    const numeric = new Float64Array(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const keep = values[i] as number;
-      values[i] = keep + h;
-      const up = refLoss(config, p, idx, targets, B, T);
-      values[i] = keep - h;
-      const down = refLoss(config, p, idx, targets, B, T);
-      values[i] = keep;
-      numeric[i] = (up - down) / (2 * h);
-    }
-    const grad = model.params.get(name)?.grad;
-    assert.ok(grad, `${name} has no gradient`);
-    const err = relError(grad, numeric);
-    assert.ok(err < 1e-4, `${name}: gradient relative error ${err.toExponential(2)}`);
-  }
+  assertParameterGradients(model.params, p, () => refLoss(config, p, idx, targets, B, T));
 }
 
 describe("models against a float64 reference", () => {

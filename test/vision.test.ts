@@ -25,7 +25,7 @@ import { imagePixels } from "../src/vision/pixels.ts";
 import { COLOUR_NAMES, COLOURS, drawShapes, pngDataUrl, type SHAPES } from "../src/vision/scenes.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
-import { relError, rng } from "./helpers.ts";
+import { assertParameterGradients, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss, visionVectors } from "./reference/models.ts";
 
 const TINY_VISION: VisionConfig = defaultVision({
@@ -65,23 +65,7 @@ function checkVisionModel(config: ModelConfig, B = 2, T = 12): void {
   const expected = reference();
   assert.ok(Math.abs(lossValue - expected) / expected < 1e-5, `loss ${lossValue} vs reference ${expected}`);
 
-  const h = 1e-5;
-  for (const [name, values] of p) {
-    const numeric = new Float64Array(values.length);
-    for (let i = 0; i < values.length; i++) {
-      const keep = values[i] as number;
-      values[i] = keep + h;
-      const up = reference();
-      values[i] = keep - h;
-      const down = reference();
-      values[i] = keep;
-      numeric[i] = (up - down) / (2 * h);
-    }
-    const grad = model.params.get(name)?.grad;
-    assert.ok(grad, `${name} has no gradient`);
-    const err = relError(grad, numeric);
-    assert.ok(err < 1e-4, `${name}: gradient relative error ${err.toExponential(2)}`);
-  }
+  assertParameterGradients(model.params, p, reference);
 }
 
 describe("vision models against a float64 reference", () => {

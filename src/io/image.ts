@@ -1,7 +1,9 @@
 // Images (for OCR and vision models) are checked before anything decodes them: the type from the bytes (not the name),
 // the file size, and the pixel count from the header, so a corrupt file, a file that is no
 // image, or a small file declaring 50,000 x 50,000 pixels is refused with a clear reason.
+import { readFileSync } from "node:fs";
 import { imageSize } from "image-size";
+import { fetchLimited } from "./fetch.ts";
 
 export interface ImageLimits {
   maxBytes: number;
@@ -56,4 +58,27 @@ export function decodeDataUrl(url: string, where: string): Uint8Array {
     return Buffer.from(payload, "base64");
   }
   return Buffer.from(decodeURIComponent(payload), "latin1");
+}
+
+const IMAGE_FETCH = { maxBytes: IMAGE_LIMITS.maxBytes, timeoutMs: 15_000 };
+
+/**
+ * The bytes an image reference names: a data: URL, an http(s) URL (fetched with a size and
+ * time limit), or, where `files` allows it (not for requests to a server), a file path.
+ */
+export async function imageSourceBytes(source: string, where: string, files = true): Promise<Uint8Array> {
+  if (source.startsWith("data:")) return decodeDataUrl(source, where);
+  if (/^https?:\/\//i.test(source)) {
+    try {
+      return (await fetchLimited(source, IMAGE_FETCH)).bytes;
+    } catch (e) {
+      throw new ImageError(`${where}: ${(e as Error).message}`);
+    }
+  }
+  if (!files) throw new ImageError(`${where}: an image URL is a data: URL or an http(s) URL`);
+  try {
+    return readFileSync(source);
+  } catch {
+    throw new ImageError(`${where}: cannot read the image file ${source}`);
+  }
 }

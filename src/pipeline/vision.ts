@@ -9,10 +9,11 @@ import {
   type ToolSpec,
 } from "../infer/chat.ts";
 import type { PromptImages } from "../infer/engine.ts";
+import { imageSourceBytes } from "../io/image.ts";
 import { patchesPerImage, type VisionConfig } from "../model/vision.ts";
 import type { Conversation } from "../posttrain/data.ts";
 import { type EncodedConversation, encodeConversation } from "../posttrain/encode.ts";
-import { imagePixels, imageSourceBytes, stackImages } from "../vision/pixels.ts";
+import { imagePixels, stackImages } from "../vision/pixels.ts";
 import type { ChatCodec } from "./codec.ts";
 
 /** The id placeholder tokens carry: the tokenizer's own image token where it has one (its embedding is replaced anyway). */

@@ -3,8 +3,7 @@
 // read by OCR and become text parts noting where the text came from; with web_search_options, the top passages of the server's index go into
 // the system turn and the answer ends with the sources it used.
 import { type ChatMessage, IMAGE_PLACEHOLDER } from "../infer/chat.ts";
-import { fetchLimited } from "../io/fetch.ts";
-import { decodeDataUrl, IMAGE_LIMITS, ImageError } from "../io/image.ts";
+import { ImageError, imageSourceBytes } from "../io/image.ts";
 import type { VisionConfig } from "../model/vision.ts";
 import { type OcrLanguage, ocrNote, recognize } from "../ocr/ocr.ts";
 import { type GroundedContext, searchContext } from "../retrieval/context.ts";
@@ -21,61 +20,20 @@ export class GroundingError extends Error {
   }
 }
 
-const IMAGE_FETCH = { maxBytes: IMAGE_LIMITS.maxBytes, timeoutMs: 15_000 };
-
-async function imageBytes(url: string, param: string): Promise<Uint8Array> {
-  if (url.startsWith("data:")) return decodeDataUrl(url, param);
-  if (/^https?:\/\//i.test(url)) {
-    try {
-      return (await fetchLimited(url, IMAGE_FETCH)).bytes;
-    } catch (e) {
-      throw new GroundingError(`${param}: ${(e as Error).message}`, param);
-    }
-  }
-  throw new GroundingError(`${param}: an image URL is a data: URL or an http(s) URL`, param);
-}
-
-/** The request with every image part replaced by the text OCR reads in it. */
-export async function readImageParts(body: ChatRequest, langs: OcrLanguage[]): Promise<ChatRequest> {
-  let count = 0;
-  const messages = await Promise.all(
-    body.messages.map(async (m, i) => {
-      if (typeof m.content === "string" || m.content == null) return m;
-      const content = [];
-      for (const [j, part] of m.content.entries()) {
-        if (part.type === "text") {
-          content.push(part);
-          continue;
-        }
-        const param = `messages.${i}.content.${j}.image_url.url`;
-        count++;
-        try {
-          const result = await recognize(await imageBytes(part.image_url.url, param), param, langs);
-          const source = part.image_url.url.startsWith("data:") ? `image ${count}` : part.image_url.url;
-          // Its own paragraph, whatever text parts stand around it.
-          const before = j > 0 ? "\n\n" : "";
-          const after = j < m.content.length - 1 ? "\n\n" : "";
-          content.push({ type: "text" as const, text: `${before}${ocrNote(result, source, langs)}${after}` });
-        } catch (e) {
-          if (e instanceof ImageError) throw new GroundingError(e.message, param);
-          throw e;
-        }
-      }
-      return { ...m, content };
-    }),
-  );
-  return { ...body, messages };
-}
-
 /**
- * For a vision model: every image part read and preprocessed for it (in order), and the
- * request with each image part replaced by the placeholder its patch vectors take.
+ * The request with every image part replaced, in order, by a text part: `replace` reads the
+ * image's bytes (`param` names the part, `last` says whether other parts follow it); a bad
+ * image is a GroundingError naming the part.
  */
-export async function readVisionParts(
+async function replaceImageParts(
   body: ChatRequest,
-  vision: VisionConfig,
-): Promise<{ body: ChatRequest; images: Float32Array[] }> {
-  const images: Float32Array[] = [];
+  replace: (
+    bytes: Uint8Array,
+    param: string,
+    url: string,
+    around: { first: boolean; last: boolean },
+  ) => Promise<string>,
+): Promise<ChatRequest> {
   const messages = [];
   for (const [i, m] of body.messages.entries()) {
     if (typeof m.content === "string" || m.content == null) {
@@ -90,16 +48,45 @@ export async function readVisionParts(
       }
       const param = `messages.${i}.content.${j}.image_url.url`;
       try {
-        images.push(await imagePixels(await imageBytes(part.image_url.url, param), vision, param));
+        const bytes = await imageSourceBytes(part.image_url.url, param, false);
+        const around = { first: j === 0, last: j === m.content.length - 1 };
+        content.push({ type: "text" as const, text: await replace(bytes, param, part.image_url.url, around) });
       } catch (e) {
         if (e instanceof ImageError) throw new GroundingError(e.message, param);
         throw e;
       }
-      content.push({ type: "text" as const, text: IMAGE_PLACEHOLDER });
     }
     messages.push({ ...m, content });
   }
-  return { body: { ...body, messages }, images };
+  return { ...body, messages };
+}
+
+/** The request with every image part replaced by the text OCR reads in it. */
+export function readImageParts(body: ChatRequest, langs: OcrLanguage[]): Promise<ChatRequest> {
+  let count = 0;
+  return replaceImageParts(body, async (bytes, param, url, around) => {
+    count++;
+    const result = await recognize(bytes, param, langs);
+    const source = url.startsWith("data:") ? `image ${count}` : url;
+    // Its own paragraph, whatever text parts stand around it.
+    return `${around.first ? "" : "\n\n"}${ocrNote(result, source, langs)}${around.last ? "" : "\n\n"}`;
+  });
+}
+
+/**
+ * For a vision model: every image part read and preprocessed for it (in order), and the
+ * request with each image part replaced by the placeholder its patch vectors take.
+ */
+export async function readVisionParts(
+  body: ChatRequest,
+  vision: VisionConfig,
+): Promise<{ body: ChatRequest; images: Float32Array[] }> {
+  const images: Float32Array[] = [];
+  const replaced = await replaceImageParts(body, async (bytes, param) => {
+    images.push(await imagePixels(bytes, vision, param));
+    return IMAGE_PLACEHOLDER;
+  });
+  return { body: replaced, images };
 }
 
 const CONTEXT_SIZE = { low: 2, medium: 3, high: 6 } as const;

@@ -1,32 +1,10 @@
-// Images as a vision model takes them: read from a data URL, a file or an http(s) URL,
-// checked before decoding (type, bytes, pixel count), decoded and resized with libvips
+// Images as a vision model takes them: checked before decoding (type, bytes, pixel count), decoded and resized with libvips
 // (sharp: a corrupt file is an error, never a crash), flattened onto white where
 // transparent, scaled to [0, 1] and normalised by the model's mean and std per channel:
 // [C, S, S] floats.
-import { readFileSync } from "node:fs";
 import sharp from "sharp";
-import { fetchLimited } from "../io/fetch.ts";
-import { checkImage, decodeDataUrl, IMAGE_LIMITS, ImageError } from "../io/image.ts";
+import { checkImage, IMAGE_LIMITS, ImageError } from "../io/image.ts";
 import { pixelsPerImage, type VisionConfig } from "../model/vision.ts";
-
-const IMAGE_FETCH = { maxBytes: IMAGE_LIMITS.maxBytes, timeoutMs: 15_000 };
-
-/** The bytes an image reference names: a data: URL, an http(s) URL, or a file path. */
-export async function imageSourceBytes(source: string, where: string): Promise<Uint8Array> {
-  if (source.startsWith("data:")) return decodeDataUrl(source, where);
-  if (/^https?:\/\//i.test(source)) {
-    try {
-      return (await fetchLimited(source, IMAGE_FETCH)).bytes;
-    } catch (e) {
-      throw new ImageError(`${where}: ${(e as Error).message}`);
-    }
-  }
-  try {
-    return readFileSync(source);
-  } catch {
-    throw new ImageError(`${where}: cannot read the image file ${source}`);
-  }
-}
 
 /** One image, preprocessed for the model: resized to its size (any aspect), [C, S, S] normalised floats. */
 export async function imagePixels(bytes: Uint8Array, v: VisionConfig, where: string): Promise<Float32Array> {
