@@ -93,6 +93,10 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
     const last = c.messages.at(-1);
     if (last?.role !== "assistant")
       throw new Error(`${c.source}: a task must end with the assistant's expected answer`);
+    if (c.messages.some((m) => m.images?.length))
+      throw new Error(
+        `${c.source}: llmfab rl takes text tasks only (this one has images); train on them with llmfab sft`,
+      );
     const prompt = codec.encode(codec.renderChat(c.messages.slice(0, -1), true), true);
     if (prompt.length + o.maxTokens > model.config.blockSize)
       throw new Error(
