@@ -97,6 +97,11 @@ describe("clock", () => {
       (await runTool(tool, { timezone: "Mars/Olympus" })).content,
       /^error: unknown time zone "Mars\/Olympus"/,
     );
+    // The weekday in the language asked for; the 22:02 Shanghai evening is still Saturday there.
+    const zh = JSON.parse((await runTool(tool, { timezone: "Asia/Shanghai", language: "zh" })).content);
+    assert.deepEqual([zh.date, zh.weekday], ["2024-03-09", "星期六"]);
+    assert.equal(JSON.parse((await runTool(tool, { language: "fr", timezone: "UTC" })).content).weekday, "samedi");
+    assert.match((await runTool(tool, { language: "xx-invalid-" })).content, /^error: unknown language "xx-invalid-"/);
     assert.match((await runTool(tool, { timezone: "UTC", extra: 1 })).content, /^error: /);
     assert.ok((await runTool(tool, {})).ok, "the zone is optional");
   });

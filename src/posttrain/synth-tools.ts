@@ -10,7 +10,7 @@ import { clockTool, readClock } from "../agent/clock.ts";
 import { toolSpecs } from "../agent/tool.ts";
 import type { ChatMessage, ToolSpec } from "../infer/chat.ts";
 import type { Rng } from "../nn/random.ts";
-import { isHeldoutDate, operandsOf, pick, type Split, WEEKDAYS_EN, WEEKDAYS_ZH } from "./synth-values.ts";
+import { isHeldoutDate, operandsOf, pick, type Split } from "./synth-values.ts";
 
 export type ToolTask = "tool-weekday" | "tool-date" | "tool-sum";
 
@@ -35,6 +35,11 @@ const PHRASES = {
         "Remind me what day of the week it is.",
         "which day is it today",
         "Today is which day of the week?",
+        "Please say what day of the week it is.",
+        "What's the day today?",
+        "Which day are we on?",
+        "I lost track of time. What day is it today?",
+        "Could you check the weekday for me?",
       ],
       heldout: ["What day is it?", "Do you know what day of the week it is today?", "Tell me today's weekday."],
     },
@@ -136,14 +141,15 @@ export function clockConversation(
   const zh = rng.next() < 0.35;
   const zone = pick(ZONES[split], rng);
   const moment = momentOf(split, rng, zone);
-  const reading = readClock(moment, zone);
+  // A Chinese question asks the clock for the weekday in Chinese: the answer copies it, as an English one does.
+  const language = zh ? { language: "zh" } : {};
+  const reading = readClock(moment, zone, language.language);
   const question = pick(PHRASES[task][zh ? "zh" : "en"][split], rng);
-  const day = WEEKDAYS_EN.indexOf(reading.weekday);
   const [y, m, d] = reading.date.split("-");
   const answer =
     task === "tool-weekday"
       ? zh
-        ? `今天是${WEEKDAYS_ZH[day]}。`
+        ? `今天是${reading.weekday}。`
         : `It is ${reading.weekday}.`
       : zh
         ? `今天是${y}年${m}月${d}日。`
@@ -152,7 +158,7 @@ export function clockConversation(
     messages: [
       ...systemTurn(split, rng, passages),
       { role: "user", content: question },
-      call("clock", {}),
+      call("clock", language),
       result(JSON.stringify(reading)),
       { role: "assistant", content: answer },
     ],
