@@ -4,6 +4,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Ajv } from "ajv";
+import { BUILTIN_TOOLS, builtinTools } from "../src/agent/builtin.ts";
+import { toolSpecs } from "../src/agent/tool.ts";
+import { heldToolCalls, toolCallSchema } from "../src/infer/chat.ts";
 import { Engine, type GenerationResult } from "../src/infer/engine.ts";
 import { compileSchema } from "../src/infer/json-schema.ts";
 import { loadModel } from "../src/model/directory.ts";
@@ -51,6 +54,12 @@ const SCHEMAS: Record<string, unknown>[] = [
   { type: "array", items: { type: "number" } },
   { type: "object" }, // response_format json_object: any object
   { type: "object", properties: { x: { type: "null" }, y: { type: "boolean" }, z: {} }, required: ["x", "y", "z"] },
+  // string lengths in characters (an escape or a multi-byte character is one)
+  {
+    type: "object",
+    properties: { code: { type: "string", minLength: 2, maxLength: 4 }, initial: { type: "string", maxLength: 1 } },
+    required: ["code", "initial"],
+  },
   // a tool call: which function decides the shape of its arguments
   {
     anyOf: [
@@ -129,5 +138,13 @@ describe("constrained decoding", () => {
     );
     assert.throws(() => compileSchema({ type: "object", required: ["b"], properties: {} }), /"b" is not a property/);
     assert.throws(() => compileSchema({ type: ["string", "null"] }), /a list of types is not supported/);
+    assert.throws(() => compileSchema({ type: "string", maxLength: -1 }), /maxLength must be an integer >= 0/);
+    assert.throws(() => compileSchema({ type: "string", minLength: 3, maxLength: 2 }), /minLength is above maxLength/);
+  });
+
+  test("the built-in tools' calls are held to their schemas (their bounded strings compile)", () => {
+    const specs = toolSpecs(builtinTools([...BUILTIN_TOOLS]));
+    assert.doesNotThrow(() => compileSchema(toolCallSchema(specs)));
+    assert.ok(heldToolCalls(specs, { start: 1, end: 2 }), "tool calls are constrained");
   });
 });

@@ -17,7 +17,11 @@ type Frame =
   | { t: "obj"; node: Extract<SchemaNode, { kind: "object" }>; pos: number; phase: Phase; cands: number[]; off: number }
   | { t: "aobj"; phase: Phase }
   | { t: "arr"; items: SchemaNode; phase: Phase }
-  | { t: "str"; esc: number }
+  /**
+   * a string: `esc` counts down an escape's bytes, `cont` a UTF-8 character's continuation
+   * bytes (the next one in lo..hi); `left` characters may still come (null: any), `need` must
+   */
+  | { t: "str"; esc: number; cont: number; lo: number; hi: number; left: number | null; need: number }
   | { t: "lit"; values: readonly string[]; off: number }
   | { t: "num"; integer: boolean; st: number; len: number };
 
@@ -32,6 +36,26 @@ const WORDS = ["true", "false", "null"] as const;
 const BOOLEANS = ["true", "false"];
 const NULL = ["null"];
 const WS: Frame = { t: "ws" };
+const ANY_STRING: Extract<Frame, { t: "str" }> = { t: "str", esc: 0, cont: 0, lo: 0x80, hi: 0xbf, left: null, need: 0 };
+/**
+ * String lengths this far from a bound all allow the same tokens (no token is this long),
+ * so states differing only beyond it share one cached mask.
+ */
+const LENGTH_HORIZON = 256;
+const horizon = (n: number) => Math.min(n, LENGTH_HORIZON);
+
+/**
+ * What a UTF-8 character starting with byte b needs next: its continuation bytes and the
+ * range of the first (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF);
+ * null when b cannot start one.
+ */
+function utf8Lead(b: number): { cont: number; lo: number; hi: number } | null {
+  if (b < 0x80) return { cont: 0, lo: 0x80, hi: 0xbf };
+  if (b >= 0xc2 && b <= 0xdf) return { cont: 1, lo: 0x80, hi: 0xbf };
+  if (b >= 0xe0 && b <= 0xef) return { cont: 2, lo: b === 0xe0 ? 0xa0 : 0x80, hi: b === 0xed ? 0x9f : 0xbf };
+  if (b >= 0xf0 && b <= 0xf4) return { cont: 3, lo: b === 0xf0 ? 0x90 : 0x80, hi: b === 0xf4 ? 0x8f : 0xbf };
+  return null;
+}
 
 const isDigit = (b: number) => b >= 0x30 && b <= 0x39;
 const isHex = (b: number) => isDigit(b) || (b >= 0x41 && b <= 0x46) || (b >= 0x61 && b <= 0x66);
@@ -91,7 +115,7 @@ function startValue(below: Stack, node: SchemaNode, b: number): Stack[] {
     case "array":
       return c === "[" ? [[...below, { t: "arr", items: node.items, phase: "first" }]] : [];
     case "string":
-      return c === '"' ? [[...below, { t: "str", esc: 0 }]] : [];
+      return c === '"' ? [[...below, { ...ANY_STRING, left: node.maxLength, need: node.minLength }]] : [];
     case "number":
       return c === "-" || isDigit(b) ? step([...below, { t: "num", integer: node.integer, st: 0, len: 0 }], b) : [];
     case "boolean":
@@ -103,7 +127,7 @@ function startValue(below: Stack, node: SchemaNode, b: number): Stack[] {
     case "any":
       if (c === "{") return [[...below, { t: "aobj", phase: "first" }]];
       if (c === "[") return [[...below, { t: "arr", items: node, phase: "first" }]];
-      if (c === '"') return [[...below, { t: "str", esc: 0 }]];
+      if (c === '"') return [[...below, ANY_STRING]];
       if (c === "-" || isDigit(b)) return step([...below, { t: "num", integer: false, st: 0, len: 0 }], b);
       return step([...below, { t: "lit", values: WORDS, off: 0 }], b);
   }
@@ -147,16 +171,21 @@ export function step(s: Stack, b: number): Stack[] {
     case "ws":
       return c === " " ? [below] : step(below, b);
     case "str":
+      if (f.cont > 0)
+        return b >= f.lo && b <= f.hi ? [replaceTop(s, { ...f, cont: f.cont - 1, lo: 0x80, hi: 0xbf })] : [];
       if (f.esc === 0) {
-        if (c === '"') return [below];
-        if (c === "\\") return [replaceTop(s, { t: "str", esc: 1 })];
-        return b < 0x20 ? [] : [s];
+        if (c === '"') return f.need === 0 ? [below] : [];
+        // A character: an ASCII byte, an escape, or a UTF-8 lead byte and its continuation bytes.
+        const lead = utf8Lead(b);
+        if (b < 0x20 || !lead || f.left === 0) return [];
+        const counted = { ...f, ...lead, left: f.left === null ? null : f.left - 1, need: Math.max(0, f.need - 1) };
+        return [replaceTop(s, c === "\\" ? { ...counted, esc: 1 } : counted)];
       }
       if (f.esc === 1) {
-        if (c === "u") return [replaceTop(s, { t: "str", esc: 5 })];
-        return ESCAPES.has(b) ? [replaceTop(s, { t: "str", esc: 0 })] : [];
+        if (c === "u") return [replaceTop(s, { ...f, esc: 5 })];
+        return ESCAPES.has(b) ? [replaceTop(s, { ...f, esc: 0 })] : [];
       }
-      return isHex(b) ? [replaceTop(s, { t: "str", esc: f.esc === 2 ? 0 : f.esc - 1 })] : [];
+      return isHex(b) ? [replaceTop(s, { ...f, esc: f.esc === 2 ? 0 : f.esc - 1 })] : [];
     case "lit": {
       const values = f.values.filter((v) => v.charCodeAt(f.off) === b);
       if (values.length > 0) {
@@ -183,7 +212,7 @@ export function step(s: Stack, b: number): Stack[] {
         case "first":
         case "comma":
           if (f.phase === "first" && c === "}") return [below];
-          return c === '"' ? [[...replaceTop(s, { t: "aobj", phase: "colon" }), { t: "str", esc: 0 }]] : [];
+          return c === '"' ? [[...replaceTop(s, { t: "aobj", phase: "colon" }), ANY_STRING]] : [];
         case "colon":
           return c === ":"
             ? [[...replaceTop(s, { t: "aobj", phase: "after" }), { t: "value", node: { kind: "any" } }, WS]]
@@ -292,7 +321,7 @@ function frameKey(f: Frame): string {
     case "arr":
       return `r${idOf(f.items)}.${f.phase}`;
     case "str":
-      return `s${f.esc}`;
+      return `s${f.esc}.${f.cont}.${f.lo}.${f.hi}.${f.left === null ? "" : horizon(f.left)}.${horizon(f.need)}`;
     case "lit":
       return `l${f.values.join("\u0001")}.${f.off}`;
     case "num":

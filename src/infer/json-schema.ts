@@ -1,5 +1,5 @@
 // The JSON Schema subset that constrained decoding enforces — what tool parameters and
-// structured outputs use: object (properties, required), string, number, integer,
+// structured outputs use: object (properties, required), string (minLength, maxLength), number, integer,
 // boolean, null, array (items), enum and const, anyOf/oneOf, nested freely. Anything else is an error
 // naming the keyword and where it is, so a schema is never silently half-enforced.
 
@@ -7,7 +7,8 @@ export type SchemaNode =
   | { kind: "object"; properties: { key: string; node: SchemaNode; required: boolean }[] }
   | { kind: "anyObject" }
   | { kind: "array"; items: SchemaNode }
-  | { kind: "string" }
+  /** a string of minLength to maxLength characters (code points; an escape is one) */
+  | { kind: "string"; minLength: number; maxLength: number | null }
   | { kind: "number"; integer: boolean }
   | { kind: "boolean" }
   | { kind: "null" }
@@ -21,7 +22,7 @@ const ANNOTATIONS = new Set(["description", "title", "$schema", "default", "exam
 const KEYWORDS: Record<string, Set<string>> = {
   object: new Set(["type", "properties", "required", "additionalProperties"]),
   array: new Set(["type", "items"]),
-  string: new Set(["type"]),
+  string: new Set(["type", "minLength", "maxLength"]),
   number: new Set(["type"]),
   integer: new Set(["type"]),
   boolean: new Set(["type"]),
@@ -89,8 +90,18 @@ export function compileSchema(schema: unknown, path = ""): SchemaNode {
         kind: "array",
         items: s.items === undefined ? { kind: "any" } : compileSchema(s.items, `${path}/items`),
       };
-    case "string":
-      return { kind: "string" };
+    case "string": {
+      const bound = (k: "minLength" | "maxLength") => {
+        const v = s[k];
+        if (v === undefined) return null;
+        if (typeof v !== "number" || !Number.isInteger(v) || v < 0)
+          fail(`${path}/${k}`, `${k} must be an integer >= 0`);
+        return v;
+      };
+      const [minLength, maxLength] = [bound("minLength") ?? 0, bound("maxLength")];
+      if (maxLength !== null && minLength > maxLength) fail(`${path}/minLength`, "minLength is above maxLength");
+      return { kind: "string", minLength, maxLength };
+    }
     case "number":
     case "integer":
       return { kind: "number", integer: type === "integer" };
