@@ -13,6 +13,7 @@ import {
   type FrozenWeights,
   linear,
   noGrad,
+  recyclingBuffers,
   setPrecision,
   Tensor,
   withFrozenWeights,
@@ -165,6 +166,30 @@ describe("KV-cache engine", () => {
     engine.submit({ prompt: [3, 60], options: {}, onDone: () => {}, onError: (e) => (error = e) });
     engine.runToCompletion();
     assert.match(String(error), /token id 60 is outside the model's vocabulary of 50 embeddings/);
+  });
+});
+
+describe("buffers of an inference step", () => {
+  test("go back to the pool when the step ends, except what it returns", () => {
+    const n = 1 << 15;
+    let scratch: ArrayBufferLike | null = null;
+    const kept = recyclingBuffers(
+      () => {
+        const a = Tensor.empty([n]);
+        scratch = a.data.buffer;
+        const b = Tensor.empty([n]);
+        b.data.fill(2);
+        return b;
+      },
+      (t) => [t.data.buffer],
+    );
+    const next = Tensor.empty([n]);
+    assert.equal(next.data.buffer, scratch, "the scratch buffer is reused");
+    next.data.fill(7);
+    assert.ok(
+      kept.data.every((x) => x === 2),
+      "the returned tensor is untouched",
+    );
   });
 });
 

@@ -6,7 +6,7 @@ import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model
 import type { ImageBatch, Model } from "../model/model.ts";
 import { patchesPerImage, pixelsPerImage } from "../model/vision.ts";
 import { Rng } from "../nn/random.ts";
-import { type FrozenWeights, noGrad, withFrozenWeights } from "../tensor/index.ts";
+import { type FrozenWeights, noGrad, recyclingBuffers, withFrozenWeights } from "../tensor/index.ts";
 import { type JsonConstraint, JsonConstraints } from "./constrain.ts";
 import { DEFAULT_SAMPLING, type SamplingParams, sampleNext } from "./sampling.ts";
 
@@ -153,13 +153,18 @@ export class Engine {
    * every active sequence. An error ends only the requests it touched.
    */
   step(): void {
-    noGrad(() => {
-      while (this.waiting.length > 0 && this.busy.includes(false)) {
-        const { id, req } = this.waiting.shift() as { id: number; req: Request };
-        this.prefill(id, req);
-      }
-      if (this.active.length > 0) this.decode();
-    });
+    // A step's activations are done with when it ends: their buffers go back to the pool.
+    recyclingBuffers(
+      () =>
+        noGrad(() => {
+          while (this.waiting.length > 0 && this.busy.includes(false)) {
+            const { id, req } = this.waiting.shift() as { id: number; req: Request };
+            this.prefill(id, req);
+          }
+          if (this.active.length > 0) this.decode();
+        }),
+      () => [],
+    );
   }
 
   /** Steps until every request has finished. */

@@ -6,6 +6,7 @@ export { linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/line
 export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs, tokenLogProbs } from "./ops/loss.ts";
 export { layerNorm, rmsNorm } from "./ops/norm.ts";
 export { type PolicyTerms, policyLoss } from "./ops/policy.ts";
+export { recyclingBuffers } from "./pool.ts";
 export {
   cpuHasBf16,
   cpuSummary,

@@ -66,11 +66,37 @@ class FreeLists<T extends Typed> {
 const floats = new FreeLists<Float32Array>(4, (buffer, n) => new Float32Array(buffer, 0, n));
 const bf16s = new FreeLists<Uint16Array>(2, (buffer, n) => new Uint16Array(buffer, 0, n));
 
+/** Float buffers handed out inside the current recycling scope (null: none open). */
+let scopeLoans: Float32Array[] | null = null;
+
 /** A buffer of n floats: zero-filled when `zero`, else with unspecified contents. */
 export function take(n: number, zero: boolean): Float32Array {
   const { buf, fresh } = floats.take(n);
   if (zero && !fresh) zeroFill(buf); // a new one is zero already
+  if (scopeLoans && n >= MIN_POOLED) scopeLoans.push(buf);
   return buf;
+}
+
+/**
+ * Runs fn and then hands back to the pool every float buffer it took, except those
+ * `kept(result)` names: for inference steps, whose intermediate activations nobody holds
+ * once the step is done (without a tape, nothing else returns them, and every step paid
+ * fresh allocations, page faults and garbage collection). fn must not keep tensors it made
+ * anywhere but in its result. Scopes do not nest: an inner one runs fn plainly.
+ */
+export function recyclingBuffers<T>(fn: () => T, kept: (result: T) => ArrayBufferLike[]): T {
+  if (scopeLoans) return fn();
+  const loans: Float32Array[] = [];
+  scopeLoans = loans;
+  let result: T;
+  try {
+    result = fn();
+  } finally {
+    scopeLoans = null;
+  }
+  const keep = new Set(kept(result));
+  for (const buf of loans) if (!keep.has(buf.buffer)) floats.give(buf);
+  return result;
 }
 
 /** Returns a buffer for reuse; the caller must not touch it afterwards. */
