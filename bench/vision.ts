@@ -7,7 +7,7 @@ import { defaultVision, encodeImages, patchesPerImage, pixelsPerImage, visionPar
 import { normalInit, trainable } from "../src/nn/parameters.ts";
 import { Rng } from "../src/nn/random.ts";
 import { AdamW } from "../src/optim/adamw.ts";
-import { backward, crossEntropy, noGrad, type Precision, setPrecision } from "../src/tensor/index.ts";
+import { backward, crossEntropy, noGrad, type Precision, recyclingBuffers, setPrecision } from "../src/tensor/index.ts";
 import { torchAvailable, torchBest, VIT_SCRIPT } from "./torch-ref.ts";
 
 type Emit = (row: Record<string, unknown>, text: string) => void;
@@ -41,7 +41,12 @@ function ours(shape: (typeof SHAPES)[number], mode: "forward" | "train", steps: 
   for (let i = 0; i < steps + 2; i++) {
     const pixels = Float32Array.from({ length: B * pixelsPerImage(v) }, () => rng.normal());
     const started = performance.now();
-    if (mode === "forward") noGrad(() => encodeImages(v, params, pixels, B));
+    // Forward as inference runs it: its activation buffers go back to the pool after.
+    if (mode === "forward")
+      recyclingBuffers(
+        () => noGrad(() => encodeImages(v, params, pixels, B)),
+        () => [],
+      );
     else {
       const labels = Int32Array.from({ length: B * patchesPerImage(v) }, () => rng.int(WIDTH.out));
       const loss = crossEntropy(encodeImages(v, params, pixels, B), labels);
