@@ -1,6 +1,6 @@
 // Mean next-token loss over a token stream, in non-overlapping windows of the block size.
 import type { Model } from "../model/model.ts";
-import { crossEntropy, noGrad } from "../tensor/index.ts";
+import { crossEntropy, noGrad, recyclingBuffers } from "../tensor/index.ts";
 
 export interface LossReport {
   loss: number;
@@ -22,7 +22,10 @@ export function evaluateLoss(model: Model, tokens: Int32Array, batchSize = 8): L
     for (let i = 0; i < full.length; i += batchSize) {
       const batch = full.slice(i, i + batchSize);
       const [x, y] = windows(tokens, batch, T);
-      const loss = crossEntropy(model.forward(x, batch.length, T), y).item();
+      const loss = recyclingBuffers(
+        () => crossEntropy(model.forward(x, batch.length, T), y).item(),
+        () => [],
+      );
       sum += loss * batch.length * T;
       count += batch.length * T;
     }

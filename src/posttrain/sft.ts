@@ -9,7 +9,7 @@ import type { LoraConfig } from "../model/peft.ts";
 import { isProjectorParameter, isVisionParameter, patchesPerImage, type VisionConfig } from "../model/vision.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { crossEntropy, IGNORE_INDEX, noGrad, type Tensor } from "../tensor/index.ts";
+import { crossEntropy, IGNORE_INDEX, noGrad, recyclingBuffers, type Tensor } from "../tensor/index.ts";
 import { EMPTY_SHARE, type MicroBatch, Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 
@@ -237,7 +237,8 @@ export function conversationLoss(model: Model, data: EncodedConversation[], batc
       const targets = y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0);
       if (targets === 0) continue;
       const images = batchImages(batch, T, model.config.vision);
-      sum += crossEntropy(model.forward(x, batch.length, T, { images }), y).item() * targets;
+      const loss = () => crossEntropy(model.forward(x, batch.length, T, { images }), y).item();
+      sum += recyclingBuffers(loss, () => []) * targets;
       count += targets;
     }
   });

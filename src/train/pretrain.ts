@@ -11,7 +11,15 @@ import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
 import { countParameters, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { cpuHasBf16, cpuSummary, crossEntropy, noGrad, resolvePrecision, setPrecision } from "../tensor/index.ts";
+import {
+  cpuHasBf16,
+  cpuSummary,
+  crossEntropy,
+  noGrad,
+  recyclingBuffers,
+  resolvePrecision,
+  setPrecision,
+} from "../tensor/index.ts";
 import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
@@ -265,7 +273,10 @@ export function estimateLoss(model: Model, tokens: Split, B: number, T: number, 
   noGrad(() => {
     for (let i = 0; i < iters; i++) {
       const { x, y } = randomBatch(tokens, B, T, rng);
-      sum += crossEntropy(model.forward(x, B, T), y).item();
+      sum += recyclingBuffers(
+        () => crossEntropy(model.forward(x, B, T), y).item(),
+        () => [],
+      );
     }
   });
   return sum / iters;
