@@ -34,6 +34,17 @@ export function patchesPerImage(v: VisionConfig): number {
   return (v.imageSize / v.patchSize) ** 2;
 }
 
+/** Several images' pixels, one after another ([count, C, S, S]). */
+export function stackImages(images: Float32Array[]): Float32Array {
+  const out = new Float32Array(images.reduce((n, x) => n + x.length, 0));
+  let at = 0;
+  for (const x of images) {
+    out.set(x, at);
+    at += x.length;
+  }
+  return out;
+}
+
 /** Values of one image after preprocessing: channels x imageSize x imageSize. */
 export function pixelsPerImage(v: VisionConfig): number {
   return v.channels * v.imageSize * v.imageSize;

@@ -5,8 +5,7 @@
 import { withoutToolCalls } from "../agent/loop.ts";
 import { type ChatMessage, heldToolCalls, type ToolSpec } from "../infer/chat.ts";
 import type { Engine, GenerationOptions, PromptImages } from "../infer/engine.ts";
-import type { VisionConfig } from "../model/vision.ts";
-import { stackImages } from "../vision/pixels.ts";
+import { stackImages, type VisionConfig } from "../model/vision.ts";
 import type { ChatCodec } from "./codec.ts";
 import { chatTokens, imagesOf } from "./vision.ts";
 

@@ -10,16 +10,23 @@ import {
 } from "../infer/chat.ts";
 import type { PromptImages } from "../infer/engine.ts";
 import { imageSourceBytes } from "../io/image.ts";
-import { patchesPerImage, type VisionConfig } from "../model/vision.ts";
+import { patchesPerImage, stackImages, type VisionConfig } from "../model/vision.ts";
 import type { Conversation } from "../posttrain/data.ts";
 import { type EncodedConversation, encodeConversation } from "../posttrain/encode.ts";
-import { imagePixels, stackImages } from "../vision/pixels.ts";
+import { imagePixels } from "../vision/pixels.ts";
 import type { ChatCodec } from "./codec.ts";
+
+const placeholderIds = new WeakMap<ChatCodec, number>();
 
 /** The id placeholder tokens carry: the tokenizer's own image token where it has one (its embedding is replaced anyway). */
 export function imagePlaceholderId(codec: ChatCodec): number {
-  const ids = codec.encode(IMAGE_PLACEHOLDER, true);
-  return ids.length === 1 ? (ids[0] as number) : 0;
+  let id = placeholderIds.get(codec);
+  if (id === undefined) {
+    const ids = codec.encode(IMAGE_PLACEHOLDER, true);
+    id = ids.length === 1 ? (ids[0] as number) : 0;
+    placeholderIds.set(codec, id);
+  }
+  return id;
 }
 
 /** The images of messages, in the order their placeholders appear. */
@@ -59,11 +66,18 @@ export async function encodeChat(
     throw new Error(
       `${c.source}: the conversation has images but the model has no vision encoder (add one: llmfab sft --vision-encoder new)`,
     );
-  const render = (messages: ChatMessage[], addGenerationPrompt: boolean) =>
-    chatTokens(codec, codec.renderChat(messages, addGenerationPrompt, tools), vision);
-  const encoded = encodeConversation(c, (m, g) => render(m, g).tokens, blockSize);
+  // encodeConversation renders the whole conversation once: its image positions are kept from that call.
+  let imageStarts: number[] = [];
+  const encoded = encodeConversation(
+    c,
+    (messages, addGenerationPrompt) => {
+      const r = chatTokens(codec, codec.renderChat(messages, addGenerationPrompt, tools), vision);
+      if (messages === c.messages && !addGenerationPrompt) imageStarts = r.imageStarts;
+      return r.tokens;
+    },
+    blockSize,
+  );
   if (!vision || sources.length === 0) return encoded;
-  const { imageStarts } = render(c.messages, false);
   if (imageStarts.length !== sources.length)
     throw new Error(
       `${c.source}: ${imageStarts.length} image placeholders for ${sources.length} images (is ${IMAGE_PLACEHOLDER} written in a text part?)`,

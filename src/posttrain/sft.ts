@@ -6,7 +6,13 @@ import { architectureOf } from "../model/architecture.ts";
 import { featuresOf, initAdapter } from "../model/lora.ts";
 import type { ImageBatch, Model } from "../model/model.ts";
 import type { LoraConfig } from "../model/peft.ts";
-import { isProjectorParameter, isVisionParameter, patchesPerImage, type VisionConfig } from "../model/vision.ts";
+import {
+  isProjectorParameter,
+  isVisionParameter,
+  patchesPerImage,
+  stackImages,
+  type VisionConfig,
+} from "../model/vision.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
 import { crossEntropy, IGNORE_INDEX, noGrad, recyclingBuffers, type Tensor } from "../tensor/index.ts";
@@ -162,11 +168,7 @@ export function batchImages(batch: EncodedConversation[], T: number, vision?: Vi
       for (let k = 0; k < N; k++) rows.push(b * T + start + k);
     });
   });
-  const all = new Float32Array(pixels.reduce((n, p) => n + p.length, 0));
-  pixels.forEach((p, i) => {
-    all.set(p, i * p.length);
-  });
-  return { pixels: all, count: pixels.length, rows: Int32Array.from(rows) };
+  return { pixels: stackImages(pixels), count: pixels.length, rows: Int32Array.from(rows) };
 }
 
 /** Steps a run takes: epochs x batches per epoch (rounded up), capped by maxSteps. */

@@ -10,14 +10,13 @@ import { type ChatMessage, heldToolCalls, IMAGE_PLACEHOLDER } from "../infer/cha
 import type { GenerationOptions, GenerationResult, PromptImages } from "../infer/engine.ts";
 import { compileSchema, SchemaError } from "../infer/json-schema.ts";
 import { applyPrompt, type PromptFile } from "../infer/prompt-file.ts";
-import type { VisionConfig } from "../model/vision.ts";
+import { stackImages, type VisionConfig } from "../model/vision.ts";
 import type { OcrLanguage } from "../ocr/ocr.ts";
 import type { ChatCodec } from "../pipeline/codec.ts";
 import { chatTokens } from "../pipeline/vision.ts";
 import { appendFeedback, feedbackSchema } from "../posttrain/feedback.ts";
 import { sourcesFooter } from "../retrieval/context.ts";
 import type { IndexDatabase } from "../retrieval/index.ts";
-import { stackImages } from "../vision/pixels.ts";
 import { EngineDownError, type Generator, QueueFullError } from "./generator.ts";
 import { GroundingError, groundMessages, readImageParts, readVisionParts } from "./grounding.ts";
 import { type ChatRequest, type CompletionRequest, chatRequest, completionRequest, describeIssue } from "./schemas.ts";

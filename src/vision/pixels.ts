@@ -32,14 +32,3 @@ export async function imagePixels(bytes: Uint8Array, v: VisionConfig, where: str
   }
   return out;
 }
-
-/** Several images' pixels, one after another ([count, C, S, S]). */
-export function stackImages(images: Float32Array[]): Float32Array {
-  const out = new Float32Array(images.reduce((n, x) => n + x.length, 0));
-  let at = 0;
-  for (const x of images) {
-    out.set(x, at);
-    at += x.length;
-  }
-  return out;
-}
