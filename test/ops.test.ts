@@ -296,15 +296,19 @@ describe("gradient checks against float64 finite differences", () => {
     });
 
   // bf16 tile products (avx512_bf16): forward and gradients against float64 within bf16 rounding.
-  for (const [T, Hq, Hkv, causal] of [
-    [100, 2, 2, true],
-    [37, 4, 2, true],
-    [100, 2, 1, false],
+  // D=16 runs the vdpbf16ps products; D=64 (as real heads) runs AMX where the CPU has it, on
+  // 32 x 32 blocks for whole tiles and 16 x 16 ones for the last, partial tile.
+  for (const [T, Hq, Hkv, causal, D] of [
+    [100, 2, 2, true, 16],
+    [37, 4, 2, true, 16],
+    [100, 2, 1, false, 16],
+    [100, 2, 2, true, 64],
+    [100, 2, 1, false, 64],
   ] as const)
-    test(`attention with bf16 tiles, ${Hq} query heads over ${Hkv} kv heads, T=${T}${causal ? "" : ", bidirectional"}`, {
+    test(`attention with bf16 tiles, ${Hq} query heads over ${Hkv} kv heads, T=${T}, D=${D}${causal ? "" : ", bidirectional"}`, {
       skip: ops.cpuHasBf16() ? false : "no avx512_bf16",
     }, () => {
-      const [B, D] = [2, 16];
+      const B = 2;
       const inputs = [randn(B * T * Hq * D, 50), randn(B * T * Hkv * D, 51), randn(B * T * Hkv * D, 52)];
       const shapes = [
         [B, T, Hq, D],

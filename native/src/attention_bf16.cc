@@ -87,29 +87,77 @@ void amx_configure() {
   _tile_loadconfig(&config);
 }
 
-// dp_gemm for M, N multiples of 16 and K2 a multiple of 16: 16 x 16 blocks of C in tmm0,
-// A in tmm1, B in tmm2.
+// dp_gemm for M, N, K2 multiples of 16: C in 16 x 16 blocks, A and B in 16 x 16-word
+// tiles. Where M and N allow, four C blocks (32 x 32) stay in tmm0-3 while two A tiles
+// (tmm4-5) and two B tiles (tmm6-7) feed them: each tile loaded serves two products, not one.
+// zero: C = A B (the C tiles start at zero and C is not read); else C += A B.
+// The tiles are configured by amx_begin at the start of each thread's work.
 void amx_gemm(float* C, const uint32_t* A, const uint32_t* B, int64_t M, int64_t N, int64_t K2, int64_t lda,
-              int64_t ldb, int64_t ldc) {
-  amx_configure();
+              int64_t ldb, int64_t ldc, bool zero) {
+  const int64_t sc = ldc * 4, sa = lda * 4, sb = ldb * 4;
+  if (M % 32 == 0 && N % 32 == 0) {
+    for (int64_t i = 0; i < M; i += 32)
+      for (int64_t j = 0; j < N; j += 32) {
+        float* c = C + i * ldc + j;
+        if (zero) {
+          _tile_zero(0);
+          _tile_zero(1);
+          _tile_zero(2);
+          _tile_zero(3);
+        } else {
+          _tile_loadd(0, c, sc);
+          _tile_loadd(1, c + 16, sc);
+          _tile_loadd(2, c + 16 * ldc, sc);
+          _tile_loadd(3, c + 16 * ldc + 16, sc);
+        }
+        for (int64_t k = 0; k < K2; k += 16) {
+          _tile_loadd(4, A + i * lda + k, sa);
+          _tile_loadd(5, A + (i + 16) * lda + k, sa);
+          _tile_loadd(6, B + k * ldb + j, sb);
+          _tile_loadd(7, B + k * ldb + j + 16, sb);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          _tile_dpbf16ps(2, 5, 6);
+          _tile_dpbf16ps(3, 5, 7);
+        }
+        _tile_stored(0, c, sc);
+        _tile_stored(1, c + 16, sc);
+        _tile_stored(2, c + 16 * ldc, sc);
+        _tile_stored(3, c + 16 * ldc + 16, sc);
+      }
+    return;
+  }
   for (int64_t i = 0; i < M; i += 16)
     for (int64_t j = 0; j < N; j += 16) {
-      _tile_loadd(0, C + i * ldc + j, ldc * 4);
+      if (zero) _tile_zero(0);
+      else _tile_loadd(0, C + i * ldc + j, sc);
       for (int64_t k = 0; k < K2; k += 16) {
-        _tile_loadd(1, A + i * lda + k, lda * 4);
-        _tile_loadd(2, B + k * ldb + j, ldb * 4);
-        _tile_dpbf16ps(0, 1, 2);
+        _tile_loadd(4, A + i * lda + k, sa);
+        _tile_loadd(6, B + k * ldb + j, sb);
+        _tile_dpbf16ps(0, 4, 6);
       }
-      _tile_stored(0, C + i * ldc + j, ldc * 4);
+      _tile_stored(0, C + i * ldc + j, sc);
     }
 }
 #endif
 
-void dp_gemm(float* C, const uint32_t* A, const uint32_t* B, int64_t M, int64_t N, int64_t K2, int64_t lda,
-             int64_t ldb, int64_t ldc) {
+// Called by each thread before its products: configures the AMX tiles where they are used
+// (oneDNN's kernels release them after they run, so every kernel call configures again).
+void amx_begin() {
 #ifdef __AMX_BF16__
-  if (M % 16 == 0 && N % 16 == 0 && K2 % 16 == 0 && amx_usable()) return amx_gemm(C, A, B, M, N, K2, lda, ldb, ldc);
+  if (amx_usable()) amx_configure();
 #endif
+}
+
+// C (M x N, ldc floats a row) = A B when zero, else C += A B.
+void dp_gemm(float* C, const uint32_t* A, const uint32_t* B, int64_t M, int64_t N, int64_t K2, int64_t lda,
+             int64_t ldb, int64_t ldc, bool zero = false) {
+#ifdef __AMX_BF16__
+  if (M % 16 == 0 && N % 16 == 0 && K2 % 16 == 0 && amx_usable())
+    return amx_gemm(C, A, B, M, N, K2, lda, ldb, ldc, zero);
+#endif
+  if (zero)
+    for (int64_t i = 0; i < M; i++) std::fill(C + i * ldc, C + i * ldc + N, 0.f);
   int64_t i = 0;
   for (; i + 4 <= M; i += 4) dp_row_block<4>(C + i * ldc, A + i * lda, B, N, K2, lda, ldb, ldc);
   for (; i < M; i++) dp_row_block<1>(C + i * ldc, A + i * lda, B, N, K2, lda, ldb, ldc);
@@ -187,6 +235,7 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
   {
     std::vector<uint32_t> q16(Tp * D2), k16(Tp * D2), kp(D2 * Tp), v2(Tp / 2 * D), p16(BT * BT / 2);
     std::vector<float> s(BT * BT), o(BT * D), m(BT), l(BT);
+    amx_begin();
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t h = 0; h < Hq; h++) {
@@ -202,8 +251,7 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
           std::fill(l.begin(), l.end(), 0.f);
           for (int64_t j0 = 0; j0 < keys_end(causal, i0, nq, T); j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
-            std::fill(s.begin(), s.end(), 0.f);
-            dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // S = Q K^T
+            dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT, true);  // S = Q K^T
             online_softmax(s.data(), o.data(), m.data(), l.data(), causal, nq, i0, j0, nk, D, scale);
             tile_rows(p16.data(), s.data());
             dp_gemm(o.data(), p16.data(), v2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // O += P V
@@ -228,6 +276,7 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
     std::vector<uint32_t> k16(Tp * D2), kp(D2 * Tp), k2(Tp / 2 * D), v16(Tp * D2), vp(D2 * Tp), q16(Tp * D2),
         q2(Tp / 2 * D), do16(Tp * D2), do2(Tp / 2 * D), a16(BT * BT / 2);
     std::vector<float> Drow(T), dqAcc(Tp * D), s(BT * BT), dp(BT * BT), dkt(BT * D), dvt(BT * D);
+    amx_begin();
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
@@ -255,10 +304,8 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
             std::fill(dvt.begin(), dvt.end(), 0.f);
             for (int64_t i0 = first_query(causal, j0); i0 < T; i0 += BT) {
               const int64_t nq = std::min(BT, T - i0);
-              std::fill(s.begin(), s.end(), 0.f);
-              std::fill(dp.begin(), dp.end(), 0.f);
-              dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);    // S = Q K^T
-              dp_gemm(dp.data(), do16.data() + i0 * D2, vp.data() + j0, up16(nq), BT, D2, D2, Tp, BT);  // dP = dO V^T
+              dp_gemm(s.data(), q16.data() + i0 * D2, kp.data() + j0, up16(nq), BT, D2, D2, Tp, BT, true);    // S = Q K^T
+              dp_gemm(dp.data(), do16.data() + i0 * D2, vp.data() + j0, up16(nq), BT, D2, D2, Tp, BT, true);  // dP = dO V^T
               probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), causal, nq, i0, j0, nk, scale);
               tile_transposed(a16.data(), s.data());
               dp_gemm(dvt.data(), a16.data(), do2.data() + (i0 / 2) * D, up16(nk), D, BT / 2, BT / 2, D, D);  // dV += P^T dO
