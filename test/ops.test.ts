@@ -295,6 +295,19 @@ describe("gradient checks against float64 finite differences", () => {
       });
     });
 
+  // One tensor as queries, keys and values: its three gradients add up in one buffer (the
+  // kernel writes over a fresh buffer only when each operand has its own).
+  test("self-attention with one tensor as q, k and v, T=70", () => {
+    const [B, T, H, D] = [1, 70, 2, 4];
+    gradCheck("attention x x x", {
+      inputs: [randn(B * T * H * D, 33)],
+      shapes: [[B, T, H, D]],
+      op: ([x]) => ops.attention(x!, x!, x!, { B, T, Hq: H, Hkv: H, D }),
+      ref: ([x]) => ref.attention(x!, x!, x!, B, T, H, H, D),
+      gradTol: 2e-3,
+    });
+  });
+
   // bf16 tile products (avx512_bf16): forward and gradients against float64 within bf16 rounding.
   // D=16 runs the vdpbf16ps products; D=64 (as real heads) runs AMX where the CPU has it, on
   // 32 x 32 blocks for whole tiles and 16 x 16 ones for the last, partial tile.

@@ -141,6 +141,11 @@ Napi::Value Fill(const Napi::CallbackInfo& info) {
   fill(F(info, 0), R(info, 1), N(info, 2));
   return info.Env().Undefined();
 }
+// copy(dst, src, n)
+Napi::Value Copy(const Napi::CallbackInfo& info) {
+  copy(F(info, 0), F(info, 1), N(info, 2));
+  return Undefined(info);
+}
 
 Napi::Value Scale(const Napi::CallbackInfo& info) {
   scale_inplace(F(info, 0), R(info, 1), N(info, 2));
@@ -160,13 +165,14 @@ Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
                                                       R(info, 12), B(info, 14));
   return Undefined(info);
 }
-// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal)
+// attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal,
+//                   addQ, addK, addV)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const bool bf16 = info[17].As<Napi::Boolean>().Value() && attention_bf16_supported(N(info, 13));
   (bf16 ? attention_backward_bf16 : attention_backward)(
       F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5), F(info, 6), F(info, 7),
       F(info, 8), N(info, 9), N(info, 10), N(info, 11), N(info, 12), N(info, 13), N(info, 14), N(info, 15),
-      R(info, 16), B(info, 18));
+      R(info, 16), B(info, 18), GradWrites{B(info, 19), B(info, 20), B(info, 21)});
   return Undefined(info);
 }
 
@@ -253,6 +259,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"accumulate", Accumulate},
       {"scale", Scale},
       {"fill", Fill},
+      {"copy", Copy},
       {"dropout", Dropout},
       {"attentionForward", AttentionForward},
       {"attentionBackward", AttentionBackward},

@@ -79,7 +79,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v, int64_t B,
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                        int64_t kvStride, float scale, bool causal) {
+                        int64_t kvStride, float scale, bool causal, GradWrites writes) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;  // between tokens of out and dout
   const int64_t Tp = padded(T);
@@ -122,10 +122,10 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
               tile_gemm(&dqAcc[i0 * D], dp.data(), kb + j0 * kvStride, nq, D, nk, BT, kvStride,
                         D);  // dQ += dS K
             }
-            add_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D);
-            add_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D);
+            put_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D, writes.addK || h > kh * group);
+            put_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D, writes.addV || h > kh * group);
           }
-          add_rows(dq + b * T * qStride + h * D, dqAcc.data(), T, qStride, D);
+          put_rows(dq + b * T * qStride + h * D, dqAcc.data(), T, qStride, D, writes.addQ);
         }
       }
     }

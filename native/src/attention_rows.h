@@ -94,10 +94,17 @@ inline void output_dots(float* Drow, const float* dob, const float* ob, int64_t 
   }
 }
 
-inline void add_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D) {
-  for (int64_t r = 0; r < n; r++)
+// n rows of a gradient tile into strided rows: added, or written over a buffer nothing has
+// written yet (which then needs no zero fill before the kernel runs).
+inline void put_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D, bool add) {
+  for (int64_t r = 0; r < n; r++) {
+    if (add) {
 #pragma omp simd
-    for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
+      for (int64_t d = 0; d < D; d++) dst[r * stride + d] += src[r * D + d];
+    } else {
+      std::copy(src + r * D, src + (r + 1) * D, dst + r * stride);
+    }
+  }
 }
 
 }  // namespace llmfab::attention_rows

@@ -136,6 +136,11 @@ void fill(float* x, float value, int64_t n) {
   for (int64_t i = 0; i < n; i++) x[i] = value;
 }
 
+void copy(float* dst, const float* src, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) dst[i] = src[i];
+}
+
 void scale_inplace(float* x, float s, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) x[i] *= s;

@@ -57,6 +57,13 @@ void add(float* out, const float* a, const float* b, int64_t n);
 void accumulate(float* dst, const float* src, float scale, int64_t n);
 void scale_inplace(float* x, float s, int64_t n);
 void fill(float* x, float value, int64_t n);
+void copy(float* dst, const float* src, int64_t n);
+
+// Which of dq, dk and dv the attention backward adds into; the others it writes over
+// (fresh gradient buffers, so nothing zero-fills them first).
+struct GradWrites {
+  bool addQ, addK, addV;
+};
 
 // The same attention with bf16 tile products (attention_bf16.cc), where the CPU has
 // avx512_bf16 and D is a multiple of 16; elsewhere these run the fp32 kernels.
@@ -66,7 +73,8 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
                             float scale, bool causal);
 void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
                              const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal);
+                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal,
+                             GradWrites writes);
 void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate);
 
 // ---- attention ----
@@ -76,7 +84,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
 void attention_backward(float* dq, float* dk, float* dv, const float* dout, const float* out,
                         const float* lse, const float* q, const float* k, const float* v, int64_t B,
                         int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
-                        int64_t kvStride, float scale, bool causal);
+                        int64_t kvStride, float scale, bool causal, GradWrites writes);
 
 void attention_cached(float* out, const float* q, const float* kcache, const float* vcache,
                       int64_t B, int64_t Tn, int64_t Hq, int64_t Hkv, int64_t D,

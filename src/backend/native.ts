@@ -87,6 +87,8 @@ export interface NativeAddon {
   scale(x: F32, s: number, n: number): void;
   /** x[0..n) = value, on all threads */
   fill(x: F32, value: number, n: number): void;
+  /** dst[0..n) = src[0..n), on all threads */
+  copy(dst: F32, src: F32, n: number): void;
   dropout(out: F32, x: F32, n: number, p: number, seed: number, accumulate: boolean): void;
   attentionForward(
     out: F32,
@@ -127,6 +129,10 @@ export interface NativeAddon {
     scale: number,
     bf16: boolean,
     causal: boolean,
+    /** add into dq (else write over it: a fresh buffer), and likewise dk and dv */
+    addQ: boolean,
+    addK: boolean,
+    addV: boolean,
   ): void;
   crossEntropyForward(
     losses: F32,

@@ -24,6 +24,34 @@ interface Operand {
   offset: number;
 }
 
+/**
+ * Where the kernel puts the gradients of q, k and v, and whether it adds to what is there.
+ * A gradient buffer nothing has written yet is written over, not zero-filled and added to:
+ * the kernel writes every row of its columns once. The q, k and v of one fused tensor sit
+ * in disjoint columns that together cover it, so they share its one target; one tensor
+ * passed twice at the same place gets both gradients added into a zeroed buffer.
+ */
+function gradTargets(operands: Operand[]): { grad: Float32Array; accumulate: boolean }[] {
+  const at = (o: Operand, target: { grad: Float32Array; accumulate: boolean }) => ({
+    grad: target.grad.subarray(o.offset),
+    accumulate: target.accumulate,
+  });
+  const tensors = new Set(operands.map((o) => o.t));
+  const offsets = new Set(operands.map((o) => o.offset));
+  if (tensors.size === 1 && offsets.size === operands.length) {
+    const [first] = operands as [Operand];
+    const shared = first.t.requiresGrad
+      ? first.t.gradTarget()
+      : { grad: new Float32Array(first.t.size), accumulate: false };
+    return operands.map((o) => at(o, shared));
+  }
+  return operands.map((o) => {
+    if (!o.t.requiresGrad) return at(o, { grad: new Float32Array(o.t.size), accumulate: false });
+    if (tensors.size < operands.length) return at(o, { grad: o.t.ensureGrad(), accumulate: true });
+    return at(o, o.t.gradTarget());
+  });
+}
+
 function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: number, s: AttentionShape): Tensor {
   const { B, T, Hq, Hkv, D } = s;
   const causal = s.causal ?? true;
@@ -55,11 +83,11 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      const grad = (o: Operand) => view(o, o.t.requiresGrad ? o.t.ensureGrad() : new Float32Array(o.t.size));
+      const [dq, dk, dv] = gradTargets([q, k, v]);
       native.attentionBackward(
-        grad(q),
-        grad(k),
-        grad(v),
+        dq.grad,
+        dk.grad,
+        dv.grad,
         g,
         out.data,
         lse,
@@ -76,6 +104,9 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
         scale,
         bf16,
         causal,
+        dq.accumulate,
+        dk.accumulate,
+        dv.accumulate,
       );
     });
   }

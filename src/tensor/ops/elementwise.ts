@@ -46,11 +46,18 @@ export function add(a: Tensor, b: Tensor): Tensor {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      if (a.requiresGrad) native.accumulate(a.ensureGrad(), g, 1, a.size);
-      if (b.requiresGrad) native.accumulate(b.ensureGrad(), g, 1, b.size);
+      if (a.requiresGrad) passGradient(a, g);
+      if (b.requiresGrad) passGradient(b, g);
     });
   }
   return out;
+}
+
+/** Adds g to x's gradient; a gradient nothing has written yet is a copy of g (no zero fill, one read less). */
+function passGradient(x: Tensor, g: Float32Array): void {
+  const { grad, accumulate } = x.gradTarget();
+  if (accumulate) native.accumulate(grad, g, 1, x.size);
+  else native.copy(grad, g, x.size);
 }
 
 export function scale(x: Tensor, s: number): Tensor {
