@@ -369,6 +369,23 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
+  // The log-sum-exp subtracts each row's maximum: with logits near 300 anywhere in a wide row
+  // (a 16-wide block, the next one, the tail), a wrong maximum overflows exp.
+  test("cross-entropy with large logits anywhere in a row", () => {
+    const [N, V] = [4, 37];
+    const logits = randn(N * V, 34, 2);
+    [0, 20, 35, 15].forEach((j, r) => {
+      logits[r * V + j] = 300;
+    });
+    const targets = Int32Array.from([0, 3, 35, 36]);
+    gradCheck("crossEntropy", {
+      inputs: [logits],
+      shapes: [[N, V]],
+      op: ([z]) => ops.crossEntropy(z!, targets),
+      ref: ([z]) => Float64Array.of(ref.crossEntropy(z!, targets, V, -1)),
+    });
+  });
+
   test("sequence log-probabilities (what DPO and RL compare), with ignored positions", () => {
     const [B, T, V] = [2, 4, 5];
     const targets = Int32Array.from([1, -1, 4, 0, -1, -1, 2, 3]);
