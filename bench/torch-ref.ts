@@ -1,7 +1,11 @@
 // Runs the PyTorch reference (../shared/bench/torch_gpt_bench.py) where python3-torch is
 // installed, at its best settings per ../shared/bench/README.md: OPENBLAS_CORETYPE unset
-// for its command only, and for 2 threads the better of OMP_WAIT_POLICY=PASSIVE and one
-// torch thread with OPENBLAS_NUM_THREADS=2.
+// for its command only, and for 2 threads the best of OMP_WAIT_POLICY=PASSIVE, one torch
+// thread with OPENBLAS_NUM_THREADS=2, and PyTorch's defaults (those two win in fp32, where
+// OpenBLAS's and OpenMP's pools busy-wait against each other; under bf16 autocast the
+// matmuls run on oneDNN's OpenMP pool and the default busy-waiting is faster: config B,
+// side by side on a Sapphire Rapids, 527-546 ms against 740-776 ms with PASSIVE, so
+// leaving the defaults out flattered us).
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -75,6 +79,7 @@ export function torchBest(
             { OPENBLAS_NUM_THREADS: String(threads) },
             `1 torch thread, OPENBLAS_NUM_THREADS=${threads}${label}`,
           ],
+          [[...args, "--threads", String(threads)], {}, `${threads} threads${label}`],
         ];
   };
   const runs = [...settings("none"), ...(autocast ? settings("bf16") : [])].map(([args, env, label]) =>
