@@ -42,11 +42,7 @@ function ours(shape: (typeof SHAPES)[number], mode: "forward" | "train", steps: 
     const pixels = Float32Array.from({ length: B * pixelsPerImage(v) }, () => rng.normal());
     const started = performance.now();
     // Forward as inference runs it: its activation buffers go back to the pool after.
-    if (mode === "forward")
-      recyclingBuffers(
-        () => noGrad(() => encodeImages(v, params, pixels, B)),
-        () => [],
-      );
+    if (mode === "forward") recyclingBuffers(() => noGrad(() => encodeImages(v, params, pixels, B)));
     else {
       const labels = Int32Array.from({ length: B * patchesPerImage(v) }, () => rng.int(WIDTH.out));
       const loss = crossEntropy(encodeImages(v, params, pixels, B), labels);

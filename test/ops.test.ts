@@ -358,6 +358,23 @@ describe("gradient checks against float64 finite differences", () => {
       });
     });
 
+  // A gradient is written over a fresh buffer (scaled) or added to one that already has a
+  // contribution: x * 0.7 alone, and x * 0.7 + x.
+  test("scale, alone and beside another use of its input", () => {
+    gradCheck("scale", {
+      inputs: [randn(40, 35)],
+      shapes: [[40]],
+      op: ([x]) => ops.scale(x!, 0.7),
+      ref: ([x]) => x!.map((v) => v * 0.7),
+    });
+    gradCheck("scale + x", {
+      inputs: [randn(40, 36)],
+      shapes: [[40]],
+      op: ([x]) => ops.add(ops.scale(x!, 0.7), x!),
+      ref: ([x]) => x!.map((v) => v * 1.7),
+    });
+  });
+
   test("cross-entropy with ignored targets", () => {
     const [N, V] = [6, 7];
     const targets = Int32Array.from([3, -1, 0, 6, -1, 2]);

@@ -22,10 +22,7 @@ export function evaluateLoss(model: Model, tokens: Int32Array, batchSize = 8): L
     for (let i = 0; i < full.length; i += batchSize) {
       const batch = full.slice(i, i + batchSize);
       const [x, y] = windows(tokens, batch, T);
-      const loss = recyclingBuffers(
-        () => crossEntropy(model.forward(x, batch.length, T), y).item(),
-        () => [],
-      );
+      const loss = recyclingBuffers(() => crossEntropy(model.forward(x, batch.length, T), y).item());
       sum += loss * batch.length * T;
       count += batch.length * T;
     }

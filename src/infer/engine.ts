@@ -154,16 +154,14 @@ export class Engine {
    */
   step(): void {
     // A step's activations are done with when it ends: their buffers go back to the pool.
-    recyclingBuffers(
-      () =>
-        noGrad(() => {
-          while (this.waiting.length > 0 && this.busy.includes(false)) {
-            const { id, req } = this.waiting.shift() as { id: number; req: Request };
-            this.prefill(id, req);
-          }
-          if (this.active.length > 0) this.decode();
-        }),
-      () => [],
+    recyclingBuffers(() =>
+      noGrad(() => {
+        while (this.waiting.length > 0 && this.busy.includes(false)) {
+          const { id, req } = this.waiting.shift() as { id: number; req: Request };
+          this.prefill(id, req);
+        }
+        if (this.active.length > 0) this.decode();
+      }),
     );
   }
 

@@ -240,7 +240,7 @@ export function conversationLoss(model: Model, data: EncodedConversation[], batc
       if (targets === 0) continue;
       const images = batchImages(batch, T, model.config.vision);
       const loss = () => crossEntropy(model.forward(x, batch.length, T, { images }), y).item();
-      sum += recyclingBuffers(loss, () => []) * targets;
+      sum += recyclingBuffers(loss) * targets;
       count += targets;
     }
   });

@@ -21,9 +21,9 @@ export class GroundingError extends Error {
 }
 
 /**
- * The request with every image part replaced, in order, by a text part: `replace` reads the
- * image's bytes (`param` names the part, `last` says whether other parts follow it); a bad
- * image is a GroundingError naming the part.
+ * The request with every image part replaced, in order, by the text `replace` makes of the
+ * image's bytes (`param` names the part, `around` says whether parts come before or after
+ * it); a bad image is a GroundingError naming the part.
  */
 async function replaceImageParts(
   body: ChatRequest,

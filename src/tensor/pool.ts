@@ -79,12 +79,12 @@ export function take(n: number, zero: boolean): Float32Array {
 
 /**
  * Runs fn and then hands back to the pool every float buffer it took, except those
- * `kept(result)` names: for inference steps, whose intermediate activations nobody holds
+ * `kept(result)` names (none by default: a loss or a step that returns no tensor): for inference steps, whose intermediate activations nobody holds
  * once the step is done (without a tape, nothing else returns them, and every step paid
  * fresh allocations, page faults and garbage collection). fn must not keep tensors it made
  * anywhere but in its result. Scopes do not nest: an inner one runs fn plainly.
  */
-export function recyclingBuffers<T>(fn: () => T, kept: (result: T) => ArrayBufferLike[]): T {
+export function recyclingBuffers<T>(fn: () => T, kept: (result: T) => ArrayBufferLike[] = () => []): T {
   if (scopeLoans) return fn();
   const loans: Float32Array[] = [];
   scopeLoans = loans;

@@ -1,5 +1,6 @@
 // Tensor: a shape over float32 storage shared with the native kernels. A tensor that
 // requires grad gets a gradient buffer of the same size, allocated on first use.
+import { native } from "../backend/native.ts";
 import { give, take, zeroFill } from "./pool.ts";
 
 export type Shape = readonly number[];
@@ -74,6 +75,17 @@ export class Tensor {
     if (this.gradBuffer) return { grad: this.gradBuffer, accumulate: true };
     this.gradBuffer = take(this.size, false);
     return { grad: this.gradBuffer, accumulate: false };
+  }
+
+  /** Adds scale * g to the gradient; a gradient nothing has written yet becomes a copy (no zero fill, one read less). */
+  addGrad(g: Float32Array, scale = 1): void {
+    const { grad, accumulate } = this.gradTarget();
+    if (accumulate) {
+      native.accumulate(grad, g, scale, this.size);
+      return;
+    }
+    native.copy(grad, g, this.size);
+    if (scale !== 1) native.scale(grad, scale, this.size);
   }
 
   zeroGrad(): void {

@@ -273,10 +273,7 @@ export function estimateLoss(model: Model, tokens: Split, B: number, T: number, 
   noGrad(() => {
     for (let i = 0; i < iters; i++) {
       const { x, y } = randomBatch(tokens, B, T, rng);
-      sum += recyclingBuffers(
-        () => crossEntropy(model.forward(x, B, T), y).item(),
-        () => [],
-      );
+      sum += recyclingBuffers(() => crossEntropy(model.forward(x, B, T), y).item());
     }
   });
   return sum / iters;

@@ -46,18 +46,11 @@ export function add(a: Tensor, b: Tensor): Tensor {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      if (a.requiresGrad) passGradient(a, g);
-      if (b.requiresGrad) passGradient(b, g);
+      if (a.requiresGrad) a.addGrad(g);
+      if (b.requiresGrad) b.addGrad(g);
     });
   }
   return out;
-}
-
-/** Adds g to x's gradient; a gradient nothing has written yet is a copy of g (no zero fill, one read less). */
-function passGradient(x: Tensor, g: Float32Array): void {
-  const { grad, accumulate } = x.gradTarget();
-  if (accumulate) native.accumulate(grad, g, 1, x.size);
-  else native.copy(grad, g, x.size);
 }
 
 export function scale(x: Tensor, s: number): Tensor {
@@ -65,7 +58,7 @@ export function scale(x: Tensor, s: number): Tensor {
   native.accumulate(out.data, x.data, s, x.size);
   if (needsGrad(x)) {
     record(out, () => {
-      if (out.grad) native.accumulate(x.ensureGrad(), out.grad, s, x.size);
+      if (out.grad) x.addGrad(out.grad, s);
     });
   }
   return out;

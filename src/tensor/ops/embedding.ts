@@ -47,7 +47,7 @@ export function spliceRows(x: Tensor, rows: Int32Array, v: Tensor): Tensor {
       if (x.requiresGrad) {
         const passed = Float32Array.from(g);
         for (const r of rows) passed.fill(0, r * C, (r + 1) * C);
-        native.accumulate(x.ensureGrad(), passed, 1, x.size);
+        x.addGrad(passed);
       }
       if (v.requiresGrad) {
         const dv = v.ensureGrad();
