@@ -89,11 +89,11 @@ describe("KV-cache engine", () => {
     }
   });
 
-  test("sequences decoded together equal the same sequences alone", () => {
+  test("sequences decoded together equal the same sequences alone (prompts of one length prefilled together)", () => {
     const model = sharpModel(configs.llama, 5);
-    const prompts = [[1, 2, 3], [40, 41, 42, 43, 44, 45], [7]];
+    const prompts = [[1, 2, 3], [40, 41, 42, 43, 44, 45], [7], [9, 8, 7], [30, 31, 32, 33, 34, 35], [9, 8, 7]];
     const alone = prompts.map((p) => new Engine(model, letters, 1).generate(p, { temperature: 0, maxTokens: 12 }).ids);
-    const engine = new Engine(model, letters, 3);
+    const engine = new Engine(model, letters, prompts.length);
     const together: number[][] = [];
     prompts.forEach((prompt, i) => {
       engine.submit({

@@ -156,10 +156,10 @@ export class Engine {
     // A step's activations are done with when it ends: their buffers go back to the pool.
     recyclingBuffers(() =>
       noGrad(() => {
-        while (this.waiting.length > 0 && this.busy.includes(false)) {
-          const { id, req } = this.waiting.shift() as { id: number; req: Request };
-          this.prefill(id, req);
-        }
+        const admitted: Admitted[] = [];
+        while (this.waiting.length > 0 && this.busy.includes(false))
+          admitted.push(this.admit(this.waiting.shift() as { id: number; req: Request }));
+        for (const group of prefillGroups(admitted)) this.prefill(group);
         if (this.active.length > 0) this.decode();
       }),
     );
@@ -225,24 +225,45 @@ export class Engine {
     return [best, Math.min(bestShared, prompt.length - 1, firstImage)];
   }
 
-  private prefill(id: number, req: Request): void {
-    const firstImage = req.images?.starts[0] ?? req.prompt.length;
-    const [slot, shared] = this.pickSlot(req.prompt, firstImage);
+  /** Gives a waiting request the free slot that holds most of its prompt. */
+  private admit({ id, req }: { id: number; req: Request }): Admitted {
+    const [slot, shared] = this.pickSlot(req.prompt, req.images?.starts[0] ?? req.prompt.length);
     this.busy[slot] = true;
-    const tokens = req.prompt.slice(0, shared);
-    this.slotTokens[slot] = tokens;
-    const fresh = req.prompt.slice(shared);
+    return { id, req, slot, shared };
+  }
+
+  /** Runs the uncached part of each prompt in a group (equally long) in one forward pass, then samples each one's first token. */
+  private prefill(group: Admitted[]): void {
+    const fresh = group.map((a) => a.req.prompt.slice(a.shared));
+    const first = group[0] as Admitted;
     let logits: Float32Array;
     try {
-      const kv = cacheStep(this.cache, [slot], [shared], fresh.length);
-      logits = this.forward(Int32Array.from(fresh), kv, this.imageRows(req.images, shared));
+      const kv = cacheStep(
+        this.cache,
+        group.map((a) => a.slot),
+        group.map((a) => a.shared),
+        (fresh[0] as number[]).length,
+      );
+      // A request with images is a group of its own (prefillGroups).
+      logits = this.forward(Int32Array.from(fresh.flat()), kv, this.imageRows(first.req.images, first.shared));
     } catch (e) {
-      this.freeSlot(slot, []);
-      req.onError(asError(e));
+      for (const a of group) {
+        this.freeSlot(a.slot, []);
+        a.req.onError(asError(e));
+      }
       return;
     }
+    const V = this.model.config.vocabSize;
+    group.forEach((a, b) => {
+      this.begin(a, logits.subarray(b * V, (b + 1) * V));
+    });
+  }
+
+  /** A prefilled request becomes an active sequence; its first token is sampled from `logits`. */
+  private begin({ id, req, slot, shared }: Admitted, logits: Float32Array): void {
+    const tokens = [...req.prompt];
+    this.slotTokens[slot] = tokens;
     const opts: GenerationOptions = { ...DEFAULT_GENERATION, ...req.options };
-    tokens.push(...fresh);
     const counts = new Map<number, number>();
     for (const t of req.prompt) counts.set(t, (counts.get(t) ?? 0) + 1);
     const seq: Sequence = {
@@ -457,6 +478,33 @@ export class Engine {
       cachedTokens: s.cachedTokens,
     });
   }
+}
+
+/** A request given a slot, its prompt not yet run; `shared` of its tokens are already in the slot's cache. */
+interface Admitted {
+  id: number;
+  req: Request;
+  slot: number;
+  shared: number;
+}
+
+/**
+ * Admitted requests in groups that prefill together: those with as many uncached prompt
+ * tokens as each other (a GRPO group's answers share their prompt; a server's clients often
+ * send alike prompts); a request with images alone, its patches placed by its own rows.
+ */
+function prefillGroups(admitted: Admitted[]): Admitted[][] {
+  const byLength = new Map<number, Admitted[]>();
+  const alone: Admitted[][] = [];
+  for (const a of admitted) {
+    if (a.req.images) {
+      alone.push([a]);
+      continue;
+    }
+    const n = a.req.prompt.length - a.shared;
+    byLength.set(n, [...(byLength.get(n) ?? []), a]);
+  }
+  return [...byLength.values(), ...alone];
 }
 
 function asError(e: unknown): Error {
