@@ -9,7 +9,7 @@ import { describe, test } from "node:test";
 import { Engine } from "../src/infer/engine.ts";
 import { loadModel } from "../src/model/directory.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
-import { type RlCommand, runRlCommand } from "../src/pipeline/rl.ts";
+import { encodeRlTasks, type RlCommand, runRlCommand } from "../src/pipeline/rl.ts";
 import { type GrpoStep, groupAdvantages, REWARDS, runGrpo } from "../src/posttrain/grpo.ts";
 import * as ops from "../src/tensor/index.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
@@ -247,6 +247,32 @@ describe("GRPO", () => {
     assert.match(bad.stderr, /tasks\.jsonl:1: a task must end with the assistant's expected answer/);
     const group = llmfab(["rl", "--model", dir, "--tasks", tasks, "--group", "1", "--out", join(data, "g")]);
     assert.match(group.stderr, /--group must be at least 2/);
+  });
+
+  test("a task's prompt carries the tools it offers; one too long for the context is an error naming it", async () => {
+    const codec = loadChatCodec(await tinyChatModel(0, 96));
+    const clock = { name: "clock", description: "Today's date.", parameters: { type: "object", properties: {} } };
+    const messages = [
+      { role: "user" as const, content: "What day is it?" },
+      { role: "assistant" as const, content: "Saturday" },
+    ];
+    const [withTools, plain] = encodeRlTasks(
+      [
+        { messages, tools: [clock], source: "tasks.jsonl:1" },
+        { messages, source: "tasks.jsonl:2" },
+      ],
+      codec,
+      8,
+      4096,
+    );
+    const text = (ids: number[]) => codec.decode(ids);
+    assert.match(text(withTools?.prompt ?? []), /clock[\s\S]*Today's date\./);
+    assert.doesNotMatch(text(plain?.prompt ?? []), /clock/);
+    assert.equal(withTools?.expected, "Saturday");
+    assert.throws(
+      () => encodeRlTasks([{ messages, tools: [clock], source: "tasks.jsonl:7" }], codec, 8, 20),
+      /tasks\.jsonl:7: \d+ prompt tokens \+ --max-tokens 8 exceed the context of 20/,
+    );
   });
 
   test("a reward module: used as written; one that throws, hangs or returns NaN stops the run naming the task", async () => {

@@ -9,13 +9,13 @@ import { communicator } from "../backend/mpi.ts";
 import { writeDirAtomic } from "../io/atomic.ts";
 import { loadAnyModel } from "../model/peft.ts";
 import { checkRange } from "../options/ranges.ts";
-import { readConversations } from "../posttrain/data.ts";
+import { type Conversation, readConversations } from "../posttrain/data.ts";
 import { type GrpoHooks, REWARDS, type Reward, type RlTask, runGrpo } from "../posttrain/grpo.ts";
 import { loadRewardModule, type RewardModule } from "../posttrain/reward-module.ts";
 import { loadTrainerState, STATE_JSON, saveTrainerState } from "../train/checkpoint.ts";
 import { truncateMetrics } from "../train/pretrain.ts";
 import { createReporter } from "../train/progress.ts";
-import { loadChatCodec } from "./codec.ts";
+import { type ChatCodec, loadChatCodec } from "./codec.ts";
 import { checkSftCommand, loraOf, openMetrics, refuseFinishedOutput, type SftCommand, trainedFiles } from "./sft.ts";
 
 export type RlCommand = Omit<
@@ -65,6 +65,34 @@ function rlDigest(o: RlCommand): string {
   return createHash("sha256").update(JSON.stringify({ settings, tasks })).digest("hex").slice(0, 16);
 }
 
+/**
+ * Tasks as GRPO takes them: the prompt is the conversation up to its last turn, rendered
+ * with the tools it offers (a tool task's answer reads the tool's result), and that turn,
+ * the assistant's, is the expected answer.
+ */
+export function encodeRlTasks(
+  conversations: Conversation[],
+  codec: ChatCodec,
+  maxTokens: number,
+  contextLength: number,
+): RlTask[] {
+  return conversations.map((c) => {
+    const last = c.messages.at(-1);
+    if (last?.role !== "assistant")
+      throw new Error(`${c.source}: a task must end with the assistant's expected answer`);
+    if (c.messages.some((m) => m.images?.length))
+      throw new Error(
+        `${c.source}: llmfab rl takes text tasks only (this one has images); train on them with llmfab sft`,
+      );
+    const prompt = codec.encode(codec.renderChat(c.messages.slice(0, -1), true, c.tools), true);
+    if (prompt.length + maxTokens > contextLength)
+      throw new Error(
+        `${c.source}: ${prompt.length} prompt tokens + --max-tokens ${maxTokens} exceed the context of ${contextLength}`,
+      );
+    return { prompt, expected: last.content, source: c.source };
+  });
+}
+
 export function runRlCommand(o: RlCommand): { out: string; steps: number; firstReward: number; lastReward: number } {
   checkSftCommand({ ...o, epochs: 1, batchSize: o.promptsPerStep, valFraction: 0 });
   checkRange("--steps", o.steps, "steps");
@@ -89,21 +117,7 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
   const reward = builtin ?? (module as RewardModule).reward;
   const model = loadAnyModel(o.model);
   const codec = loadChatCodec(o.model);
-  const tasks: RlTask[] = readConversations(o.tasks).map((c) => {
-    const last = c.messages.at(-1);
-    if (last?.role !== "assistant")
-      throw new Error(`${c.source}: a task must end with the assistant's expected answer`);
-    if (c.messages.some((m) => m.images?.length))
-      throw new Error(
-        `${c.source}: llmfab rl takes text tasks only (this one has images); train on them with llmfab sft`,
-      );
-    const prompt = codec.encode(codec.renderChat(c.messages.slice(0, -1), true), true);
-    if (prompt.length + o.maxTokens > model.config.blockSize)
-      throw new Error(
-        `${c.source}: ${prompt.length} prompt tokens + --max-tokens ${o.maxTokens} exceed the context of ${model.config.blockSize}`,
-      );
-    return { prompt, expected: last.content, source: c.source };
-  });
+  const tasks = encodeRlTasks(readConversations(o.tasks), codec, o.maxTokens, model.config.blockSize);
   const lora = loraOf(o, model);
   // Under mpirun every rank samples and trains on its share of the prompts; rank 0 alone writes.
   const lead = communicator().rank === 0;
