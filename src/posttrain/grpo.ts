@@ -8,7 +8,7 @@
 import { communicator } from "../backend/mpi.ts";
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
-import { IGNORE_INDEX, noGrad, policyLoss, type Tensor, tokenLogProbs } from "../tensor/index.ts";
+import { IGNORE_INDEX, noGrad, policyLoss, Tensor, tokenLogProbs } from "../tensor/index.ts";
 import { EMPTY_SHARE, type Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
@@ -74,11 +74,11 @@ export interface GrpoStep {
   sampleTokPerSec: number;
   /** tokens (prompts and answers) through the training step per second; 0 when the step had no signal */
   trainTokPerSec: number;
-  /** mean KL(pi || reference) per answer token (k3 estimate), at the batch's first update */
+  /** mean KL(pi || reference) per trained answer token (k3 estimate), at the batch's first update */
   kl: number;
-  /** mean entropy of the policy's next-token distribution over answer tokens, in nats */
+  /** mean entropy of the policy's next-token distribution over trained answer tokens (those of groups with a signal), in nats */
   entropy: number;
-  /** share of answer tokens whose ratio was clipped, over the batch's later updates */
+  /** share of trained answer tokens whose ratio was clipped, over the batch's later updates */
   clipped: number;
 }
 
@@ -205,10 +205,16 @@ export function runGrpo(
       number,
     ];
     const groups = prompts.length;
+    // An answer whose group scored alike has no advantage and, without a KL penalty, no
+    // gradient: it is left out of the training batch (DAPO's dynamic sampling, without refilling).
+    const trainedAnswers = samples.flatMap((s, i) => {
+      const g = Math.floor(i / o.group);
+      const signal = new Set(groupRewards[g]).size > 1 || o.klBeta > 0;
+      const prompt = (mine[g] as [number, RlTask])[1].prompt;
+      return signal ? [{ prompt, ids: s.ids, advantage: advantages[i] as number }] : [];
+    });
     const trained =
-      answerTokens > 0 && flat < groups
-        ? trainOnSamples(model, trainer, step, mine, samples, advantages, myTokens, o)
-        : null;
+      answerTokens > 0 && flat < groups ? trainOnSamples(model, trainer, step, trainedAnswers, myTokens, o) : null;
     onStep?.({
       step,
       total: o.steps,
@@ -238,18 +244,25 @@ interface TrainedBatch {
   clipped: number;
 }
 
+/** A sampled answer as GRPO trains on it. */
+interface TrainedAnswer {
+  prompt: number[];
+  /** the answer's tokens, its stop token included */
+  ids: number[];
+  advantage: number;
+}
+
 /**
- * `o.updates` optimizer steps on one batch of samples: each answer as a training sequence
- * (the prompt, then the answer, with targets on the answer only), every answer token
- * weighted by its answer's advantage. The first update's pi_old is the policy itself.
+ * `o.updates` optimizer steps on one batch of answers: each a training sequence (the prompt,
+ * then the answer, with targets on the answer only), every answer token weighted by its
+ * answer's advantage. The loss is a mean over `answerTokens`, all this rank's answer tokens
+ * (those left out for having no advantage count as zeros).
  */
 function trainOnSamples(
   model: Model,
   trainer: Trainer,
   step: number,
-  prompts: [number, RlTask][],
-  samples: Sample[],
-  advantages: number[],
+  answers: TrainedAnswer[],
   answerTokens: number,
   o: GrpoOptions,
 ): TrainedBatch {
@@ -257,23 +270,24 @@ function trainOnSamples(
   const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
   let clippedTokens = 0;
   let work = 0;
-  // A rank whose share has no answer tokens still takes part in every update's all-reduce.
-  const micro = answerTokens > 0 ? policyMicroBatch(model, prompts, samples, advantages, answerTokens, o) : null;
+  const trainedTokens = answers.reduce((n, a) => n + a.ids.length, 0);
+  // A rank whose share has no answer tokens still takes part in every update's all-reduce;
+  // one whose answers all lack an advantage adds a loss of zero.
+  const micro = trainedTokens > 0 ? policyMicroBatch(model, answers, answerTokens, o) : null;
   for (let u = 0; u < o.updates; u++) {
-    const r = trainer.step(step * o.updates + u, [
-      micro ? { count: answerTokens, loss: () => micro.loss(u, stats, (n) => (clippedTokens += n)) } : EMPTY_SHARE,
-    ]);
+    const loss = () => (micro ? micro.loss(u, stats, (n) => (clippedTokens += n)) : Tensor.from([0], [1]));
+    const r = trainer.step(step * o.updates + u, [answerTokens > 0 ? { count: answerTokens, loss } : EMPTY_SHARE]);
     stats.loss = r.loss;
     stats.lr = r.lr;
     work += micro?.tokens ?? 0;
   }
   const seconds = (performance.now() - started) / 1000;
-  // Entropy, KL and the clipped share are means over answer tokens: weighted sums over the ranks.
+  // Entropy, KL and the clipped share are means over trained answer tokens: weighted sums over the ranks.
   const sums = new Float64Array([
-    stats.entropy * answerTokens,
-    stats.kl * answerTokens,
+    stats.entropy * trainedTokens,
+    stats.kl * trainedTokens,
     clippedTokens,
-    answerTokens,
+    trainedTokens,
     work / seconds,
   ]);
   communicator().sumScalars(sums);
@@ -281,29 +295,22 @@ function trainOnSamples(
   return {
     loss: stats.loss,
     lr: stats.lr,
-    entropy: entropy / tokens,
-    kl: kl / tokens,
-    clipped: o.updates > 1 ? clipped / (tokens * (o.updates - 1)) : 0,
+    entropy: tokens ? entropy / tokens : 0,
+    kl: tokens ? kl / tokens : 0,
+    clipped: o.updates > 1 && tokens ? clipped / (tokens * (o.updates - 1)) : 0,
     tokPerSec,
   };
 }
 
 /**
- * This rank's samples as one training batch: each answer a sequence (the prompt, then the
- * answer, with targets on the answer only), every answer token weighted by its answer's
- * advantage. The first update's pi_old is the policy itself.
+ * This rank's answers as one training batch: each a sequence (the prompt, then the answer,
+ * with targets on the answer only), every answer token weighted by its answer's advantage.
+ * The first update's pi_old is the policy itself.
  */
-function policyMicroBatch(
-  model: Model,
-  prompts: [number, RlTask][],
-  samples: Sample[],
-  advantages: number[],
-  answerTokens: number,
-  o: GrpoOptions,
-) {
-  const sequences: EncodedConversation[] = samples.map((s, i) => {
-    const tokens = [...(prompts[Math.floor(i / o.group)] as [number, RlTask])[1].prompt, ...s.ids];
-    const start = tokens.length - s.ids.length;
+function policyMicroBatch(model: Model, answers: TrainedAnswer[], answerTokens: number, o: GrpoOptions) {
+  const sequences: EncodedConversation[] = answers.map(({ prompt, ids }) => {
+    const tokens = [...prompt, ...ids];
+    const start = tokens.length - ids.length;
     return {
       tokens: tokens.slice(0, -1),
       targets: tokens.slice(1).map((t, j) => (j + 1 >= start ? t : IGNORE_INDEX)),
@@ -316,7 +323,7 @@ function policyMicroBatch(
   );
   const mask = Uint8Array.from(y, (t) => (t === IGNORE_INDEX ? 0 : 1));
   const tokenAdvantages = Float32Array.from(y, (t, r) =>
-    t === IGNORE_INDEX ? 0 : (advantages[Math.floor(r / T)] as number),
+    t === IGNORE_INDEX ? 0 : (answers[Math.floor(r / T)] as TrainedAnswer).advantage,
   );
   const reference =
     o.klBeta > 0 && o.reference
