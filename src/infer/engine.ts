@@ -2,7 +2,7 @@
 // token per step, and continuous batching: each step decodes every active sequence
 // together, and new requests join as slots free up. A slot keeps its tokens after a
 // request ends, so the next turn of a chat only prefills what is new.
-import { type CacheStep, cacheStep, createKVCache, type KVCache } from "../model/kv-cache.ts";
+import { type CacheStep, cacheStep, copySlotRows, createKVCache, type KVCache } from "../model/kv-cache.ts";
 import type { ImageBatch, Model } from "../model/model.ts";
 import { patchesPerImage, pixelsPerImage } from "../model/vision.ts";
 import { Rng } from "../nn/random.ts";
@@ -232,16 +232,34 @@ export class Engine {
     return { id, req, slot, shared };
   }
 
-  /** Runs the uncached part of each prompt in a group (equally long) in one forward pass, then samples each one's first token. */
+  /**
+   * Runs the uncached part of each prompt in a group (equally long) in one forward pass, then
+   * samples each one's first token. A prompt the group holds twice (a GRPO group's answers
+   * share theirs) runs once; the others copy its cache rows and its logits.
+   */
   private prefill(group: Admitted[]): void {
-    const fresh = group.map((a) => a.req.prompt.slice(a.shared));
-    const first = group[0] as Admitted;
+    const runs: Admitted[] = [];
+    const firstOf = new Map<Admitted, number>(); // each request -> its row among the runs
+    const byPrompt = new Map<string, number>();
+    for (const a of group) {
+      const key = a.req.images ? undefined : a.req.prompt.join(",");
+      const row = key === undefined ? undefined : byPrompt.get(key);
+      if (row !== undefined) {
+        firstOf.set(a, row);
+        continue;
+      }
+      firstOf.set(a, runs.length);
+      if (key !== undefined) byPrompt.set(key, runs.length);
+      runs.push(a);
+    }
+    const fresh = runs.map((a) => a.req.prompt.slice(a.shared));
+    const first = runs[0] as Admitted;
     let logits: Float32Array;
     try {
       const kv = cacheStep(
         this.cache,
-        group.map((a) => a.slot),
-        group.map((a) => a.shared),
+        runs.map((a) => a.slot),
+        runs.map((a) => a.shared),
         (fresh[0] as number[]).length,
       );
       // A request with images is a group of its own (prefillGroups).
@@ -254,9 +272,12 @@ export class Engine {
       return;
     }
     const V = this.model.config.vocabSize;
-    group.forEach((a, b) => {
-      this.begin(a, logits.subarray(b * V, (b + 1) * V));
-    });
+    for (const a of group) {
+      const row = firstOf.get(a) as number;
+      const source = runs[row] as Admitted;
+      if (source !== a) copySlotRows(this.cache, source.slot, a.slot, a.req.prompt.length);
+      this.begin(a, logits.subarray(row * V, (row + 1) * V));
+    }
   }
 
   /** A prefilled request becomes an active sequence; its first token is sampled from `logits`. */

@@ -32,6 +32,15 @@ export function createKVCache(config: ModelConfig, slots: number, capacity = con
   return { slots, capacity, width, layers };
 }
 
+/** Copies the first `rows` cached tokens of slot `from` into slot `to`, in every layer. */
+export function copySlotRows(cache: KVCache, from: number, to: number, rows: number): void {
+  const [src, dst, n] = [from * cache.capacity * cache.width, to * cache.capacity * cache.width, rows * cache.width];
+  for (const { k, v } of cache.layers) {
+    k.copyWithin(dst, src, src + n);
+    v.copyWithin(dst, src, src + n);
+  }
+}
+
 export function cacheStep(cache: KVCache, slots: number[], start: number[], Tn: number): CacheStep {
   for (let b = 0; b < slots.length; b++) {
     if ((start[b] as number) + Tn > cache.capacity) {

@@ -9,7 +9,7 @@ import { communicator } from "../backend/mpi.ts";
 import { Engine, type EngineTokenizer } from "../infer/engine.ts";
 import type { Model } from "../model/model.ts";
 import { IGNORE_INDEX, noGrad, policyLoss, Tensor, tokenLogProbs } from "../tensor/index.ts";
-import { EMPTY_SHARE, type Trainer } from "../train/trainer.ts";
+import { EMPTY_SHARE, type MicroBatch, type Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 import { padBatch, posttrainTrainer, prepareTrainable, type SftOptions } from "./sft.ts";
 
@@ -267,25 +267,27 @@ function trainOnSamples(
   o: GrpoOptions,
 ): TrainedBatch {
   const started = performance.now();
-  const stats = { loss: 0, lr: 0, kl: 0, entropy: 0, clipped: 0 };
+  const micros = lengthClasses(answers).map((group) => policyMicroBatch(model, group, o));
+  const trainedTokens = micros.reduce((n, m) => n + m.count, 0);
+  const zeros = answerTokens - trainedTokens;
   let clippedTokens = 0;
   let work = 0;
-  const trainedTokens = answers.reduce((n, a) => n + a.ids.length, 0);
-  // A rank whose share has no answer tokens still takes part in every update's all-reduce;
-  // one whose answers all lack an advantage adds a loss of zero.
-  const micro = trainedTokens > 0 ? policyMicroBatch(model, answers, answerTokens, o) : null;
+  let result = { loss: 0, lr: 0 };
   for (let u = 0; u < o.updates; u++) {
-    const loss = () => (micro ? micro.loss(u, stats, (n) => (clippedTokens += n)) : Tensor.from([0], [1]));
-    const r = trainer.step(step * o.updates + u, [answerTokens > 0 ? { count: answerTokens, loss } : EMPTY_SHARE]);
-    stats.loss = r.loss;
-    stats.lr = r.lr;
-    work += micro?.tokens ?? 0;
+    const shares: MicroBatch[] = micros.map((m) => ({
+      count: m.count,
+      loss: () => m.loss(u, (n) => (clippedTokens += n)),
+    }));
+    if (zeros > 0) shares.push({ count: zeros, loss: () => Tensor.from([0], [1]) });
+    // A rank whose share has no answer tokens still takes part in every update's all-reduce.
+    result = trainer.step(step * o.updates + u, shares.length ? shares : [EMPTY_SHARE]);
+    work += micros.reduce((n, m) => n + m.tokens, 0);
   }
   const seconds = (performance.now() - started) / 1000;
   // Entropy, KL and the clipped share are means over trained answer tokens: weighted sums over the ranks.
   const sums = new Float64Array([
-    stats.entropy * trainedTokens,
-    stats.kl * trainedTokens,
+    micros.reduce((sum, m) => sum + m.entropy * m.count, 0),
+    micros.reduce((sum, m) => sum + m.kl * m.count, 0),
     clippedTokens,
     trainedTokens,
     work / seconds,
@@ -293,8 +295,8 @@ function trainOnSamples(
   communicator().sumScalars(sums);
   const [entropy, kl, clipped, tokens, tokPerSec] = [...sums] as [number, number, number, number, number];
   return {
-    loss: stats.loss,
-    lr: stats.lr,
+    loss: result.loss,
+    lr: result.lr,
     entropy: tokens ? entropy / tokens : 0,
     kl: tokens ? kl / tokens : 0,
     clipped: o.updates > 1 && tokens ? clipped / (tokens * (o.updates - 1)) : 0,
@@ -302,12 +304,26 @@ function trainOnSamples(
   };
 }
 
+/** Sequence lengths one micro-batch spans: a few long answers (after a tool's result) do not pad every short one. */
+const LENGTH_CLASS = 64;
+
+/** The answers in groups of alike sequence length, each trained as one micro-batch. */
+function lengthClasses(answers: TrainedAnswer[]): TrainedAnswer[][] {
+  const classes = new Map<number, TrainedAnswer[]>();
+  for (const a of answers) {
+    const key = Math.ceil((a.prompt.length + a.ids.length) / LENGTH_CLASS);
+    classes.set(key, [...(classes.get(key) ?? []), a]);
+  }
+  return [...classes.values()];
+}
+
 /**
- * This rank's answers as one training batch: each a sequence (the prompt, then the answer,
- * with targets on the answer only), every answer token weighted by its answer's advantage.
- * The first update's pi_old is the policy itself.
+ * Answers as one training micro-batch: each a sequence (the prompt, then the answer, with
+ * targets on the answer only), every answer token weighted by its answer's advantage; its
+ * loss is a mean over its answer tokens (`count`). The first update's pi_old is the policy
+ * itself; entropy and KL are measured then.
  */
-function policyMicroBatch(model: Model, answers: TrainedAnswer[], answerTokens: number, o: GrpoOptions) {
+function policyMicroBatch(model: Model, answers: TrainedAnswer[], o: GrpoOptions) {
   const sequences: EncodedConversation[] = answers.map(({ prompt, ids }) => {
     const tokens = [...prompt, ...ids];
     const start = tokens.length - ids.length;
@@ -322,6 +338,7 @@ function policyMicroBatch(model: Model, answers: TrainedAnswer[], answerTokens: 
     model.config.blockSize,
   );
   const mask = Uint8Array.from(y, (t) => (t === IGNORE_INDEX ? 0 : 1));
+  const count = mask.reduce((a, b) => a + b, 0);
   const tokenAdvantages = Float32Array.from(y, (t, r) =>
     t === IGNORE_INDEX ? 0 : (answers[Math.floor(r / T)] as TrainedAnswer).advantage,
   );
@@ -330,20 +347,24 @@ function policyMicroBatch(model: Model, answers: TrainedAnswer[], answerTokens: 
       ? noGrad(() => tokenLogProbs((o.reference as Model).forward(x, n, T), y).data.slice())
       : undefined;
   let old: Float32Array | null = null;
-  return {
+  const micro = {
+    count,
     tokens: n * T,
-    loss(update: number, stats: { kl: number; entropy: number }, clipped: (n: number) => void): Tensor {
+    entropy: 0,
+    kl: 0,
+    loss(update: number, clipped: (n: number) => void): Tensor {
       const logits = model.forward(x, n, T);
       const lp = tokenLogProbs(logits, y);
       if (!old) {
         old = lp.data.slice(); // pi_old: the policy that sampled, before any update
-        stats.entropy = meanEntropy(logits, mask);
-        if (reference) stats.kl = meanKl(old, reference, mask);
+        micro.entropy = meanEntropy(logits, mask);
+        if (reference) micro.kl = meanKl(old, reference, mask);
       } else if (update > 0) clipped(countClipped(lp.data, old, mask, o.clip));
-      const terms = { old, advantages: tokenAdvantages, mask, tokens: answerTokens, clip: o.clip, beta: o.klBeta };
+      const terms = { old, advantages: tokenAdvantages, mask, tokens: count, clip: o.clip, beta: o.klBeta };
       return policyLoss(lp, reference ? { ...terms, reference } : terms);
     },
   };
+  return micro;
 }
 
 /** Mean KL(pi || reference) over answer tokens, Schulman's k3 estimate from the sampled tokens. */
