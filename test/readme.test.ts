@@ -42,7 +42,16 @@ function resolve(program: Command, words: string[]): { command: Command; rest: s
 const flagsOf = (c: Command) => c.options.flatMap((o) => [o.long, o.short]).filter((f): f is string => !!f);
 
 /** Folders the quickstart writes under runs/quickstart. */
-const QUICKSTART_WRITES = ["tokenizer", "pretrain", "pretrain/model", "synth.jsonl", "synth.heldout.jsonl", "chat"];
+const QUICKSTART_WRITES = [
+  "tokenizer",
+  "pretrain",
+  "pretrain/model",
+  "synth.jsonl",
+  "synth.heldout.jsonl",
+  "chat",
+  "rl-tasks.jsonl",
+  "rl",
+];
 
 describe("README", () => {
   const program = buildProgram();

@@ -42,6 +42,8 @@ const PHRASES = {
     zh: { train: ["今天几号?", "今天是几月几号?"], heldout: ["请问今天的日期是?"] },
   },
   add: {
+    // Many wordings, some after an opener, so the model learns to find the two numbers in a
+    // question rather than a few sentences; the held-out ones share none of their frames.
     train: [
       "What is {a} + {b}?",
       "Compute {a} plus {b}.",
@@ -50,7 +52,25 @@ const PHRASES = {
       "Sum {a} and {b}.",
       "Please add {a} to {b}.",
       "What do {a} and {b} add up to?",
+      "What is the sum of {a} and {b}?",
+      "{a} plus {b}?",
+      "Find {a} + {b}.",
+      "Work out {a} plus {b}.",
+      "Tell me {a} + {b}.",
+      "What does {a} + {b} equal?",
+      "Give me the sum of {a} and {b}.",
+      "If you add {a} to {b}, what do you get?",
+      "Sum up {a} and {b}.",
+      "{a} + {b}?",
+      "What is {a} added to {b}?",
+      "Can you tell me what {a} plus {b} is?",
+      "Evaluate {a} + {b}.",
+      "Figure out {a} plus {b}.",
+      "{a} plus {b} equals?",
+      "What number is {a} plus {b}?",
+      "Put {a} and {b} together: what is the sum?",
     ],
+    openers: ["", "", "", "Quick question: ", "Hey, ", "Math time. ", "I need help. "],
     heldout: ["How much is {a} + {b}?", "Add {a} and {b}.", "Calculate the total of {a} and {b}."],
   },
   context: {
@@ -114,7 +134,8 @@ function calendar(task: "weekday" | "date", split: Split, rng: Rng): SynthConver
 
 function arithmetic(split: Split, rng: Rng): SynthConversation {
   const [a, b] = operandsOf(split, rng);
-  const q = pick(PHRASES.add[split], rng).replace("{a}", String(a)).replace("{b}", String(b));
+  const opener = split === "train" ? pick(PHRASES.add.openers, rng) : "";
+  const q = opener + pick(PHRASES.add[split], rng).replace("{a}", String(a)).replace("{b}", String(b));
   return conversation("arithmetic", split, [
     { role: "user", content: q },
     { role: "assistant", content: String(a + b) },
