@@ -50,6 +50,8 @@ const QUICKSTART_WRITES = [
   "synth.heldout.jsonl",
   "chat",
   "rl-tasks.jsonl",
+  "rl-tool-tasks.jsonl",
+  "rl-sums",
   "rl",
 ];
 

@@ -79,7 +79,8 @@ export function registerPretrainCommands(program: Command, runtime: Runtime): vo
       const [chat, rl] = r.arithmeticPassAt8.map((p) => `${(100 * p).toFixed(1)}%`);
       console.log(`\nheld-out arithmetic, pass@8 (8 answers at temperature 1): chat ${chat}, rl ${rl}`);
       console.log(`\nbase model: ${r.baseModel}\nchat model: ${r.chatModel}\nRL model:   ${r.rlModel}`);
-      console.log(`talk to it:  npx llmfab chat --model ${r.chatModel}`);
-      console.log(`or serve it: npx llmfab serve --model ${r.chatModel}`);
+      // The RL model is the finished assistant: the chat model after its reward stages.
+      console.log(`talk to it:  npx llmfab chat --model ${r.rlModel}`);
+      console.log(`or serve it: npx llmfab serve --model ${r.rlModel}`);
     });
 }

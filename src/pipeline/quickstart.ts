@@ -108,15 +108,13 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
 
   const rlModel = dir("rl");
   if (!existsSync(join(rlModel, "model.safetensors"))) {
-    o.log("5/6 reinforcement learning (GRPO) on sums and weekday questions, rewarded by exact match");
-    writeRlTasks(train, dir("rl-tasks.jsonl"));
-    runRlCommand({
-      model: chatModel,
-      tasks: [dir("rl-tasks.jsonl")],
-      out: rlModel,
-      ...RL,
-      threads: o.threads,
-    });
+    o.log("5/6 reinforcement learning (GRPO), rewarded by exact match: sums and weekday questions, then the clock's");
+    const [sumsTasks, toolTasks, sumsModel] = [dir("rl-tasks.jsonl"), dir("rl-tool-tasks.jsonl"), dir("rl-sums")];
+    writeRlTasks(train, sumsTasks, ["arithmetic", "weekday"]);
+    writeRlTasks(train, toolTasks, ["tool-weekday"]);
+    if (!existsSync(join(sumsModel, "model.safetensors")))
+      runRlCommand({ model: chatModel, tasks: [sumsTasks], out: sumsModel, ...RL, threads: o.threads });
+    runRlCommand({ model: sumsModel, tasks: [toolTasks], out: rlModel, ...RL_TOOLS, threads: o.threads });
   }
 
   o.log("6/6 evaluating the base, chat and RL models on the held-out tasks");
@@ -136,19 +134,17 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
 }
 
 /**
- * The tasks RL rewards: the sums, and the weekday questions answered from the system
- * prompt's date, so that learning to add does not cost the weekday. (The clock's weekday
- * questions carry the tool list, ten times the tokens: they would triple the stage's time.)
- * Training conversations only, shuffled so every step mixes them.
+ * RL's tasks, training conversations of the given kinds, shuffled so every step mixes them.
+ * The sums come with the weekday questions answered from the system prompt's date, so that
+ * learning to add does not cost the weekday; the clock's weekday questions, whose prompts
+ * carry the tool list (ten times the tokens), get a shorter stage of their own.
  */
-const RL_TASKS = ["arithmetic", "weekday"];
-
-function writeRlTasks(train: string, out: string): void {
+function writeRlTasks(train: string, out: string, kinds: string[]): void {
   const records = readFileSync(train, "utf8")
     .split("\n")
     .filter((line) => line.trim())
     .map((line) => JSON.parse(line) as { meta?: { task?: string } })
-    .filter((r) => RL_TASKS.includes(r.meta?.task ?? ""));
+    .filter((r) => kinds.includes(r.meta?.task ?? ""));
   writeJsonLinesAtomic(
     out,
     shuffle(records.length, new Rng(7)).map((i) => records[i]),
@@ -173,7 +169,7 @@ const FULL_FINE_TUNING = {
  */
 const RL = {
   reward: "exact",
-  steps: 150,
+  steps: 80,
   promptsPerStep: 64,
   group: 8,
   updates: 2,
@@ -185,6 +181,9 @@ const RL = {
   lr: 1e-4,
   seed: 1,
 } as const;
+
+/** The clock's answers: 16 questions a step (each prompt about 400 tokens), 30 steps. */
+const RL_TOOLS = { ...RL, steps: 30, promptsPerStep: 16 } as const;
 
 /**
  * A model's held-out scores, with tool tasks asked twice: with the tools (through the
