@@ -238,20 +238,14 @@ export class Engine {
    * share theirs) runs once; the others copy its cache rows and its logits.
    */
   private prefill(group: Admitted[]): void {
-    const runs: Admitted[] = [];
-    const firstOf = new Map<Admitted, number>(); // each request -> its row among the runs
-    const byPrompt = new Map<string, number>();
-    for (const a of group) {
-      const key = a.req.images ? undefined : a.req.prompt.join(",");
-      const row = key === undefined ? undefined : byPrompt.get(key);
-      if (row !== undefined) {
-        firstOf.set(a, row);
-        continue;
-      }
-      firstOf.set(a, runs.length);
-      if (key !== undefined) byPrompt.set(key, runs.length);
-      runs.push(a);
-    }
+    // Each request's row among the prompts that run (a request with images is alone in its group).
+    const rowOf = new Map<string, number>();
+    const rows = group.map((a) => {
+      const key = a.req.prompt.join(",");
+      if (!rowOf.has(key)) rowOf.set(key, rowOf.size);
+      return rowOf.get(key) as number;
+    });
+    const runs = group.filter((_, i) => rows.indexOf(rows[i] as number) === i);
     const fresh = runs.map((a) => a.req.prompt.slice(a.shared));
     const first = runs[0] as Admitted;
     let logits: Float32Array;
@@ -262,7 +256,6 @@ export class Engine {
         runs.map((a) => a.shared),
         (fresh[0] as number[]).length,
       );
-      // A request with images is a group of its own (prefillGroups).
       logits = this.forward(Int32Array.from(fresh.flat()), kv, this.imageRows(first.req.images, first.shared));
     } catch (e) {
       for (const a of group) {
@@ -272,12 +265,12 @@ export class Engine {
       return;
     }
     const V = this.model.config.vocabSize;
-    for (const a of group) {
-      const row = firstOf.get(a) as number;
+    group.forEach((a, i) => {
+      const row = rows[i] as number;
       const source = runs[row] as Admitted;
       if (source !== a) copySlotRows(this.cache, source.slot, a.slot, a.req.prompt.length);
       this.begin(a, logits.subarray(row * V, (row + 1) * V));
-    }
+    });
   }
 
   /** A prefilled request becomes an active sequence; its first token is sampled from `logits`. */

@@ -110,8 +110,12 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
   if (!existsSync(join(rlModel, "model.safetensors"))) {
     o.log("5/6 reinforcement learning (GRPO), rewarded by exact match: sums and weekday questions, then the clock's");
     const [sumsTasks, toolTasks, sumsModel] = [dir("rl-tasks.jsonl"), dir("rl-tool-tasks.jsonl"), dir("rl-sums")];
-    writeRlTasks(train, sumsTasks, ["arithmetic", "weekday"]);
-    writeRlTasks(train, toolTasks, ["tool-weekday"]);
+    const records = readFileSync(train, "utf8")
+      .split("\n")
+      .filter((line) => line.trim())
+      .map((line) => JSON.parse(line) as SynthRecord);
+    writeRlTasks(records, sumsTasks, ["arithmetic", "weekday"]);
+    writeRlTasks(records, toolTasks, ["tool-weekday"]);
     if (!existsSync(join(sumsModel, "model.safetensors")))
       runRlCommand({ model: chatModel, tasks: [sumsTasks], out: sumsModel, ...RL, threads: o.threads });
     runRlCommand({ model: sumsModel, tasks: [toolTasks], out: rlModel, ...RL_TOOLS, threads: o.threads });
@@ -139,17 +143,16 @@ export async function runQuickstart(o: QuickstartOptions): Promise<QuickstartRes
  * learning to add does not cost the weekday; the clock's weekday questions, whose prompts
  * carry the tool list (ten times the tokens), get a shorter stage of their own.
  */
-function writeRlTasks(train: string, out: string, kinds: string[]): void {
-  const records = readFileSync(train, "utf8")
-    .split("\n")
-    .filter((line) => line.trim())
-    .map((line) => JSON.parse(line) as { meta?: { task?: string } })
-    .filter((r) => kinds.includes(r.meta?.task ?? ""));
+function writeRlTasks(records: SynthRecord[], out: string, kinds: string[]): void {
+  const chosen = records.filter((r) => kinds.includes(r.meta?.task ?? ""));
   writeJsonLinesAtomic(
     out,
-    shuffle(records.length, new Rng(7)).map((i) => records[i]),
+    shuffle(chosen.length, new Rng(7)).map((i) => chosen[i]),
   );
 }
+
+/** A line of the synthetic conversations file, as far as RL's task choice reads it. */
+type SynthRecord = { meta?: { task?: string } };
 
 /** SFT and RL train every weight (the freeze and LoRA settings are unused). */
 const FULL_FINE_TUNING = {

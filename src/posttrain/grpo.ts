@@ -187,11 +187,12 @@ export function runGrpo(
     );
     const advantages = groupAdvantages(rewards, o.group, o.scaleByStd);
     const groupRewards = mine.map((_, g) => rewards.slice(g * o.group, (g + 1) * o.group));
+    const alike = groupRewards.map((r) => new Set(r).size === 1); // no advantage: no learning signal
     const myTokens = samples.reduce((n, s) => n + s.ids.length, 0);
     // The step's figures over all ranks: answer tokens, groups with no signal, groups with a right answer, rewards.
     const totals = new Float64Array([
       myTokens,
-      groupRewards.filter((r) => new Set(r).size === 1).length,
+      alike.filter(Boolean).length,
       groupRewards.filter((r) => r.some((x) => x >= 1)).length,
       rewards.reduce((a, b) => a + b, 0),
       samples.length ? myTokens / sampleSeconds : 0,
@@ -209,7 +210,7 @@ export function runGrpo(
     // gradient: it is left out of the training batch (DAPO's dynamic sampling, without refilling).
     const trainedAnswers = samples.flatMap((s, i) => {
       const g = Math.floor(i / o.group);
-      const signal = new Set(groupRewards[g]).size > 1 || o.klBeta > 0;
+      const signal = !alike[g] || o.klBeta > 0;
       const prompt = (mine[g] as [number, RlTask])[1].prompt;
       return signal ? [{ prompt, ids: s.ids, advantage: advantages[i] as number }] : [];
     });
