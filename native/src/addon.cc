@@ -29,6 +29,12 @@ Operand Op(const Napi::CallbackInfo& info, size_t i) {
   return {F(info, i), false};
 }
 
+uint16_t* H(const Napi::CallbackInfo& info, size_t i) {
+  if (!info[i].IsTypedArray() || info[i].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
+    throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + " must be a Uint16Array");
+  return info[i].As<Napi::Uint16Array>().Data();
+}
+
 int32_t* I(const Napi::CallbackInfo& info, size_t i) {
   if (!info[i].IsTypedArray() ||
       info[i].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array)
@@ -67,9 +73,12 @@ Napi::Value Matmul(const Napi::CallbackInfo& info) {
 }
 // toBf16(src, dst: Uint16Array, n)
 Napi::Value ToBf16(const Napi::CallbackInfo& info) {
-  if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint16_array)
-    throw Napi::TypeError::New(info.Env(), "argument 1 must be a Uint16Array");
-  to_bf16(F(info, 0), info[1].As<Napi::Uint16Array>().Data(), N(info, 2));
+  to_bf16(F(info, 0), H(info, 1), N(info, 2));
+  return Undefined(info);
+}
+// fromBf16(src: Uint16Array, dst, n)
+Napi::Value FromBf16(const Napi::CallbackInfo& info) {
+  from_bf16(H(info, 0), F(info, 1), N(info, 2));
   return Undefined(info);
 }
 Napi::Value RoundBf16(const Napi::CallbackInfo& info) {
@@ -96,6 +105,15 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
                      F(info, 6), F(info, 7), N(info, 8), N(info, 9));
   return Undefined(info);
 }
+Napi::Value LayerNormForwardBf16(const Napi::CallbackInfo& info) {
+  layernorm_forward_bf16(H(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                         N(info, 6), N(info, 7), R(info, 8));
+  return Undefined(info);
+}
+Napi::Value RmsNormForwardBf16(const Napi::CallbackInfo& info) {
+  rmsnorm_forward_bf16(H(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
+  return Undefined(info);
+}
 Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
   rmsnorm_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
   return Undefined(info);
@@ -112,6 +130,18 @@ Napi::Value GeluForward(const Napi::CallbackInfo& info) {
 }
 Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
   gelu_backward(F(info, 0), F(info, 1), F(info, 2), N(info, 3), B(info, 4));
+  return Undefined(info);
+}
+Napi::Value GeluForwardBf16(const Napi::CallbackInfo& info) {
+  gelu_forward_bf16(H(info, 0), F(info, 1), N(info, 2));
+  return Undefined(info);
+}
+Napi::Value GeluBackwardBf16(const Napi::CallbackInfo& info) {
+  gelu_backward_bf16(H(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  return Undefined(info);
+}
+Napi::Value SwigluForwardBf16(const Napi::CallbackInfo& info) {
+  swiglu_forward_bf16(H(info, 0), F(info, 1), F(info, 2), N(info, 3));
   return Undefined(info);
 }
 Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
@@ -244,13 +274,19 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"matmul", Matmul},
       {"roundBf16", RoundBf16},
       {"toBf16", ToBf16},
+      {"fromBf16", FromBf16},
       {"embeddingForward", EmbeddingForward},
       {"embeddingBackward", EmbeddingBackward},
       {"layerNormForward", LayerNormForward},
+      {"layerNormForwardBf16", LayerNormForwardBf16},
+      {"rmsNormForwardBf16", RmsNormForwardBf16},
       {"layerNormBackward", LayerNormBackward},
       {"rmsNormForward", RmsNormForward},
       {"rmsNormBackward", RmsNormBackward},
       {"geluForward", GeluForward},
+      {"geluForwardBf16", GeluForwardBf16},
+      {"geluBackwardBf16", GeluBackwardBf16},
+      {"swigluForwardBf16", SwigluForwardBf16},
       {"geluBackward", GeluBackward},
       {"swigluForward", SwigluForward},
       {"swigluBackward", SwigluBackward},

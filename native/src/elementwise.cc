@@ -2,9 +2,11 @@
 // add into their gradient buffers (+=), so a tensor used twice sums both gradients.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "bf16.h"
 #include "kernels.h"
 #include "vecmath.h"
 
@@ -16,23 +18,65 @@ void set_num_threads(int n) { omp_set_num_threads(n); }
 namespace {
 constexpr int64_t kParallelMin = 1 << 15;
 constexpr float kGeluC = 0.7978845608028654f;  // sqrt(2 / pi)
-}
 
-void gelu_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    const float v = x[i];
-    out[i] = 0.5f * v * (1.f + fast_tanh(kGeluC * (v + 0.044715f * v * v * v)));
-  }
-}
+inline float gelu(float v) { return 0.5f * v * (1.f + fast_tanh(kGeluC * (v + 0.044715f * v * v * v))); }
 
-namespace {
 inline float gelu_grad(float v) {
   const float t = fast_tanh(kGeluC * (v + 0.044715f * v * v * v));
   const float du = kGeluC * (1.f + 3.f * 0.044715f * v * v);
   return 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du;
 }
+
+// Kernels with a bf16 output compute 1024 values in fp32 on the stack, then store them as
+// bf16: the fp32 result never goes to memory.
+constexpr int64_t kChunk = 1024;
+
+template <typename F>
+void chunked_bf16(uint16_t* out, int64_t n, F compute) {
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (n > kParallelMin)
+  for (int64_t c = 0; c < chunks; c++) {
+    alignas(64) float tmp[kChunk];
+    const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
+    compute(tmp, i0, len);
+    store_bf16(out + i0, tmp, len);
+  }
+}
 }  // namespace
+
+void gelu_forward(float* out, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) out[i] = gelu(x[i]);
+}
+
+void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
+  chunked_bf16(out, n, [x](float* tmp, int64_t i0, int64_t len) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; i++) tmp[i] = gelu(x[i0 + i]);
+  });
+}
+
+void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
+  chunked_bf16(dx, n, [dout, x](float* tmp, int64_t i0, int64_t len) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; i++) tmp[i] = dout[i0 + i] * gelu_grad(x[i0 + i]);
+  });
+}
+
+void swiglu_forward_bf16(uint16_t* out, const float* gate, const float* up, int64_t n) {
+  chunked_bf16(out, n, [gate, up](float* tmp, int64_t i0, int64_t len) {
+#pragma omp simd
+    for (int64_t i = 0; i < len; i++) {
+      const float g = gate[i0 + i];
+      tmp[i] = g * fast_sigmoid(g) * up[i0 + i];
+    }
+  });
+}
+
+void from_bf16(const uint16_t* src, float* dst, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
+  for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
+}
 
 // A fresh dx (accumulate false) is written, not added to: it then needs no zero fill and
 // one read less. Two loops, so that each vectorizes.

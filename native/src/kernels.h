@@ -37,6 +37,11 @@ void layernorm_forward(float* out, float* mean, float* rstd, const float* x, con
                        const float* b, int64_t N, int64_t C, float eps);
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
                         const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+// The same with a bf16 output (for a matmul to read; the backward passes read x, not out).
+void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* w,
+                            const float* b, int64_t N, int64_t C, float eps);
+void rmsnorm_forward_bf16(uint16_t* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                          float eps);
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
                      float eps);
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
@@ -45,6 +50,11 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
 // ---- elementwise ----
 void gelu_forward(float* out, const float* x, int64_t n);
 void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, bool accumulate);
+// bf16 outputs, for a matmul to read: computed in fp32, rounded once as stored.
+void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n);
+void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n);
+void swiglu_forward_bf16(uint16_t* out, const float* gate, const float* up, int64_t n);
+void from_bf16(const uint16_t* src, float* dst, int64_t n);
 void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "bf16.h"
 #include "kernels.h"
 
 namespace llmfab {
@@ -18,25 +19,86 @@ void reduce_parts(float* dst, const std::vector<float>& parts, int64_t nt, int64
 }
 }  // namespace
 
+namespace {
+// A row of a norm's output: straight into an fp32 output, or through the thread's fp32 row
+// buffer into a bf16 one (for a matmul that reads it next: no fp32 copy goes to memory).
+template <typename Out>
+struct RowWriter;
+
+template <>
+struct RowWriter<float> {
+  float* out;
+  int64_t C;
+  float* row(int64_t r) { return out + r * C; }
+  void done(int64_t) {}
+};
+
+template <>
+struct RowWriter<uint16_t> {
+  uint16_t* out;
+  int64_t C;
+  std::vector<float> buf = std::vector<float>(C);
+  float* row(int64_t) { return buf.data(); }
+  void done(int64_t r) { store_bf16(out + r * C, buf.data(), C); }
+};
+
+template <typename Out>
+void layernorm_rows(Out* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
+                    int64_t N, int64_t C, float eps) {
+#pragma omp parallel
+  {
+    RowWriter<Out> writer{out, C};
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+      const float* xr = x + r * C;
+      float s = 0.f;
+#pragma omp simd reduction(+ : s)
+      for (int64_t c = 0; c < C; c++) s += xr[c];
+      const float mu = s / C;
+      float v = 0.f;
+#pragma omp simd reduction(+ : v)
+      for (int64_t c = 0; c < C; c++) v += (xr[c] - mu) * (xr[c] - mu);
+      const float rs = 1.f / std::sqrt(v / C + eps);
+      float* o = writer.row(r);
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) o[c] = (xr[c] - mu) * rs * w[c] + (b ? b[c] : 0.f);
+      writer.done(r);
+      mean[r] = mu;
+      rstd[r] = rs;
+    }
+  }
+}
+
+template <typename Out>
+void rmsnorm_rows(Out* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
+#pragma omp parallel
+  {
+    RowWriter<Out> writer{out, C};
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N; r++) {
+      const float* xr = x + r * C;
+      float ss = 0.f;
+#pragma omp simd reduction(+ : ss)
+      for (int64_t c = 0; c < C; c++) ss += xr[c] * xr[c];
+      const float rs = 1.f / std::sqrt(ss / C + eps);
+      float* o = writer.row(r);
+#pragma omp simd
+      for (int64_t c = 0; c < C; c++) o[c] = xr[c] * rs * w[c];
+      writer.done(r);
+      rstd[r] = rs;
+    }
+  }
+}
+}  // namespace
+
 void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w,
                        const float* b, int64_t N, int64_t C, float eps) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N; r++) {
-    const float* xr = x + r * C;
-    float s = 0.f;
-#pragma omp simd reduction(+ : s)
-    for (int64_t c = 0; c < C; c++) s += xr[c];
-    const float mu = s / C;
-    float v = 0.f;
-#pragma omp simd reduction(+ : v)
-    for (int64_t c = 0; c < C; c++) v += (xr[c] - mu) * (xr[c] - mu);
-    const float rs = 1.f / std::sqrt(v / C + eps);
-    float* o = out + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; c++) o[c] = (xr[c] - mu) * rs * w[c] + (b ? b[c] : 0.f);
-    mean[r] = mu;
-    rstd[r] = rs;
-  }
+  layernorm_rows(out, mean, rstd, x, w, b, N, C, eps);
+}
+
+void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* w,
+                            const float* b, int64_t N, int64_t C, float eps) {
+  layernorm_rows(out, mean, rstd, x, w, b, N, C, eps);
 }
 
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
@@ -77,18 +139,12 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
 
 void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
                      float eps) {
-#pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < N; r++) {
-    const float* xr = x + r * C;
-    float ss = 0.f;
-#pragma omp simd reduction(+ : ss)
-    for (int64_t c = 0; c < C; c++) ss += xr[c] * xr[c];
-    const float rs = 1.f / std::sqrt(ss / C + eps);
-    float* o = out + r * C;
-#pragma omp simd
-    for (int64_t c = 0; c < C; c++) o[c] = xr[c] * rs * w[c];
-    rstd[r] = rs;
-  }
+  rmsnorm_rows(out, rstd, x, w, N, C, eps);
+}
+
+void rmsnorm_forward_bf16(uint16_t* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+                          float eps) {
+  rmsnorm_rows(out, rstd, x, w, N, C, eps);
 }
 
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,

@@ -31,6 +31,8 @@ export interface NativeAddon {
   roundBf16(src: F32, dst: F32, n: number): void;
   /** dst = src rounded to bf16 (round to nearest even), as raw 16-bit values */
   toBf16(src: F32, dst: Uint16Array, n: number): void;
+  /** dst = src widened from bf16 to fp32 (exact) */
+  fromBf16(src: Uint16Array, dst: F32, n: number): void;
   embeddingForward(out: F32, idx: Int32Array, wte: F32, wpe: F32OrNull, b: number, t: number, c: number): void;
   embeddingBackward(
     dout: F32,
@@ -64,11 +66,28 @@ export interface NativeAddon {
     n: number,
     c: number,
   ): void;
+  /** layerNormForward with its output stored in bf16 (the backward reads x, not out) */
+  layerNormForwardBf16(
+    out: Uint16Array,
+    mean: F32,
+    rstd: F32,
+    x: F32,
+    w: F32,
+    b: F32OrNull,
+    n: number,
+    c: number,
+    eps: number,
+  ): void;
+  rmsNormForwardBf16(out: Uint16Array, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
   rmsNormForward(out: F32, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
   rmsNormBackward(dx: F32, dw: F32OrNull, dout: F32, x: F32, w: F32, rstd: F32, n: number, c: number): void;
   geluForward(out: F32, x: F32, n: number): void;
   /** dx (+)= dout * gelu'(x): accumulate false overwrites dx (a fresh gradient buffer) */
   geluBackward(dx: F32, dout: F32, x: F32, n: number, accumulate: boolean): void;
+  geluForwardBf16(out: Uint16Array, x: F32, n: number): void;
+  /** dx = dout * gelu'(x), stored in bf16 */
+  geluBackwardBf16(dx: Uint16Array, dout: F32, x: F32, n: number): void;
+  swigluForwardBf16(out: Uint16Array, gate: F32, up: F32, n: number): void;
   swigluForward(out: F32, gate: F32, up: F32, n: number): void;
   swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32, n: number): void;
   rope(

@@ -66,8 +66,8 @@ class FreeLists<T extends Typed> {
 const floats = new FreeLists<Float32Array>(4, (buffer, n) => new Float32Array(buffer, 0, n));
 const bf16s = new FreeLists<Uint16Array>(2, (buffer, n) => new Uint16Array(buffer, 0, n));
 
-/** Float buffers handed out inside the current recycling scope (null: none open). */
-let scopeLoans: Float32Array[] | null = null;
+/** Buffers handed out inside the current recycling scope (null: none open). */
+let scopeLoans: Typed[] | null = null;
 
 /** A buffer of n floats: zero-filled when `zero`, else with unspecified contents. */
 export function take(n: number, zero: boolean): Float32Array {
@@ -78,7 +78,7 @@ export function take(n: number, zero: boolean): Float32Array {
 }
 
 /**
- * Runs fn and then hands back to the pool every float buffer it took, except those
+ * Runs fn and then hands back to the pool every buffer it took, except those
  * `kept(result)` names (none by default: a loss or a step that returns no tensor): for inference steps, whose intermediate activations nobody holds
  * once the step is done (without a tape, nothing else returns them, and every step paid
  * fresh allocations, page faults and garbage collection). fn must not keep tensors it made
@@ -86,7 +86,7 @@ export function take(n: number, zero: boolean): Float32Array {
  */
 export function recyclingBuffers<T>(fn: () => T, kept: (result: T) => ArrayBufferLike[] = () => []): T {
   if (scopeLoans) return fn();
-  const loans: Float32Array[] = [];
+  const loans: Typed[] = [];
   scopeLoans = loans;
   let result: T;
   try {
@@ -95,7 +95,11 @@ export function recyclingBuffers<T>(fn: () => T, kept: (result: T) => ArrayBuffe
     scopeLoans = null;
   }
   const keep = new Set(kept(result));
-  for (const buf of loans) if (!keep.has(buf.buffer)) floats.give(buf);
+  for (const buf of loans) {
+    if (keep.has(buf.buffer)) continue;
+    if (buf instanceof Float32Array) floats.give(buf);
+    else bf16s.give(buf);
+  }
   return result;
 }
 
@@ -106,7 +110,9 @@ export function give(buf: Float32Array): void {
 
 /** A buffer for n bf16 values (contents unspecified), for operands converted once and reused. */
 export function takeBf16(n: number): Uint16Array {
-  return bf16s.take(n).buf;
+  const { buf } = bf16s.take(n);
+  if (scopeLoans && n >= MIN_POOLED) scopeLoans.push(buf);
+  return buf;
 }
 
 export function giveBf16(buf: Uint16Array): void {

@@ -1,7 +1,12 @@
 // Tensor: a shape over float32 storage shared with the native kernels. A tensor that
 // requires grad gets a gradient buffer of the same size, allocated on first use.
+//
+// Under native bf16 a tensor may be stored in bf16 instead (as PyTorch's autocast keeps
+// activations): a kernel whose output feeds a matmul writes it in bf16, the matmul reads
+// it as it is, and `data` widens it to fp32 only for a reader that asks. Likewise a
+// gradient that only a matmul's backward reads may be written in bf16.
 import { native } from "../backend/native.ts";
-import { give, take, zeroFill } from "./pool.ts";
+import { give, giveBf16, take, takeBf16, zeroFill } from "./pool.ts";
 
 export type Shape = readonly number[];
 
@@ -16,14 +21,24 @@ export class Tensor {
   requiresGrad: boolean;
   /** A view shares data and gradient with the tensor it was made from. */
   private readonly base: Tensor | null;
-  private storage: Float32Array | null;
+  private storage: Float32Array | null = null;
+  /** The values in bf16: the only storage until `data` widens them, then a copy beside it. */
+  private halfStorage: Uint16Array | null = null;
   private gradBuffer: Float32Array | null = null;
+  private gradHalfBuffer: Uint16Array | null = null;
+  /**
+   * Every reader of this tensor's gradient takes it in bf16 (a linear layer's output: only
+   * its own backward reads it), so the first writer may store it in bf16.
+   */
+  halfGradOk = false;
 
-  constructor(data: Float32Array, shape: Shape, requiresGrad = false, base: Tensor | null = null) {
+  /** data: fp32 values, or bf16 values (a Uint16Array) that `data` widens on first read. */
+  constructor(data: Float32Array | Uint16Array, shape: Shape, requiresGrad = false, base: Tensor | null = null) {
     if (data.length !== sizeOf(shape)) {
       throw new Error(`tensor data has ${data.length} elements but shape [${shape.join(", ")}] needs ${sizeOf(shape)}`);
     }
-    this.storage = data;
+    if (data instanceof Uint16Array) this.halfStorage = data;
+    else this.storage = data;
     this.shape = [...shape];
     this.requiresGrad = requiresGrad;
     this.base = base;
@@ -38,15 +53,28 @@ export class Tensor {
     return new Tensor(take(sizeOf(shape), false), shape);
   }
 
+  /** An op's output stored in bf16 (only where bf16 matmuls are native: a matmul reads it next). */
+  static emptyHalf(shape: Shape): Tensor {
+    return new Tensor(takeBf16(sizeOf(shape)), shape);
+  }
+
   static from(values: ArrayLike<number>, shape: Shape, requiresGrad = false): Tensor {
     return new Tensor(Float32Array.from(values), shape, requiresGrad);
   }
 
   get data(): Float32Array {
     if (this.base) return this.base.data;
-    if (!this.storage)
+    if (this.storage) return this.storage;
+    if (!this.halfStorage)
       throw new Error("tensor used after backward() recycled it; read intermediate values before backward()");
+    this.storage = take(this.size, false);
+    native.fromBf16(this.halfStorage, this.storage, this.size);
     return this.storage;
+  }
+
+  /** The values in bf16 when the tensor holds them so (a matmul reads them as they are), else null. */
+  get half(): Uint16Array | null {
+    return this.base ? this.base.half : this.halfStorage;
   }
 
   get size(): number {
@@ -55,12 +83,39 @@ export class Tensor {
 
   /** The gradient, or null when none has been accumulated yet. */
   get grad(): Float32Array | null {
-    return this.base ? this.base.grad : this.gradBuffer;
+    if (this.base) return this.base.grad;
+    this.widenGrad();
+    return this.gradBuffer;
+  }
+
+  /** The gradient when it was written in bf16 (and nothing has added to it since), else null. */
+  get gradHalf(): Uint16Array | null {
+    return this.base ? this.base.gradHalf : this.gradHalfBuffer;
+  }
+
+  /**
+   * A bf16 buffer for the whole gradient, for its first writer, when every reader takes bf16
+   * (halfGradOk); null otherwise, and the writer uses gradTarget(). A later writer widens it.
+   */
+  halfGradTarget(): Uint16Array | null {
+    if (this.base || !this.halfGradOk || this.gradBuffer || this.gradHalfBuffer) return null;
+    this.gradHalfBuffer = takeBf16(this.size);
+    return this.gradHalfBuffer;
+  }
+
+  /** A gradient written in bf16 becomes the fp32 one, for a writer that adds to it or a reader of `grad`. */
+  private widenGrad(): void {
+    if (!this.gradHalfBuffer) return;
+    this.gradBuffer = take(this.size, false);
+    native.fromBf16(this.gradHalfBuffer, this.gradBuffer, this.size);
+    giveBf16(this.gradHalfBuffer);
+    this.gradHalfBuffer = null;
   }
 
   /** The gradient buffer, created zero-filled on first use; backward kernels add into it. */
   ensureGrad(): Float32Array {
     if (this.base) return this.base.ensureGrad();
+    this.widenGrad();
     if (!this.gradBuffer) this.gradBuffer = take(this.size, true);
     return this.gradBuffer;
   }
@@ -72,6 +127,7 @@ export class Tensor {
    */
   gradTarget(): { grad: Float32Array; accumulate: boolean } {
     if (this.base) return this.base.gradTarget();
+    this.widenGrad();
     if (this.gradBuffer) return { grad: this.gradBuffer, accumulate: true };
     this.gradBuffer = take(this.size, false);
     return { grad: this.gradBuffer, accumulate: false };
@@ -79,6 +135,11 @@ export class Tensor {
 
   /** Adds scale * g to the gradient; a gradient nothing has written yet becomes a copy (no zero fill, one read less). */
   addGrad(g: Float32Array, scale = 1): void {
+    const half = scale === 1 ? this.halfGradTarget() : null;
+    if (half) {
+      native.toBf16(g, half, this.size);
+      return;
+    }
     const { grad, accumulate } = this.gradTarget();
     if (accumulate) {
       native.accumulate(grad, g, scale, this.size);
@@ -89,35 +150,44 @@ export class Tensor {
   }
 
   zeroGrad(): void {
-    if (this.base) this.base.zeroGrad();
-    else if (this.gradBuffer) zeroFill(this.gradBuffer);
+    if (this.base) {
+      this.base.zeroGrad();
+      return;
+    }
+    this.widenGrad();
+    if (this.gradBuffer) zeroFill(this.gradBuffer);
   }
 
   /** Drops the gradient buffer (frees memory; a frozen or evaluated tensor needs none). */
   freeGrad(): void {
     this.gradBuffer = null;
+    this.gradHalfBuffer = null;
   }
 
   /** Hands the gradient buffer back to the buffer pool. */
   recycleGrad(): void {
-    if (this.base || !this.gradBuffer) return;
-    give(this.gradBuffer);
+    if (this.base) return;
+    if (this.gradBuffer) give(this.gradBuffer);
+    if (this.gradHalfBuffer) giveBf16(this.gradHalfBuffer);
     this.gradBuffer = null;
+    this.gradHalfBuffer = null;
   }
 
   /** Hands data and gradient back to the buffer pool; the tensor is unusable afterwards. */
   recycle(): void {
     if (this.base) return;
     if (this.storage) give(this.storage);
-    if (this.gradBuffer) give(this.gradBuffer);
+    if (this.halfStorage) giveBf16(this.halfStorage);
     this.storage = null;
-    this.gradBuffer = null;
+    this.halfStorage = null;
+    this.recycleGrad();
   }
 
   /** The same storage seen with another shape of the same size; gradients flow through. */
   view(shape: Shape): Tensor {
     if (sizeOf(shape) !== this.size) throw new Error(`cannot view [${this.shape.join(", ")}] as [${shape.join(", ")}]`);
-    return new Tensor(this.data, shape, this.requiresGrad, this.base ?? this);
+    const root = this.base ?? this;
+    return new Tensor(root.storage ?? root.halfStorage ?? root.data, shape, this.requiresGrad, root);
   }
 
   item(): number {

@@ -1,5 +1,6 @@
 // Activations, residual adds, scaling and dropout.
 import { native } from "../../backend/native.ts";
+import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -7,25 +8,39 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
   if (a.size !== b.size) throw new Error(`${op}: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] differ`);
 }
 
-/** GELU, tanh approximation (GPT-2's "gelu_new"). */
+/**
+ * GELU, tanh approximation (GPT-2's "gelu_new"). Under native bf16 its output is stored in
+ * bf16 (the MLP's down projection reads it next), and so is x's gradient when x is a linear
+ * layer's output.
+ */
 export function gelu(x: Tensor): Tensor {
-  const out = Tensor.empty(x.shape);
-  native.geluForward(out.data, x.data, x.size);
+  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
+  const half = out.half;
+  if (half) native.geluForwardBf16(half, x.data, x.size);
+  else native.geluForward(out.data, x.data, x.size);
   if (needsGrad(x)) {
     record(out, () => {
-      if (!out.grad) return;
+      const g = out.grad;
+      if (!g) return;
+      const dxHalf = x.halfGradTarget();
+      if (dxHalf) {
+        native.geluBackwardBf16(dxHalf, g, x.data, x.size);
+        return;
+      }
       const dx = x.gradTarget();
-      native.geluBackward(dx.grad, out.grad, x.data, x.size, dx.accumulate);
+      native.geluBackward(dx.grad, g, x.data, x.size, dx.accumulate);
     });
   }
   return out;
 }
 
-/** SwiGLU: silu(gate) * up (Llama's MLP). */
+/** SwiGLU: silu(gate) * up (Llama's MLP); stored in bf16 under native bf16, for the down projection. */
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   sameShape("swiglu", gate, up);
-  const out = Tensor.empty(gate.shape);
-  native.swigluForward(out.data, gate.data, up.data, gate.size);
+  const out = bf16Native() ? Tensor.emptyHalf(gate.shape) : Tensor.empty(gate.shape);
+  const half = out.half;
+  if (half) native.swigluForwardBf16(half, gate.data, up.data, gate.size);
+  else native.swigluForward(out.data, gate.data, up.data, gate.size);
   if (needsGrad(gate, up)) {
     record(out, () => {
       const g = out.grad;

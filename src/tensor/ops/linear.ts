@@ -57,12 +57,19 @@ function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): Lay
   return { M: x.size / K, N, K, transW };
 }
 
+/** An operand for a bf16 matmul: the tensor's own bf16 values when it holds them, else a converted copy. */
+function operand(x: Tensor): { data: Float32Array | Uint16Array; owned: boolean } {
+  const half = bf16Native() ? x.half : null;
+  return half ? { data: half, owned: false } : { data: converted(x.data), owned: true };
+}
+
 /**
- * Adds the gradients of y = x W^T + b, given dy, into x, W and b (those that need them);
- * xData and wData: x and W as the forward used them (perhaps already in bf16).
+ * Adds the gradients of y = x W^T + b, given dy (fp32, or bf16 as a bf16 matmul takes it),
+ * into x, W and b (those that need them); xData and wData: x and W as the forward used them
+ * (perhaps already in bf16).
  */
 function linearBackward(
-  grad: Float32Array,
+  grad: Float32Array | Uint16Array,
   x: Tensor,
   xData: Float32Array | Uint16Array,
   w: Tensor,
@@ -71,7 +78,7 @@ function linearBackward(
   s: LayerShape,
 ): void {
   const { M, N, K, transW } = s;
-  const g = converted(grad);
+  const g = grad instanceof Uint16Array ? grad : converted(grad);
   // dx[M,K] = dy[M,N] . W[N,K]
   if (x.requiresGrad) {
     const dx = x.gradTarget();
@@ -83,8 +90,11 @@ function linearBackward(
     if (transW) gemm({ ...dw, a: g, b: xData, M: N, N: K, K: M });
     else gemm({ ...dw, a: xData, b: g, M: K, N, K: M });
   }
-  if (b?.requiresGrad) gemm({ out: b.ensureGrad(), a: onesOf(M), b: grad, M: 1, N, K: M, accumulate: true });
-  release(g);
+  if (b?.requiresGrad) {
+    const half = grad instanceof Uint16Array;
+    gemm({ out: b.ensureGrad(), a: onesOf(M), b: grad, M: 1, N, K: M, accumulate: true, bf16: half });
+  }
+  if (g !== grad) release(g);
 }
 
 /** y = x W^T + b over the last dimension of x. */
@@ -92,18 +102,22 @@ export function linear(x: Tensor, w: Tensor, b: Tensor | null, layout: WeightLay
   const s = layerShape("linear", x, w, layout);
   const out = Tensor.empty([...x.shape.slice(0, -1), s.N]);
   const training = needsGrad(x, w, b);
-  const xData = converted(x.data);
+  const xOperand = operand(x);
+  const xData = xOperand.data;
   // The weight changes only at the optimizer step: one conversion serves the forward and dx;
   // in an inference engine it does not change at all (one conversion for the engine's life).
   const wData = training ? (x.requiresGrad ? converted(w.data) : w.data) : (frozenBf16(w.data) ?? w.data);
   gemm({ out: out.data, a: xData, b: wData, bias: b?.data, M: s.M, N: s.N, K: s.K, transB: s.transW, bf16: bf16() });
   if (!training) {
-    release(xData);
+    if (xOperand.owned) release(xData);
     return out;
   }
+  // Only this layer's backward reads out's gradient, and it takes bf16.
+  out.halfGradOk = bf16Native();
   record(out, () => {
-    if (out.grad) linearBackward(out.grad, x, xData, w, wData, b, s);
-    release(xData);
+    const grad = out.gradHalf ?? out.grad;
+    if (grad) linearBackward(grad, x, xData, w, wData, b, s);
+    if (xOperand.owned) release(xData);
     release(wData);
   });
   return out;

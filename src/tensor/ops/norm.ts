@@ -1,4 +1,7 @@
+// Under native bf16 a norm's output is stored in bf16: a matmul reads it next, and the
+// backward passes read x, not the output.
 import { native } from "../../backend/native.ts";
+import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
@@ -10,10 +13,12 @@ function rowsOf(x: Tensor): [number, number] {
 /** LayerNorm over the last dimension, with optional bias. */
 export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): Tensor {
   const [N, C] = rowsOf(x);
-  const out = Tensor.empty(x.shape);
+  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
   const mean = new Float32Array(N);
   const rstd = new Float32Array(N);
-  native.layerNormForward(out.data, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
+  const half = out.half;
+  if (half) native.layerNormForwardBf16(half, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
+  else native.layerNormForward(out.data, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
   if (needsGrad(x, w, b)) {
     record(out, () => {
       const g = out.grad;
@@ -31,9 +36,11 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): T
 /** RMSNorm over the last dimension (Llama). */
 export function rmsNorm(x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   const [N, C] = rowsOf(x);
-  const out = Tensor.empty(x.shape);
+  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
   const rstd = new Float32Array(N);
-  native.rmsNormForward(out.data, rstd, x.data, w.data, N, C, eps);
+  const half = out.half;
+  if (half) native.rmsNormForwardBf16(half, rstd, x.data, w.data, N, C, eps);
+  else native.rmsNormForward(out.data, rstd, x.data, w.data, N, C, eps);
   if (needsGrad(x, w)) {
     record(out, () => {
       const g = out.grad;
