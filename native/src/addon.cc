@@ -22,8 +22,8 @@ float* F(const Napi::CallbackInfo& info, size_t i) {
   return info[i].As<Napi::Float32Array>().Data();
 }
 
-// A matmul operand: a Float32Array, or a Uint16Array of bf16 values.
-Operand Op(const Napi::CallbackInfo& info, size_t i) {
+// A buffer of fp32 (a Float32Array) or bf16 values (a Uint16Array).
+Buf Op(const Napi::CallbackInfo& info, size_t i) {
   if (info[i].IsTypedArray() && info[i].As<Napi::TypedArray>().TypedArrayType() == napi_uint16_array)
     return {info[i].As<Napi::Uint16Array>().Data(), true};
   return {F(info, i), false};
@@ -64,7 +64,7 @@ Napi::Value Bf16Native(const Napi::CallbackInfo& info) {
 // matmul(A, B, C, bias, batch, M, N, K, transA, transB, accumulate, bf16, broadcastB)
 Napi::Value Matmul(const Napi::CallbackInfo& info) {
   try {
-    matmul(Op(info, 0), Op(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
+    matmul(Op(info, 0), Op(info, 1), Op(info, 2), F(info, 3), N(info, 4), N(info, 5), N(info, 6),
            N(info, 7), B(info, 8), B(info, 9), B(info, 10), B(info, 11), B(info, 12));
   } catch (const std::exception& e) {
     throw Napi::Error::New(info.Env(), std::string("oneDNN matmul failed: ") + e.what());
@@ -96,7 +96,7 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
-  layernorm_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
+  layernorm_forward(Op(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
                     N(info, 6), N(info, 7), R(info, 8));
   return Undefined(info);
 }
@@ -105,17 +105,8 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
                      F(info, 6), F(info, 7), N(info, 8), N(info, 9));
   return Undefined(info);
 }
-Napi::Value LayerNormForwardBf16(const Napi::CallbackInfo& info) {
-  layernorm_forward_bf16(H(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
-                         N(info, 6), N(info, 7), R(info, 8));
-  return Undefined(info);
-}
-Napi::Value RmsNormForwardBf16(const Napi::CallbackInfo& info) {
-  rmsnorm_forward_bf16(H(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
-  return Undefined(info);
-}
 Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
-  rmsnorm_forward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
+  rmsnorm_forward(Op(info, 0), F(info, 1), F(info, 2), F(info, 3), N(info, 4), N(info, 5), R(info, 6));
   return Undefined(info);
 }
 Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
@@ -125,27 +116,19 @@ Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value GeluForward(const Napi::CallbackInfo& info) {
-  gelu_forward(F(info, 0), F(info, 1), N(info, 2));
+  gelu_forward(Op(info, 0), Op(info, 1), N(info, 2));
   return Undefined(info);
 }
 Napi::Value GeluBackward(const Napi::CallbackInfo& info) {
-  gelu_backward(F(info, 0), F(info, 1), F(info, 2), N(info, 3), B(info, 4));
-  return Undefined(info);
-}
-Napi::Value GeluForwardBf16(const Napi::CallbackInfo& info) {
-  gelu_forward_bf16(H(info, 0), F(info, 1), N(info, 2));
-  return Undefined(info);
-}
-Napi::Value GeluBackwardBf16(const Napi::CallbackInfo& info) {
-  gelu_backward_bf16(H(info, 0), F(info, 1), F(info, 2), N(info, 3));
-  return Undefined(info);
-}
-Napi::Value SwigluForwardBf16(const Napi::CallbackInfo& info) {
-  swiglu_forward_bf16(H(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  try {
+    gelu_backward(Op(info, 0), Op(info, 1), Op(info, 2), N(info, 3), B(info, 4));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(info.Env(), e.what());
+  }
   return Undefined(info);
 }
 Napi::Value SwigluForward(const Napi::CallbackInfo& info) {
-  swiglu_forward(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  swiglu_forward(Op(info, 0), Op(info, 1), Op(info, 2), N(info, 3));
   return Undefined(info);
 }
 Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
@@ -278,15 +261,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"embeddingForward", EmbeddingForward},
       {"embeddingBackward", EmbeddingBackward},
       {"layerNormForward", LayerNormForward},
-      {"layerNormForwardBf16", LayerNormForwardBf16},
-      {"rmsNormForwardBf16", RmsNormForwardBf16},
       {"layerNormBackward", LayerNormBackward},
       {"rmsNormForward", RmsNormForward},
       {"rmsNormBackward", RmsNormBackward},
       {"geluForward", GeluForward},
-      {"geluForwardBf16", GeluForwardBf16},
-      {"geluBackwardBf16", GeluBackwardBf16},
-      {"swigluForwardBf16", SwigluForwardBf16},
       {"geluBackward", GeluBackward},
       {"swigluForward", SwigluForward},
       {"swigluBackward", SwigluBackward},

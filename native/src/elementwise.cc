@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <type_traits>
 #include <vector>
 
 #include "bf16.h"
@@ -27,75 +29,90 @@ inline float gelu_grad(float v) {
   return 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du;
 }
 
-// Kernels with a bf16 output compute 1024 values in fp32 on the stack, then store them as
-// bf16: the fp32 result never goes to memory.
+// A value of an fp32 or a bf16 buffer, widened to fp32.
+inline float ld(const float* p, int64_t i) { return p[i]; }
+inline float ld(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
+
+// Runs f with b's data as a float* or a uint16_t*, as b holds.
+template <typename F>
+void typed(Buf b, F f) {
+  if (b.isBf16) f(static_cast<uint16_t*>(b.data));
+  else f(static_cast<float*>(b.data));
+}
+
+// n outputs, 1024 at a time: compute(o, i0, len) writes outputs i0 .. i0 + len in fp32 to o,
+// which is the output itself when it is fp32, else a stack buffer then stored as bf16 (the
+// fp32 values never go to memory).
 constexpr int64_t kChunk = 1024;
 
-template <typename F>
-void chunked_bf16(uint16_t* out, int64_t n, F compute) {
+template <typename Out, typename F>
+void produce(Out* out, int64_t n, F compute) {
   const int64_t chunks = (n + kChunk - 1) / kChunk;
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t c = 0; c < chunks; c++) {
-    alignas(64) float tmp[kChunk];
     const int64_t i0 = c * kChunk, len = std::min(kChunk, n - i0);
-    compute(tmp, i0, len);
-    store_bf16(out + i0, tmp, len);
+    if constexpr (std::is_same_v<Out, float>) {
+      compute(out + i0, i0, len);
+    } else {
+      alignas(64) float tmp[kChunk];
+      compute(tmp, i0, len);
+      store_bf16(out + i0, tmp, len);
+    }
   }
 }
 }  // namespace
 
-void gelu_forward(float* out, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) out[i] = gelu(x[i]);
-}
-
-void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n) {
-  chunked_bf16(out, n, [x](float* tmp, int64_t i0, int64_t len) {
+void gelu_forward(Buf out, Buf x, int64_t n) {
+  typed(out, [&](auto* o) {
+    typed(x, [&](auto* xs) {
+      produce(o, n, [xs](float* r, int64_t i0, int64_t len) {
 #pragma omp simd
-    for (int64_t i = 0; i < len; i++) tmp[i] = gelu(x[i0 + i]);
+        for (int64_t i = 0; i < len; i++) r[i] = gelu(ld(xs, i0 + i));
+      });
+    });
   });
 }
 
-void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n) {
-  chunked_bf16(dx, n, [dout, x](float* tmp, int64_t i0, int64_t len) {
+// A fresh dx (accumulate false) is written, not added to: it then needs no zero fill and
+// one read less.
+void gelu_backward(Buf dx, Buf dout, Buf x, int64_t n, bool accumulate) {
+  if (accumulate && dx.isBf16) throw std::invalid_argument("gelu_backward: a bf16 gradient cannot be added to");
+  typed(dx, [&](auto* d) {
+    typed(dout, [&](auto* g) {
+      typed(x, [&](auto* xs) {
+        produce(d, n, [g, xs, accumulate](float* r, int64_t i0, int64_t len) {
+          if (accumulate) {
 #pragma omp simd
-    for (int64_t i = 0; i < len; i++) tmp[i] = dout[i0 + i] * gelu_grad(x[i0 + i]);
+            for (int64_t i = 0; i < len; i++) r[i] += ld(g, i0 + i) * gelu_grad(ld(xs, i0 + i));
+          } else {
+#pragma omp simd
+            for (int64_t i = 0; i < len; i++) r[i] = ld(g, i0 + i) * gelu_grad(ld(xs, i0 + i));
+          }
+        });
+      });
+    });
   });
 }
 
-void swiglu_forward_bf16(uint16_t* out, const float* gate, const float* up, int64_t n) {
-  chunked_bf16(out, n, [gate, up](float* tmp, int64_t i0, int64_t len) {
+void swiglu_forward(Buf out, Buf gate, Buf up, int64_t n) {
+  typed(out, [&](auto* o) {
+    typed(gate, [&](auto* gs) {
+      typed(up, [&](auto* us) {
+        produce(o, n, [gs, us](float* r, int64_t i0, int64_t len) {
 #pragma omp simd
-    for (int64_t i = 0; i < len; i++) {
-      const float g = gate[i0 + i];
-      tmp[i] = g * fast_sigmoid(g) * up[i0 + i];
-    }
+          for (int64_t i = 0; i < len; i++) {
+            const float g = ld(gs, i0 + i);
+            r[i] = g * fast_sigmoid(g) * ld(us, i0 + i);
+          }
+        });
+      });
+    });
   });
 }
 
 void from_bf16(const uint16_t* src, float* dst, int64_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
   for (int64_t i = 0; i < n; i++) dst[i] = bf16_to_f32(src[i]);
-}
-
-// A fresh dx (accumulate false) is written, not added to: it then needs no zero fill and
-// one read less. Two loops, so that each vectorizes.
-void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, bool accumulate) {
-  if (accumulate) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) dx[i] += dout[i] * gelu_grad(x[i]);
-  } else {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-    for (int64_t i = 0; i < n; i++) dx[i] = dout[i] * gelu_grad(x[i]);
-  }
-}
-
-void swiglu_forward(float* out, const float* gate, const float* up, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) {
-    const float g = gate[i];
-    out[i] = g * fast_sigmoid(g) * up[i];
-  }
 }
 
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,

@@ -12,12 +12,15 @@ void set_num_threads(int n);
 // C[b] (+)= op(A[b]) * op(B[b]) (+ bias), op = transpose when the flag is set.
 // A is [batch, M, K] (or [batch, K, M] when transA), B is [batch, K, N] (or [batch, N, K]).
 // bStride0 = 0 broadcasts one B over the batch.
-// A matmul operand: fp32, or already bf16 (converted once by to_bf16 and reused).
-struct Operand {
-  const void* data;
+// A buffer that holds fp32 or bf16 values (a Float32Array or a Uint16Array on the JS side):
+// matmul operands and outputs, and the inputs and outputs of the kernels that take either.
+struct Buf {
+  void* data;
   bool isBf16;
 };
-void matmul(Operand A, Operand B, float* C, const float* bias, int64_t batch, int64_t M, int64_t N,
+using Operand = Buf;
+// C may be bf16 (rounded once as stored; not with accumulate).
+void matmul(Operand A, Operand B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
             int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB);
 void to_bf16(const float* src, uint16_t* dst, int64_t n);
 bool bf16_native_supported();
@@ -33,29 +36,23 @@ void embedding_backward(const float* dout, const int32_t* idx, float* dwte, floa
                         int64_t T, int64_t C);
 
 // ---- norms ----
-void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w,
+// out may be bf16 (for a matmul to read; the backward passes read x, not out).
+void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
                         const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
-// The same with a bf16 output (for a matmul to read; the backward passes read x, not out).
-void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* w,
-                            const float* b, int64_t N, int64_t C, float eps);
-void rmsnorm_forward_bf16(uint16_t* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
-                          float eps);
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
                      float eps);
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
                       const float* rstd, int64_t N, int64_t C);
 
 // ---- elementwise ----
-void gelu_forward(float* out, const float* x, int64_t n);
-void gelu_backward(float* dx, const float* dout, const float* x, int64_t n, bool accumulate);
-// bf16 outputs, for a matmul to read: computed in fp32, rounded once as stored.
-void gelu_forward_bf16(uint16_t* out, const float* x, int64_t n);
-void gelu_backward_bf16(uint16_t* dx, const float* dout, const float* x, int64_t n);
-void swiglu_forward_bf16(uint16_t* out, const float* gate, const float* up, int64_t n);
+// Every Buf may be bf16: computed in fp32, read widened, written rounded once (accumulate
+// only into an fp32 dx).
+void gelu_forward(Buf out, Buf x, int64_t n);
+void gelu_backward(Buf dx, Buf dout, Buf x, int64_t n, bool accumulate);
 void from_bf16(const uint16_t* src, float* dst, int64_t n);
-void swiglu_forward(float* out, const float* gate, const float* up, int64_t n);
+void swiglu_forward(Buf out, Buf gate, Buf up, int64_t n);
 void swiglu_backward(float* dgate, float* dup, const float* dout, const float* gate,
                      const float* up, int64_t n);
 void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, int64_t D,

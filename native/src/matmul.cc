@@ -37,7 +37,7 @@ dnnl::stream& cpu_stream() {
   return s;
 }
 
-using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, bool, int>;
+using Key = std::tuple<int64_t, int64_t, int64_t, int64_t, bool, bool, bool, bool, bool, bool, bool, int>;
 
 struct Cached {
   dnnl::matmul prim;
@@ -63,11 +63,11 @@ dnnl::memory::desc weights_desc(int64_t batch, int64_t K, int64_t N, bool trans,
 }
 
 Cached make(int64_t batch, int64_t M, int64_t N, int64_t K, bool transA, bool transB, bool acc,
-            bool hasBias, bool broadcastB, dt inType) {
+            bool hasBias, bool broadcastB, dt inType, dt outType) {
   Cached c;
   c.a = src_desc(batch, M, K, transA, inType);
   c.b = weights_desc(batch, K, N, transB, broadcastB, inType);
-  c.c = dnnl::memory::desc(dims{batch, M, N}, dt::f32, dims{M * N, N, 1});
+  c.c = dnnl::memory::desc(dims{batch, M, N}, outType, dims{M * N, N, 1});
   c.bias = dnnl::memory::desc(dims{1, 1, N}, dt::f32, dims{N, N, 1});
   dnnl::primitive_attr attr;
   if (acc) {
@@ -103,7 +103,7 @@ int bf16_mode() {
   static std::atomic<int> mode{-1};
   if (mode < 0) {
     try {
-      make(1, 16, 16, 16, false, false, false, false, false, dt::bf16);
+      make(1, 16, 16, 16, false, false, false, false, false, dt::bf16, dt::f32);
       mode = 1;
     } catch (const dnnl::error&) {
       mode = 0;
@@ -141,15 +141,16 @@ void round_to_bf16(const float* src, float* dst, int64_t n) {
   }
 }
 
-void matmul(Operand A, Operand B, float* C, const float* bias, int64_t batch, int64_t M, int64_t N,
+void matmul(Operand A, Operand B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
             int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB) {
   const int64_t nA = batch * M * K;
   const int64_t nB = (broadcastB ? 1 : batch) * K * N;
   const void* a = A.data;
   const void* b = B.data;
   bool native = false;
-  if ((A.isBf16 || B.isBf16) && !(bf16 && bf16_mode() == 1))
+  if ((A.isBf16 || B.isBf16 || C.isBf16) && !(bf16 && bf16_mode() == 1))
     throw std::invalid_argument("bf16 operands need native bf16 matmuls");
+  if (C.isBf16 && accumulate) throw std::invalid_argument("a bf16 output cannot be added to");
   if (bf16) {
     if (bf16_mode() == 1) {
       native = true;
@@ -172,20 +173,20 @@ void matmul(Operand A, Operand B, float* C, const float* bias, int64_t batch, in
       b = br;
     }
   }
-  Key key{batch, M, N, K, transA, transB, accumulate, bias != nullptr, broadcastB, native,
+  Key key{batch, M, N, K, transA, transB, accumulate, bias != nullptr, broadcastB, native, C.isBf16,
           omp_get_max_threads()};
   auto it = cache().find(key);
   if (it == cache().end()) {
     it = cache()
              .emplace(key, make(batch, M, N, K, transA, transB, accumulate, bias != nullptr,
-                                broadcastB, native ? dt::bf16 : dt::f32))
+                                broadcastB, native ? dt::bf16 : dt::f32, C.isBf16 ? dt::bf16 : dt::f32))
              .first;
   }
   Cached& c = it->second;
   auto& eng = cpu_engine();
   dnnl::memory ma(c.a, eng, const_cast<void*>(a));
   dnnl::memory mb(c.b, eng, const_cast<void*>(b));
-  dnnl::memory mc(c.c, eng, C);
+  dnnl::memory mc(c.c, eng, C.data);
   std::unordered_map<int, dnnl::memory> args{
       {DNNL_ARG_SRC, ma}, {DNNL_ARG_WEIGHTS, mb}, {DNNL_ARG_DST, mc}};
   if (bias) args.emplace(DNNL_ARG_BIAS, dnnl::memory(c.bias, eng, const_cast<float*>(bias)));

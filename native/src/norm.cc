@@ -91,14 +91,10 @@ void rmsnorm_rows(Out* out, float* rstd, const float* x, const float* w, int64_t
 }
 }  // namespace
 
-void layernorm_forward(float* out, float* mean, float* rstd, const float* x, const float* w,
-                       const float* b, int64_t N, int64_t C, float eps) {
-  layernorm_rows(out, mean, rstd, x, w, b, N, C, eps);
-}
-
-void layernorm_forward_bf16(uint16_t* out, float* mean, float* rstd, const float* x, const float* w,
-                            const float* b, int64_t N, int64_t C, float eps) {
-  layernorm_rows(out, mean, rstd, x, w, b, N, C, eps);
+void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const float* w, const float* b, int64_t N,
+                       int64_t C, float eps) {
+  if (out.isBf16) layernorm_rows(static_cast<uint16_t*>(out.data), mean, rstd, x, w, b, N, C, eps);
+  else layernorm_rows(static_cast<float*>(out.data), mean, rstd, x, w, b, N, C, eps);
 }
 
 void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
@@ -137,14 +133,9 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
   if (db) reduce_parts(db, dbp, nt, C);
 }
 
-void rmsnorm_forward(float* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
-                     float eps) {
-  rmsnorm_rows(out, rstd, x, w, N, C, eps);
-}
-
-void rmsnorm_forward_bf16(uint16_t* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
-                          float eps) {
-  rmsnorm_rows(out, rstd, x, w, N, C, eps);
+void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
+  if (out.isBf16) rmsnorm_rows(static_cast<uint16_t*>(out.data), rstd, x, w, N, C, eps);
+  else rmsnorm_rows(static_cast<float*>(out.data), rstd, x, w, N, C, eps);
 }
 
 void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,

@@ -7,16 +7,18 @@ import { fileURLToPath } from "node:url";
 
 type F32 = Float32Array;
 type F32OrNull = Float32Array | null;
+/** fp32 values, or bf16 values in a Uint16Array (only where bf16 matmuls are native) */
+type F32OrBf16 = Float32Array | Uint16Array;
 
 export interface NativeAddon {
   setThreads(n: number): void;
   getThreads(): number;
   bf16Native(): boolean;
-  /** a and b: fp32, or bf16 values in a Uint16Array (from toBf16; native bf16 matmuls only) */
+  /** c may be bf16 only without accumulate */
   matmul(
-    a: F32 | Uint16Array,
-    b: F32 | Uint16Array,
-    c: F32,
+    a: F32OrBf16,
+    b: F32OrBf16,
+    c: F32OrBf16,
     bias: F32OrNull,
     batch: number,
     m: number,
@@ -44,7 +46,7 @@ export interface NativeAddon {
     c: number,
   ): void;
   layerNormForward(
-    out: F32,
+    out: F32OrBf16,
     mean: F32,
     rstd: F32,
     x: F32,
@@ -66,29 +68,12 @@ export interface NativeAddon {
     n: number,
     c: number,
   ): void;
-  /** layerNormForward with its output stored in bf16 (the backward reads x, not out) */
-  layerNormForwardBf16(
-    out: Uint16Array,
-    mean: F32,
-    rstd: F32,
-    x: F32,
-    w: F32,
-    b: F32OrNull,
-    n: number,
-    c: number,
-    eps: number,
-  ): void;
-  rmsNormForwardBf16(out: Uint16Array, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
-  rmsNormForward(out: F32, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
+  rmsNormForward(out: F32OrBf16, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
   rmsNormBackward(dx: F32, dw: F32OrNull, dout: F32, x: F32, w: F32, rstd: F32, n: number, c: number): void;
-  geluForward(out: F32, x: F32, n: number): void;
-  /** dx (+)= dout * gelu'(x): accumulate false overwrites dx (a fresh gradient buffer) */
-  geluBackward(dx: F32, dout: F32, x: F32, n: number, accumulate: boolean): void;
-  geluForwardBf16(out: Uint16Array, x: F32, n: number): void;
-  /** dx = dout * gelu'(x), stored in bf16 */
-  geluBackwardBf16(dx: Uint16Array, dout: F32, x: F32, n: number): void;
-  swigluForwardBf16(out: Uint16Array, gate: F32, up: F32, n: number): void;
-  swigluForward(out: F32, gate: F32, up: F32, n: number): void;
+  geluForward(out: F32OrBf16, x: F32OrBf16, n: number): void;
+  /** dx (+)= dout * gelu'(x): accumulate false overwrites dx (a fresh gradient buffer; bf16 only so) */
+  geluBackward(dx: F32OrBf16, dout: F32OrBf16, x: F32OrBf16, n: number, accumulate: boolean): void;
+  swigluForward(out: F32OrBf16, gate: F32, up: F32, n: number): void;
   swigluBackward(dgate: F32, dup: F32, dout: F32, gate: F32, up: F32, n: number): void;
   rope(
     out: F32,
@@ -233,10 +218,11 @@ export const native: NativeAddon = load();
 
 /** out[batch][M][N] (+)= op(a)[M][K] · op(b)[K][N], as llm.c's matmul_forward(out, inp, weight, ...). */
 export interface GemmArgs {
-  out: F32;
-  /** fp32, or a bf16 copy made by toBf16 (when bf16 matmuls are native) */
-  a: F32 | Uint16Array;
-  b: F32 | Uint16Array;
+  /** fp32, or bf16 (a Uint16Array: rounded once as stored; not with accumulate) */
+  out: F32OrBf16;
+  /** fp32, or bf16 (when bf16 matmuls are native) */
+  a: F32OrBf16;
+  b: F32OrBf16;
   bias?: F32 | null;
   M: number;
   N: number;

@@ -132,7 +132,7 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
       : attentionQkv(qkv, B, T, c.nHead);
     x = add(x, drop(conv(att, `${h}.attn.c_proj`)));
     const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
-    const fc = gelu(conv(ln2, `${h}.mlp.c_fc`));
+    const fc = gelu(conv(ln2, `${h}.mlp.c_fc`, { half: true }));
     x = add(x, drop(conv(fc, `${h}.mlp.c_proj`)));
   }
   x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);

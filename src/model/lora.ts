@@ -3,7 +3,15 @@
 // both nn.Linear and GPT-2's Conv1D). B starts at zero, so training starts from the base.
 import { gemm } from "../backend/native.ts";
 import type { Rng } from "../nn/random.ts";
-import { dropout, linear, linearPlusLowRank, scale, Tensor, type WeightLayout } from "../tensor/index.ts";
+import {
+  dropout,
+  type LinearOptions,
+  linear,
+  linearPlusLowRank,
+  scale,
+  Tensor,
+  type WeightLayout,
+} from "../tensor/index.ts";
 
 export interface LoraAdapter {
   A: Tensor;
@@ -37,7 +45,10 @@ export function initAdapter(
   return { A, B: Tensor.zeros([outFeatures, r], true), scale: alpha / r, dropout: p };
 }
 
-/** The layer op with an optional adapter. dropoutSeed set: training (adapter dropout on). */
+/**
+ * The layer op with an optional adapter. dropoutSeed set: training (adapter dropout on).
+ * opts apply to the plain layer (an adapted layer's output stays fp32).
+ */
 export function project(
   x: Tensor,
   w: Tensor,
@@ -45,8 +56,9 @@ export function project(
   layout: WeightLayout,
   adapter: LoraAdapter | undefined,
   dropoutSeed?: number,
+  opts: LinearOptions = {},
 ): Tensor {
-  if (!adapter) return linear(x, w, b, layout);
+  if (!adapter) return linear(x, w, b, layout, opts);
   const input = dropoutSeed === undefined || adapter.dropout <= 0 ? x : dropout(x, adapter.dropout, dropoutSeed);
   // The scale goes on the narrow [tokens, r] activation, the wide sum is fused.
   const h = scale(linear(input, adapter.A, null, "out-in"), adapter.scale);
@@ -62,9 +74,9 @@ export function layersOf(
   adapters: Adapters,
   layout: WeightLayout,
   dropoutSeed: number | undefined,
-): (x: Tensor, name: string) => Tensor {
+): (x: Tensor, name: string, opts?: LinearOptions) => Tensor {
   let seed = (dropoutSeed ?? 0) * 7919 + 1;
-  return (x, name) => {
+  return (x, name, opts) => {
     const w = params.get(`${name}.weight`);
     if (!w) throw new Error(`model has no parameter named ${name}.weight`);
     const adapter = adapters.get(`${name}.weight`);
@@ -75,6 +87,7 @@ export function layersOf(
       layout,
       adapter,
       dropoutSeed === undefined ? undefined : seed++,
+      opts,
     );
   };
 }

@@ -77,6 +77,11 @@ export class Tensor {
     return this.base ? this.base.half : this.halfStorage;
   }
 
+  /** The values as stored, bf16 or fp32: for the kernels that take either. */
+  get stored(): Float32Array | Uint16Array {
+    return this.half ?? this.data;
+  }
+
   get size(): number {
     return sizeOf(this.shape);
   }

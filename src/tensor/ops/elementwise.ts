@@ -10,25 +10,25 @@ function sameShape(op: string, a: Tensor, b: Tensor): void {
 
 /**
  * GELU, tanh approximation (GPT-2's "gelu_new"). Under native bf16 its output is stored in
- * bf16 (the MLP's down projection reads it next), and so is x's gradient when x is a linear
- * layer's output.
+ * bf16 (the MLP's down projection reads it next), x may be too (the up projection's output),
+ * and x's gradient is written in bf16 when x is a linear layer's output.
  */
 export function gelu(x: Tensor): Tensor {
-  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
-  const half = out.half;
-  if (half) native.geluForwardBf16(half, x.data, x.size);
-  else native.geluForward(out.data, x.data, x.size);
+  const half = bf16Native();
+  const out = half ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
+  native.geluForward(out.stored, x.stored, x.size);
   if (needsGrad(x)) {
+    out.halfGradOk = half; // the backward below reads it as it comes
     record(out, () => {
-      const g = out.grad;
+      const g = out.gradHalf ?? out.grad;
       if (!g) return;
       const dxHalf = x.halfGradTarget();
       if (dxHalf) {
-        native.geluBackwardBf16(dxHalf, g, x.data, x.size);
+        native.geluBackward(dxHalf, g, x.stored, x.size, false);
         return;
       }
       const dx = x.gradTarget();
-      native.geluBackward(dx.grad, g, x.data, x.size, dx.accumulate);
+      native.geluBackward(dx.grad, g, x.stored, x.size, dx.accumulate);
     });
   }
   return out;
@@ -38,9 +38,7 @@ export function gelu(x: Tensor): Tensor {
 export function swiglu(gate: Tensor, up: Tensor): Tensor {
   sameShape("swiglu", gate, up);
   const out = bf16Native() ? Tensor.emptyHalf(gate.shape) : Tensor.empty(gate.shape);
-  const half = out.half;
-  if (half) native.swigluForwardBf16(half, gate.data, up.data, gate.size);
-  else native.swigluForward(out.data, gate.data, up.data, gate.size);
+  native.swigluForward(out.stored, gate.data, up.data, gate.size);
   if (needsGrad(gate, up)) {
     record(out, () => {
       const g = out.grad;

@@ -16,9 +16,7 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): T
   const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
   const mean = new Float32Array(N);
   const rstd = new Float32Array(N);
-  const half = out.half;
-  if (half) native.layerNormForwardBf16(half, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
-  else native.layerNormForward(out.data, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
+  native.layerNormForward(out.stored, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
   if (needsGrad(x, w, b)) {
     record(out, () => {
       const g = out.grad;
@@ -38,9 +36,7 @@ export function rmsNorm(x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   const [N, C] = rowsOf(x);
   const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
   const rstd = new Float32Array(N);
-  const half = out.half;
-  if (half) native.rmsNormForwardBf16(half, rstd, x.data, w.data, N, C, eps);
-  else native.rmsNormForward(out.data, rstd, x.data, w.data, N, C, eps);
+  native.rmsNormForward(out.stored, rstd, x.data, w.data, N, C, eps);
   if (needsGrad(x, w)) {
     record(out, () => {
       const g = out.grad;

@@ -1,0 +1,153 @@
+// bf16 storage under native bf16: kernels that take and write bf16 at any argument, tensors
+// stored in bf16 (norm, GELU and up-projection outputs), and gradients written in bf16 for
+// the matmuls that read them. Each bf16 result must equal its fp32 counterpart rounded once.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { gemm, native } from "../src/backend/native.ts";
+import * as ops from "../src/tensor/index.ts";
+import { assertClose, randn } from "./helpers.ts";
+
+const skip = ops.cpuHasBf16() ? false : "no native bf16 on this CPU";
+
+function bf16Of(x: Float32Array): Uint16Array {
+  const h = new Uint16Array(x.length);
+  native.toBf16(x, h, x.length);
+  return h;
+}
+
+function widened(h: Uint16Array): Float32Array {
+  const f = new Float32Array(h.length);
+  native.fromBf16(h, f, h.length);
+  return f;
+}
+
+/** Runs fn with precision bf16, back to fp32 after. */
+function inBf16<T>(fn: () => T): T {
+  ops.setPrecision("bf16");
+  try {
+    return fn();
+  } finally {
+    ops.setPrecision("fp32");
+  }
+}
+
+describe("kernels with bf16 inputs and outputs", { skip }, () => {
+  const n = 5000; // not a multiple of the 1024-value chunks nor of 32
+  const x = Float32Array.from(randn(n, 1, 2));
+  const dout = Float32Array.from(randn(n, 2));
+  const xHalf = bf16Of(x);
+  const doutHalf = bf16Of(dout);
+
+  test("GELU forward: a bf16 x is read widened, a bf16 output is the fp32 one rounded", () => {
+    for (const xIn of [x, xHalf]) {
+      const expected = new Float32Array(n);
+      native.geluForward(expected, xIn instanceof Uint16Array ? widened(xIn) : xIn, n);
+      const f32 = new Float32Array(n);
+      native.geluForward(f32, xIn, n);
+      assert.deepEqual(f32, expected);
+      const h = new Uint16Array(n);
+      native.geluForward(h, xIn, n);
+      assert.deepEqual(h, bf16Of(expected));
+    }
+  });
+
+  test("GELU backward at every combination of fp32 and bf16", () => {
+    for (const g of [dout, doutHalf])
+      for (const xIn of [x, xHalf]) {
+        const expected = new Float32Array(n);
+        const wide = (a: Float32Array | Uint16Array) => (a instanceof Uint16Array ? widened(a) : a);
+        native.geluBackward(expected, wide(g), wide(xIn), n, false);
+        const h = new Uint16Array(n);
+        native.geluBackward(h, g, xIn, n, false);
+        assert.deepEqual(h, bf16Of(expected));
+        const acc = Float32Array.from(dout);
+        native.geluBackward(acc, g, xIn, n, true);
+        assertClose(
+          acc,
+          dout.map((d, i) => d + (expected[i] as number)),
+          1e-6,
+          "accumulated GELU gradient",
+        );
+      }
+    assert.throws(() => native.geluBackward(new Uint16Array(n), dout, x, n, true), /bf16 gradient cannot be added/);
+  });
+
+  test("LayerNorm and RMSNorm with a bf16 output", () => {
+    const [N, C] = [7, 96];
+    const rows = Float32Array.from(randn(N * C, 3));
+    const w = Float32Array.from(randn(C, 4));
+    const b = Float32Array.from(randn(C, 5));
+    const stats = () => [new Float32Array(N), new Float32Array(N)] as const;
+    const f32 = new Float32Array(N * C);
+    native.layerNormForward(f32, ...stats(), rows, w, b, N, C, 1e-5);
+    const h = new Uint16Array(N * C);
+    native.layerNormForward(h, ...stats(), rows, w, b, N, C, 1e-5);
+    assert.deepEqual(h, bf16Of(f32));
+    native.rmsNormForward(f32, new Float32Array(N), rows, w, N, C, 1e-6);
+    native.rmsNormForward(h, new Float32Array(N), rows, w, N, C, 1e-6);
+    assert.deepEqual(h, bf16Of(f32));
+  });
+
+  test("a matmul with a bf16 output rounds its fp32 result once", () => {
+    const [M, N, K] = [33, 48, 64];
+    const a = bf16Of(Float32Array.from(randn(M * K, 6)));
+    const b = bf16Of(Float32Array.from(randn(K * N, 7)));
+    const bias = Float32Array.from(randn(N, 8));
+    const f32 = new Float32Array(M * N);
+    gemm({ out: f32, a, b, bias, M, N, K, bf16: true });
+    const h = new Uint16Array(M * N);
+    gemm({ out: h, a, b, bias, M, N, K, bf16: true });
+    const got = widened(h);
+    // oneDNN may sum in another order for another output type: one bf16 step apart at most.
+    for (let i = 0; i < f32.length; i++) {
+      const want = f32[i] as number;
+      assert.ok(Math.abs((got[i] as number) - want) <= Math.abs(want) / 128 + 1e-6, `element ${i}`);
+    }
+    assert.throws(() => gemm({ out: h, a, b, M, N, K, bf16: true, accumulate: true }), /cannot be added to/);
+  });
+});
+
+describe("tensors stored in bf16", { skip }, () => {
+  test("data widens the bf16 values; views share them", () => {
+    const values = Float32Array.from(randn(64, 9));
+    const t = new ops.Tensor(bf16Of(values), [8, 8]);
+    const v = t.view([64]);
+    assert.equal(v.half, t.half);
+    assert.deepEqual(t.stored, bf16Of(values));
+    assert.deepEqual(v.data, widened(bf16Of(values)));
+    assert.equal(t.data, v.data);
+  });
+
+  // An MLP as GPT-2's (up projection stored in bf16, GELU, down projection, residual), with
+  // the up projection's output also read a second time (scaled): its gradient is first
+  // written in bf16 by one reader and must then be widened and added to by the other.
+  test("an MLP's gradients in bf16 follow fp32's, with a linear output read twice", () => {
+    const [M, K, N] = [24, 32, 96];
+    const inputs = [randn(M * K, 10), randn(N * K, 11, 0.2), randn(K * N, 12, 0.2), randn(K * N, 13, 0.2)];
+    const shapes = [
+      [M, K],
+      [N, K],
+      [K, N],
+      [K, N],
+    ];
+    const seed = Float32Array.from(randn(M * K, 14));
+    const run = () => {
+      const [x, w1, w2, w3] = inputs.map((v, i) => new ops.Tensor(Float32Array.from(v), shapes[i] as number[], true));
+      const h = ops.linear(x!, w1!, null, "out-in", { half: true });
+      // Recorded before GELU, so its backward runs after GELU's has written h's gradient.
+      const side = ops.linear(ops.scale(h, 0.5), w3!, null, "out-in");
+      const mlp = ops.linear(ops.gelu(h), w2!, null, "out-in");
+      const out = ops.add(ops.add(mlp, x!), side);
+      const stored = h.half !== null;
+      ops.backward(out, seed);
+      return { stored, grads: [x, w1, w2, w3].map((t) => Float32Array.from(t!.grad ?? [])) };
+    };
+    const fp32 = run();
+    const bf16 = inBf16(run);
+    assert.equal(fp32.stored, false);
+    assert.equal(bf16.stored, true, "the up projection's output was stored in bf16");
+    fp32.grads.forEach((g, i) => {
+      assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`);
+    });
+  });
+});
