@@ -150,4 +150,36 @@ describe("tensors stored in bf16", { skip }, () => {
       assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`);
     });
   });
+
+  // GPT-2's attention block in training: the fused qkv projection stored in bf16, attention
+  // reading it as stored and writing its output in bf16, qkv's gradient written in bf16 by
+  // the attention backward (T = 100: two 64-row tiles, the second partial).
+  test("attention over a bf16 qkv follows fp32, forward and gradients", () => {
+    const [B, T, H, D] = [2, 100, 2, 64];
+    const C = H * D;
+    const inputs = [randn(B * T * C, 20), randn(3 * C * C, 21, 0.1), randn(C * C, 22, 0.1)];
+    const shapes = [
+      [B, T, C],
+      [3 * C, C],
+      [C, C],
+    ];
+    const seed = Float32Array.from(randn(B * T * C, 23));
+    const run = () => {
+      const [x, wqkv, wo] = inputs.map((v, i) => new ops.Tensor(Float32Array.from(v), shapes[i] as number[], true));
+      const qkv = ops.linear(x!, wqkv!, null, "out-in", { half: true });
+      const att = ops.attentionQkv(qkv, B, T, H);
+      const out = ops.linear(att, wo!, null, "out-in");
+      const y = Float32Array.from(out.data);
+      const stored = qkv.half !== null && att.half !== null;
+      ops.backward(out, seed);
+      return { y, stored, grads: [x, wqkv, wo].map((t) => Float32Array.from(t!.grad ?? [])) };
+    };
+    const fp32 = run();
+    const bf16 = inBf16(run);
+    assert.equal(bf16.stored, true, "qkv and the attention output were stored in bf16");
+    assertClose(bf16.y, fp32.y, 2e-2, "bf16 attention block forward");
+    fp32.grads.forEach((g, i) => {
+      assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`);
+    });
+  });
 });

@@ -101,8 +101,8 @@ Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
-  layernorm_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
-                     F(info, 6), F(info, 7), N(info, 8), N(info, 9));
+  layernorm_backward(F(info, 0), F(info, 1), F(info, 2), Op(info, 3), F(info, 4), F(info, 5),
+                     F(info, 6), F(info, 7), N(info, 8), N(info, 9), B(info, 10));
   return Undefined(info);
 }
 Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
@@ -110,8 +110,8 @@ Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
-  rmsnorm_backward(F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5),
-                   N(info, 6), N(info, 7));
+  rmsnorm_backward(F(info, 0), F(info, 1), Op(info, 2), F(info, 3), F(info, 4), F(info, 5),
+                   N(info, 6), N(info, 7), B(info, 8));
   return Undefined(info);
 }
 
@@ -169,24 +169,47 @@ Napi::Value Dropout(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 
-// attentionForward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal)
+// The fp32 kernels take fp32 buffers only.
+float* Fp32(const Napi::CallbackInfo& info, size_t i) {
+  const Buf b = Op(info, i);
+  if (b.isBf16) throw Napi::TypeError::New(info.Env(), "argument " + std::to_string(i) + ": bf16 needs the bf16 attention kernel");
+  return static_cast<float*>(b.data);
+}
+
+// attentionForward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal): the bf16
+// kernel where asked and supported (attentionBf16(D)); then out, q, k and v may be bf16.
 Napi::Value AttentionForward(const Napi::CallbackInfo& info) {
   const bool bf16 = info[13].As<Napi::Boolean>().Value() && attention_bf16_supported(N(info, 9));
-  (bf16 ? attention_forward_bf16 : attention_forward)(F(info, 0), F(info, 1), F(info, 2), F(info, 3),
-                                                      F(info, 4), N(info, 5), N(info, 6), N(info, 7),
-                                                      N(info, 8), N(info, 9), N(info, 10), N(info, 11),
-                                                      R(info, 12), B(info, 14));
+  if (bf16)
+    attention_forward_bf16(Op(info, 0), F(info, 1), Op(info, 2), Op(info, 3), Op(info, 4), N(info, 5), N(info, 6),
+                           N(info, 7), N(info, 8), N(info, 9), N(info, 10), N(info, 11), R(info, 12), B(info, 14));
+  else
+    attention_forward(Fp32(info, 0), F(info, 1), Fp32(info, 2), Fp32(info, 3), Fp32(info, 4), N(info, 5), N(info, 6),
+                      N(info, 7), N(info, 8), N(info, 9), N(info, 10), N(info, 11), R(info, 12), B(info, 14));
   return Undefined(info);
 }
 // attentionBackward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, bf16, causal,
 //                   addQ, addK, addV)
 Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
   const bool bf16 = info[17].As<Napi::Boolean>().Value() && attention_bf16_supported(N(info, 13));
-  (bf16 ? attention_backward_bf16 : attention_backward)(
-      F(info, 0), F(info, 1), F(info, 2), F(info, 3), F(info, 4), F(info, 5), F(info, 6), F(info, 7),
-      F(info, 8), N(info, 9), N(info, 10), N(info, 11), N(info, 12), N(info, 13), N(info, 14), N(info, 15),
-      R(info, 16), B(info, 18), GradWrites{B(info, 19), B(info, 20), B(info, 21)});
+  const GradWrites writes{B(info, 19), B(info, 20), B(info, 21)};
+  if (bf16) {
+    const Buf dq = Op(info, 0), dk = Op(info, 1), dv = Op(info, 2);
+    if ((dq.isBf16 && writes.addQ) || (dk.isBf16 && (writes.addK || N(info, 11) != N(info, 12))) ||
+        (dv.isBf16 && (writes.addV || N(info, 11) != N(info, 12))))
+      throw Napi::TypeError::New(info.Env(), "attentionBackward: a bf16 gradient cannot be added to");
+    attention_backward_bf16(dq, dk, dv, Op(info, 3), Op(info, 4), F(info, 5), Op(info, 6), Op(info, 7), Op(info, 8),
+                            N(info, 9), N(info, 10), N(info, 11), N(info, 12), N(info, 13), N(info, 14), N(info, 15),
+                            R(info, 16), B(info, 18), writes);
+  } else {
+    attention_backward(Fp32(info, 0), Fp32(info, 1), Fp32(info, 2), Fp32(info, 3), Fp32(info, 4), F(info, 5),
+                       Fp32(info, 6), Fp32(info, 7), Fp32(info, 8), N(info, 9), N(info, 10), N(info, 11), N(info, 12),
+                       N(info, 13), N(info, 14), N(info, 15), R(info, 16), B(info, 18), writes);
+  }
   return Undefined(info);
+}
+Napi::Value AttentionBf16(const Napi::CallbackInfo& info) {
+  return Napi::Boolean::New(info.Env(), attention_bf16_supported(N(info, 0)));
 }
 
 // attentionCached(out, q, kcache, vcache, B, Tn, Hq, Hkv, D, slots, pos, capacity, scale)
@@ -254,6 +277,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"setThreads", SetThreads},
       {"getThreads", GetThreads},
       {"bf16Native", Bf16Native},
+      {"attentionBf16", AttentionBf16},
       {"matmul", Matmul},
       {"roundBf16", RoundBf16},
       {"toBf16", ToBf16},

@@ -11,6 +11,8 @@
 // (and dO) are laid out once in the forms its products need.
 #include "kernels.h"
 
+#include <stdexcept>
+
 #ifdef __AVX512BF16__
 #include <immintrin.h>
 
@@ -19,6 +21,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "attention_rows.h"
@@ -184,11 +187,26 @@ inline void interleave_rows(uint32_t* dst, const float* r0, const float* r1, int
   }
 }
 
-alignas(64) const float kZeros[1024] = {};
+// Two bf16 rows of n values as words (r0[j], r1[j]).
+inline void interleave_rows(uint32_t* dst, const uint16_t* r0, const uint16_t* r1, int64_t n) {
+#pragma omp simd
+  for (int64_t j = 0; j < n; j++) dst[j] = static_cast<uint32_t>(r0[j]) | (static_cast<uint32_t>(r1[j]) << 16);
+}
 
-// One head's T x D rows (stride floats apart) as bf16 rows [Tp][D/2 words], rows past T zero.
-void rows_bf16(uint32_t* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
-  for (int64_t t = 0; t < Tp; t++) cvt_row(dst + t * (D / 2), t < T ? src + t * stride : kZeros, D);
+alignas(64) const float kZeros[1024] = {};
+alignas(64) const uint16_t kZeros16[1024] = {};
+inline const float* zeros(const float*) { return kZeros; }
+inline const uint16_t* zeros(const uint16_t*) { return kZeros16; }
+
+// A row of D values as D / 2 words of bf16 pairs: converted from fp32, copied from bf16.
+inline void pairs_row(uint32_t* dst, const float* src, int64_t D) { cvt_row(dst, src, D); }
+inline void pairs_row(uint32_t* dst, const uint16_t* src, int64_t D) { std::memcpy(dst, src, D * 2); }
+
+// One head's T x D rows (stride values apart, fp32 or bf16) as bf16 rows [Tp][D/2 words],
+// rows past T zero.
+template <typename S>
+void rows_bf16(uint32_t* dst, const S* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  for (int64_t t = 0; t < Tp; t++) pairs_row(dst + t * (D / 2), t < T ? src + t * stride : zeros(src), D);
 }
 
 // The same rows as the B operand of a product summed over d (X^T): [D/2][Tp] words.
@@ -201,10 +219,22 @@ void transposed_pairs(uint32_t* dst, const uint32_t* rows, int64_t Tp, int64_t D
 }
 
 // The rows as the B operand of a product summed over t: pairs of rows [Tp/2][D] words.
-void row_pairs(uint32_t* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+template <typename S>
+void row_pairs(uint32_t* dst, const S* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
   for (int64_t t = 0; t < Tp; t += 2)
-    interleave_rows(dst + (t / 2) * D, t < T ? src + t * stride : kZeros, t + 1 < T ? src + (t + 1) * stride : kZeros,
-                    D);
+    interleave_rows(dst + (t / 2) * D, t < T ? src + t * stride : zeros(src),
+                    t + 1 < T ? src + (t + 1) * stride : zeros(src), D);
+}
+
+// b advanced by n values.
+inline Buf at(Buf b, int64_t n) { return {static_cast<char*>(b.data) + n * (b.isBf16 ? 2 : 4), b.isBf16}; }
+
+// rows_bf16 and row_pairs of a Buf.
+void rows_bf16(uint32_t* dst, Buf src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  typed(src, [&](auto* p) { rows_bf16(dst, p, T, Tp, stride, D); });
+}
+void row_pairs(uint32_t* dst, Buf src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+  typed(src, [&](auto* p) { row_pairs(dst, p, T, Tp, stride, D); });
 }
 
 // A BT x BT fp32 tile as bf16 rows ([BT][BT/2] words), or transposed (dst row j = column j).
@@ -228,9 +258,8 @@ inline int64_t up16(int64_t n) { return (n + 15) / 16 * 16; }
 
 bool attention_bf16_supported(int64_t D) { return D % 16 == 0 && D <= 1024; }
 
-void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                            int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale, bool causal) {
+void attention_forward_bf16(Buf out, float* lse, Buf q, Buf k, Buf v, int64_t B, int64_t T, int64_t Hq,
+                            int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
   const int64_t Tp = padded(T);
   const int64_t D2 = D / 2;
@@ -243,10 +272,10 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
     for (int64_t b = 0; b < B; b++) {
       for (int64_t h = 0; h < Hq; h++) {
         const int64_t kh = h / group;
-        rows_bf16(q16.data(), q + b * T * qStride + h * D, T, Tp, qStride, D);
-        rows_bf16(k16.data(), k + b * T * kvStride + kh * D, T, Tp, kvStride, D);
+        rows_bf16(q16.data(), at(q, b * T * qStride + h * D), T, Tp, qStride, D);
+        rows_bf16(k16.data(), at(k, b * T * kvStride + kh * D), T, Tp, kvStride, D);
         transposed_pairs(kp.data(), k16.data(), Tp, D);
-        row_pairs(v2.data(), v + b * T * kvStride + kh * D, T, Tp, kvStride, D);
+        row_pairs(v2.data(), at(v, b * T * kvStride + kh * D), T, Tp, kvStride, D);
         for (int64_t i0 = 0; i0 < T; i0 += BT) {
           const int64_t nq = std::min(BT, T - i0);
           std::fill(o.begin(), o.end(), 0.f);
@@ -259,17 +288,18 @@ void attention_forward_bf16(float* out, float* lse, const float* q, const float*
             tile_rows(p16.data(), s.data());
             dp_gemm(o.data(), p16.data(), v2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // O += P V
           }
-          write_rows(out + ((b * T + i0) * Hq + h) * D, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(),
-                     nq, Hq * D, D);
+          typed(at(out, ((b * T + i0) * Hq + h) * D), [&](auto* rows) {
+            write_rows(rows, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(), nq, Hq * D, D);
+          });
         }
       }
     }
   }
 }
 
-void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                             const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal, GradWrites writes) {
+void attention_backward_bf16(Buf dq, Buf dk, Buf dv, Buf dout, Buf out, const float* lse, Buf q, Buf k, Buf v,
+                             int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
+                             int64_t kvStride, float scale, bool causal, GradWrites writes) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;
   const int64_t Tp = padded(T);
@@ -283,23 +313,25 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
-        const float* kb = k + b * T * kvStride + kh * D;
-        const float* vb = v + b * T * kvStride + kh * D;
+        const Buf kb = at(k, b * T * kvStride + kh * D);
+        const Buf vb = at(v, b * T * kvStride + kh * D);
         rows_bf16(k16.data(), kb, T, Tp, kvStride, D);
         transposed_pairs(kp.data(), k16.data(), Tp, D);
         row_pairs(k2.data(), kb, T, Tp, kvStride, D);
         rows_bf16(v16.data(), vb, T, Tp, kvStride, D);
         transposed_pairs(vp.data(), v16.data(), Tp, D);
         for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
-          const float* qb = q + b * T * qStride + h * D;
-          const float* dob = dout + b * T * rowStride + h * D;
-          const float* ob = out + b * T * rowStride + h * D;
+          const Buf qb = at(q, b * T * qStride + h * D);
+          const Buf dob = at(dout, b * T * rowStride + h * D);
+          const Buf ob = at(out, b * T * rowStride + h * D);
           const float* L = lse + (b * Hq + h) * T;
           rows_bf16(q16.data(), qb, T, Tp, qStride, D);
           row_pairs(q2.data(), qb, T, Tp, qStride, D);
           rows_bf16(do16.data(), dob, T, Tp, rowStride, D);
           row_pairs(do2.data(), dob, T, Tp, rowStride, D);
-          output_dots(Drow.data(), dob, ob, T, rowStride, D);
+          typed(dob, [&](auto* g) {
+            typed(ob, [&](auto* o) { output_dots(Drow.data(), g, o, T, rowStride, D); });
+          });
           std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
           for (int64_t j0 = 0; j0 < T; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
@@ -317,10 +349,11 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
               tile_rows(a16.data(), dp.data());
               dp_gemm(&dqAcc[i0 * D], a16.data(), k2.data() + (j0 / 2) * D, up16(nq), D, BT / 2, BT / 2, D, D);  // dQ += dS K
             }
-            put_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D, writes.addK || h > kh * group);
-            put_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D, writes.addV || h > kh * group);
+            const int64_t kvAt = b * T * kvStride + kh * D + j0 * kvStride;
+            typed(at(dk, kvAt), [&](auto* d) { put_rows(d, dkt.data(), nk, kvStride, D, writes.addK || h > kh * group); });
+            typed(at(dv, kvAt), [&](auto* d) { put_rows(d, dvt.data(), nk, kvStride, D, writes.addV || h > kh * group); });
           }
-          put_rows(dq + b * T * qStride + h * D, dqAcc.data(), T, qStride, D, writes.addQ);
+          typed(at(dq, b * T * qStride + h * D), [&](auto* d) { put_rows(d, dqAcc.data(), T, qStride, D, writes.addQ); });
         }
       }
     }
@@ -329,20 +362,17 @@ void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout,
 
 }  // namespace llmfab
 
-#else  // no avx512_bf16: the fp32 kernels serve every call
+#else  // no avx512_bf16: nothing calls these (attention_bf16_supported is false)
 
 namespace llmfab {
 bool attention_bf16_supported(int64_t) { return false; }
-void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                            int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale, bool causal) {
-  attention_forward(out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, causal);
+void attention_forward_bf16(Buf, float*, Buf, Buf, Buf, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+                            float, bool) {
+  throw std::logic_error("bf16 attention without avx512_bf16");
 }
-void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                             const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal,
-                             GradWrites writes) {
-  attention_backward(dq, dk, dv, dout, out, lse, q, k, v, B, T, Hq, Hkv, D, qStride, kvStride, scale, causal, writes);
+void attention_backward_bf16(Buf, Buf, Buf, Buf, Buf, const float*, Buf, Buf, Buf, int64_t, int64_t, int64_t, int64_t,
+                             int64_t, int64_t, int64_t, float, bool, GradWrites) {
+  throw std::logic_error("bf16 attention without avx512_bf16");
 }
 }  // namespace llmfab
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "bf16.h"
 #include "vecmath.h"
 
 namespace llmfab::attention_rows {
@@ -61,6 +62,18 @@ inline void write_rows(float* out, float* lse, const float* o, const float* m, c
   }
 }
 
+// The same into bf16 rows (D <= 1024, as the bf16 kernels take).
+inline void write_rows(uint16_t* out, float* lse, const float* o, const float* m, const float* l, int64_t nq,
+                       int64_t rowStride, int64_t D) {
+  float row[1024];
+  for (int64_t i = 0; i < nq; i++) {
+    const float inv = 1.f / l[i];
+    for (int64_t d = 0; d < D; d++) row[d] = o[i * D + d] * inv;
+    store_bf16(out + i * rowStride, row, D);
+    lse[i] = m[i] + std::log(l[i]);
+  }
+}
+
 // Backward, one tile pair: s (scores) becomes P from the saved log-sum-exps L, and dp
 // (dO V^T) becomes dS = P (dP - D) scale; rows past nq are zeroed so they add nothing.
 inline void probabilities_and_ds(float* s, float* dp, const float* L, const float* Drow, bool causal, int64_t nq,
@@ -84,18 +97,19 @@ inline void probabilities_and_ds(float* s, float* dp, const float* L, const floa
   }
 }
 
-// D[i] = dO[i] . O[i] for every query row (the softmax backward's row term).
-inline void output_dots(float* Drow, const float* dob, const float* ob, int64_t T, int64_t rowStride, int64_t D) {
+// D[i] = dO[i] . O[i] for every query row (the softmax backward's row term); dO and O fp32 or bf16.
+template <typename G, typename O>
+inline void output_dots(float* Drow, const G* dob, const O* ob, int64_t T, int64_t rowStride, int64_t D) {
   for (int64_t i = 0; i < T; i++) {
     float acc = 0.f;
 #pragma omp simd reduction(+ : acc)
-    for (int64_t d = 0; d < D; d++) acc += dob[i * rowStride + d] * ob[i * rowStride + d];
+    for (int64_t d = 0; d < D; d++) acc += ld(dob, i * rowStride + d) * ld(ob, i * rowStride + d);
     Drow[i] = acc;
   }
 }
 
 // n rows of a gradient tile into strided rows: added, or written over a buffer nothing has
-// written yet (which then needs no zero fill before the kernel runs).
+// written yet (which then needs no zero fill before the kernel runs); a bf16 one only so.
 inline void put_rows(float* dst, const float* src, int64_t n, int64_t stride, int64_t D, bool add) {
   for (int64_t r = 0; r < n; r++) {
     if (add) {
@@ -105,6 +119,9 @@ inline void put_rows(float* dst, const float* src, int64_t n, int64_t stride, in
       std::copy(src + r * D, src + (r + 1) * D, dst + r * stride);
     }
   }
+}
+inline void put_rows(uint16_t* dst, const float* src, int64_t n, int64_t stride, int64_t D, bool) {
+  for (int64_t r = 0; r < n; r++) store_bf16(dst + r * stride, src + r * D, D);
 }
 
 }  // namespace llmfab::attention_rows

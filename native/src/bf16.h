@@ -35,4 +35,8 @@ inline void store_bf16(uint16_t* dst, const float* src, int64_t n) {
   for (; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
+// A value of an fp32 or a bf16 buffer, widened to fp32.
+inline float ld(const float* p, int64_t i) { return p[i]; }
+inline float ld(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
+
 }  // namespace llmfab

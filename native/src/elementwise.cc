@@ -29,17 +29,6 @@ inline float gelu_grad(float v) {
   return 0.5f * (1.f + t) + 0.5f * v * (1.f - t * t) * du;
 }
 
-// A value of an fp32 or a bf16 buffer, widened to fp32.
-inline float ld(const float* p, int64_t i) { return p[i]; }
-inline float ld(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
-
-// Runs f with b's data as a float* or a uint16_t*, as b holds.
-template <typename F>
-void typed(Buf b, F f) {
-  if (b.isBf16) f(static_cast<uint16_t*>(b.data));
-  else f(static_cast<float*>(b.data));
-}
-
 // n outputs, 1024 at a time: compute(o, i0, len) writes outputs i0 .. i0 + len in fp32 to o,
 // which is the output itself when it is fp32, else a stack buffer then stored as bf16 (the
 // fp32 values never go to memory).

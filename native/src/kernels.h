@@ -19,6 +19,13 @@ struct Buf {
   bool isBf16;
 };
 using Operand = Buf;
+
+// Runs f with b's data as a float* or a uint16_t*, as b holds.
+template <typename F>
+void typed(Buf b, F f) {
+  if (b.isBf16) f(static_cast<uint16_t*>(b.data));
+  else f(static_cast<float*>(b.data));
+}
 // C may be bf16 (rounded once as stored; not with accumulate).
 void matmul(Operand A, Operand B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
             int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB);
@@ -39,12 +46,13 @@ void embedding_backward(const float* dout, const int32_t* idx, float* dwte, floa
 // out may be bf16 (for a matmul to read; the backward passes read x, not out).
 void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
-void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
-                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C);
+// dout may be bf16; dx is added to when accumulate, else written over (a fresh buffer).
+void layernorm_backward(float* dx, float* dw, float* db, Buf dout, const float* x, const float* w,
+                        const float* mean, const float* rstd, int64_t N, int64_t C, bool accumulate);
 void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
                      float eps);
-void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t N, int64_t C);
+void rmsnorm_backward(float* dx, float* dw, Buf dout, const float* x, const float* w, const float* rstd,
+                      int64_t N, int64_t C, bool accumulate);
 
 // ---- elementwise ----
 // Every Buf may be bf16: computed in fp32, read widened, written rounded once (accumulate
@@ -73,15 +81,15 @@ struct GradWrites {
 };
 
 // The same attention with bf16 tile products (attention_bf16.cc), where the CPU has
-// avx512_bf16 and D is a multiple of 16; elsewhere these run the fp32 kernels.
+// avx512_bf16 and D is a multiple of 16 (attention_bf16_supported). Every Buf may be fp32 or
+// bf16 (q, k and v the product's operands, out and dout the output and its gradient, dq, dk
+// and dv gradients written over, not added to, when bf16).
 bool attention_bf16_supported(int64_t D);
-void attention_forward_bf16(float* out, float* lse, const float* q, const float* k, const float* v, int64_t B,
-                            int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride,
-                            float scale, bool causal);
-void attention_backward_bf16(float* dq, float* dk, float* dv, const float* dout, const float* out, const float* lse,
-                             const float* q, const float* k, const float* v, int64_t B, int64_t T, int64_t Hq,
-                             int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal,
-                             GradWrites writes);
+void attention_forward_bf16(Buf out, float* lse, Buf q, Buf k, Buf v, int64_t B, int64_t T, int64_t Hq,
+                            int64_t Hkv, int64_t D, int64_t qStride, int64_t kvStride, float scale, bool causal);
+void attention_backward_bf16(Buf dq, Buf dk, Buf dv, Buf dout, Buf out, const float* lse, Buf q, Buf k, Buf v,
+                             int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
+                             int64_t kvStride, float scale, bool causal, GradWrites writes);
 void dropout(float* out, const float* x, int64_t n, float p, uint64_t seed, bool accumulate);
 
 // ---- attention ----

@@ -97,18 +97,29 @@ void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const 
   else layernorm_rows(static_cast<float*>(out.data), mean, rstd, x, w, b, N, C, eps);
 }
 
-void layernorm_backward(float* dx, float* dw, float* db, const float* dout, const float* x,
-                        const float* w, const float* mean, const float* rstd, int64_t N, int64_t C) {
+namespace {
+// Row r of a [N, C] gradient in fp32: itself, or widened from bf16 into buf.
+inline const float* row_of(const float* g, int64_t r, int64_t C, float*) { return g + r * C; }
+inline const float* row_of(const uint16_t* g, int64_t r, int64_t C, float* buf) {
+#pragma omp simd
+  for (int64_t c = 0; c < C; c++) buf[c] = bf16_to_f32(g[r * C + c]);
+  return buf;
+}
+
+template <typename G>
+void layernorm_grad(float* dx, float* dw, float* db, const G* dout, const float* x, const float* w, const float* mean,
+                    const float* rstd, int64_t N, int64_t C, bool accumulate) {
   const int64_t nt = num_threads();
   std::vector<float> dwp(nt * C, 0.f), dbp(nt * C, 0.f);
 #pragma omp parallel num_threads(nt)
   {
     float* dwt = &dwp[omp_get_thread_num() * C];
     float* dbt = &dbp[omp_get_thread_num() * C];
+    std::vector<float> grow(C);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
       const float* xr = x + r * C;
-      const float* g = dout + r * C;
+      const float* g = row_of(dout, r, C, grow.data());
       const float mu = mean[r], rs = rstd[r];
       float sumG = 0.f, sumGX = 0.f;
 #pragma omp simd reduction(+ : sumG, sumGX)
@@ -122,10 +133,12 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
       }
       const float mG = sumG / C, mGX = sumGX / C;
       float* d = dx + r * C;
+      if (accumulate) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; c++) {
-        const float xhat = (xr[c] - mu) * rs;
-        d[c] += (g[c] * w[c] - mG - xhat * mGX) * rs;
+        for (int64_t c = 0; c < C; c++) d[c] += (g[c] * w[c] - mG - (xr[c] - mu) * rs * mGX) * rs;
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) d[c] = (g[c] * w[c] - mG - (xr[c] - mu) * rs * mGX) * rs;
       }
     }
   }
@@ -133,22 +146,19 @@ void layernorm_backward(float* dx, float* dw, float* db, const float* dout, cons
   if (db) reduce_parts(db, dbp, nt, C);
 }
 
-void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
-  if (out.isBf16) rmsnorm_rows(static_cast<uint16_t*>(out.data), rstd, x, w, N, C, eps);
-  else rmsnorm_rows(static_cast<float*>(out.data), rstd, x, w, N, C, eps);
-}
-
-void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, const float* w,
-                      const float* rstd, int64_t N, int64_t C) {
+template <typename G>
+void rmsnorm_grad(float* dx, float* dw, const G* dout, const float* x, const float* w, const float* rstd, int64_t N,
+                  int64_t C, bool accumulate) {
   const int64_t nt = num_threads();
   std::vector<float> dwp(nt * C, 0.f);
 #pragma omp parallel num_threads(nt)
   {
     float* dwt = &dwp[omp_get_thread_num() * C];
+    std::vector<float> grow(C);
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
       const float* xr = x + r * C;
-      const float* g = dout + r * C;
+      const float* g = row_of(dout, r, C, grow.data());
       const float rs = rstd[r];
       float sumGX = 0.f;
 #pragma omp simd reduction(+ : sumGX)
@@ -159,11 +169,33 @@ void rmsnorm_backward(float* dx, float* dw, const float* dout, const float* x, c
       }
       const float mGX = sumGX / C;
       float* d = dx + r * C;
+      if (accumulate) {
 #pragma omp simd
-      for (int64_t c = 0; c < C; c++) d[c] += (g[c] * w[c] - xr[c] * rs * mGX) * rs;
+        for (int64_t c = 0; c < C; c++) d[c] += (g[c] * w[c] - xr[c] * rs * mGX) * rs;
+      } else {
+#pragma omp simd
+        for (int64_t c = 0; c < C; c++) d[c] = (g[c] * w[c] - xr[c] * rs * mGX) * rs;
+      }
     }
   }
   if (dw) reduce_parts(dw, dwp, nt, C);
+}
+}  // namespace
+
+// The row's gradient is widened once into a buffer; both passes over it read fp32.
+void layernorm_backward(float* dx, float* dw, float* db, Buf dout, const float* x, const float* w,
+                        const float* mean, const float* rstd, int64_t N, int64_t C, bool accumulate) {
+  typed(dout, [&](auto* g) { layernorm_grad(dx, dw, db, g, x, w, mean, rstd, N, C, accumulate); });
+}
+
+void rmsnorm_backward(float* dx, float* dw, Buf dout, const float* x, const float* w, const float* rstd,
+                      int64_t N, int64_t C, bool accumulate) {
+  typed(dout, [&](auto* g) { rmsnorm_grad(dx, dw, g, x, w, rstd, N, C, accumulate); });
+}
+
+void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
+  if (out.isBf16) rmsnorm_rows(static_cast<uint16_t*>(out.data), rstd, x, w, N, C, eps);
+  else rmsnorm_rows(static_cast<float*>(out.data), rstd, x, w, N, C, eps);
 }
 
 }  // namespace llmfab

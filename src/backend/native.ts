@@ -56,20 +56,32 @@ export interface NativeAddon {
     c: number,
     eps: number,
   ): void;
+  /** dx += (accumulate) or = the input gradient; dw and db are added to */
   layerNormBackward(
     dx: F32,
     dw: F32OrNull,
     db: F32OrNull,
-    dout: F32,
+    dout: F32OrBf16,
     x: F32,
     w: F32,
     mean: F32,
     rstd: F32,
     n: number,
     c: number,
+    accumulate: boolean,
   ): void;
   rmsNormForward(out: F32OrBf16, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
-  rmsNormBackward(dx: F32, dw: F32OrNull, dout: F32, x: F32, w: F32, rstd: F32, n: number, c: number): void;
+  rmsNormBackward(
+    dx: F32,
+    dw: F32OrNull,
+    dout: F32OrBf16,
+    x: F32,
+    w: F32,
+    rstd: F32,
+    n: number,
+    c: number,
+    accumulate: boolean,
+  ): void;
   geluForward(out: F32OrBf16, x: F32OrBf16, n: number): void;
   /** dx (+)= dout * gelu'(x): accumulate false overwrites dx (a fresh gradient buffer; bf16 only so) */
   geluBackward(dx: F32OrBf16, dout: F32OrBf16, x: F32OrBf16, n: number, accumulate: boolean): void;
@@ -94,12 +106,15 @@ export interface NativeAddon {
   /** dst[0..n) = src[0..n), on all threads */
   copy(dst: F32, src: F32, n: number): void;
   dropout(out: F32, x: F32, n: number, p: number, seed: number, accumulate: boolean): void;
+  /** Whether the bf16 attention kernels take head dimension d (avx512_bf16, d a multiple of 16). */
+  attentionBf16(d: number): boolean;
+  /** out, q, k and v may be bf16 with the bf16 kernel (bf16 set and attentionBf16(d)) */
   attentionForward(
-    out: F32,
+    out: F32OrBf16,
     lse: F32,
-    q: F32,
-    k: F32,
-    v: F32,
+    q: F32OrBf16,
+    k: F32OrBf16,
+    v: F32OrBf16,
     b: number,
     t: number,
     hq: number,
@@ -113,16 +128,17 @@ export interface NativeAddon {
     /** each query sees the keys up to itself (a language model); false: every key (a vision encoder) */
     causal: boolean,
   ): void;
+  /** as attentionForward; dq, dk and dv bf16 only when written over (and hq = hkv for dk, dv) */
   attentionBackward(
-    dq: F32,
-    dk: F32,
-    dv: F32,
-    dout: F32,
-    out: F32,
+    dq: F32OrBf16,
+    dk: F32OrBf16,
+    dv: F32OrBf16,
+    dout: F32OrBf16,
+    out: F32OrBf16,
     lse: F32,
-    q: F32,
-    k: F32,
-    v: F32,
+    q: F32OrBf16,
+    k: F32OrBf16,
+    v: F32OrBf16,
     b: number,
     t: number,
     hq: number,

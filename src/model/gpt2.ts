@@ -125,7 +125,8 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
     const ln1 = layerNorm(x, w(`${h}.ln_1.weight`), b(`${h}.ln_1.bias`), c.normEps);
-    const qkv = conv(ln1, `${h}.attn.c_attn`);
+    // The cached path reads qkv's rows in fp32; training's attention reads them in bf16.
+    const qkv = conv(ln1, `${h}.attn.c_attn`, { half: !kv });
     const rows = (offset: number) => ({ data: qkv.data, offset, stride: 3 * C });
     const att = kv
       ? cachedAttention(rows(0), rows(C), rows(2 * C), cacheArgs(c, kv, i, B, T))

@@ -154,6 +154,18 @@ export class Tensor {
     if (scale !== 1) native.scale(grad, scale, this.size);
   }
 
+  /**
+   * Takes over `from`'s gradient buffer as this tensor's gradient, when this one has none yet
+   * (a residual add passes its output's gradient on unchanged: no copy). False when it cannot.
+   */
+  adoptGrad(from: Tensor): boolean {
+    if (this.base || from.base || this === from || from.size !== this.size) return false;
+    if (this.gradBuffer || this.gradHalfBuffer || !from.gradBuffer) return false;
+    this.gradBuffer = from.gradBuffer;
+    from.gradBuffer = null;
+    return true;
+  }
+
   zeroGrad(): void {
     if (this.base) {
       this.base.zeroGrad();

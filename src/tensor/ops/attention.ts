@@ -24,15 +24,21 @@ interface Operand {
   offset: number;
 }
 
+interface GradTarget {
+  grad: Float32Array | Uint16Array;
+  accumulate: boolean;
+}
+
 /**
  * Where the kernel puts the gradients of q, k and v, and whether it adds to what is there.
  * A gradient buffer nothing has written yet is written over, not zero-filled and added to:
  * the kernel writes every row of its columns once. The q, k and v of one fused tensor sit
- * in disjoint columns that together cover it, so they share its one target; one tensor
- * passed twice at the same place gets both gradients added into a zeroed buffer.
+ * in disjoint columns that together cover it, so they share its one target (in bf16 when
+ * the tensor takes its gradient so and each head has its own keys); one tensor passed twice
+ * at the same place gets both gradients added into a zeroed buffer.
  */
-function gradTargets(operands: Operand[]): { grad: Float32Array; accumulate: boolean }[] {
-  const at = (o: Operand, target: { grad: Float32Array; accumulate: boolean }) => ({
+function gradTargets(operands: Operand[], bf16: boolean, grouped: boolean): GradTarget[] {
+  const at = (o: Operand, target: GradTarget) => ({
     grad: target.grad.subarray(o.offset),
     accumulate: target.accumulate,
   });
@@ -40,9 +46,12 @@ function gradTargets(operands: Operand[]): { grad: Float32Array; accumulate: boo
   const offsets = new Set(operands.map((o) => o.offset));
   if (tensors.size === 1 && offsets.size === operands.length) {
     const [first] = operands as [Operand];
-    const shared = first.t.requiresGrad
-      ? first.t.gradTarget()
-      : { grad: new Float32Array(first.t.size), accumulate: false };
+    const half = bf16 && !grouped ? first.t.halfGradTarget() : null;
+    const shared: GradTarget = half
+      ? { grad: half, accumulate: false }
+      : first.t.requiresGrad
+        ? first.t.gradTarget()
+        : { grad: new Float32Array(first.t.size), accumulate: false };
     return operands.map((o) => at(o, shared));
   }
   return operands.map((o) => {
@@ -56,18 +65,19 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
   const { B, T, Hq, Hkv, D } = s;
   const causal = s.causal ?? true;
   if (Hq % Hkv !== 0) throw new Error(`attention: ${Hq} query heads do not divide into ${Hkv} key/value heads`);
-  const view = (o: Operand, a: Float32Array) => a.subarray(o.offset);
   const scale = 1 / Math.sqrt(D);
-  // Tile products in bf16 when matmuls run in bf16 natively (as under PyTorch's bf16 autocast).
-  const bf16 = bf16Native();
-  const out = Tensor.empty([B, T, Hq * D]);
+  // Tile products in bf16 when matmuls run in bf16 natively (as under PyTorch's bf16 autocast);
+  // then q, k and v are read as stored and the output is stored in bf16 (a projection reads it).
+  const bf16 = bf16Native() && native.attentionBf16(D);
+  const view = (o: Operand) => (bf16 ? o.t.stored : o.t.data).subarray(o.offset);
+  const out = bf16 ? Tensor.emptyHalf([B, T, Hq * D]) : Tensor.empty([B, T, Hq * D]);
   const lse = new Float32Array(B * Hq * T);
   native.attentionForward(
-    out.data,
+    out.stored,
     lse,
-    view(q, q.t.data),
-    view(k, k.t.data),
-    view(v, v.t.data),
+    view(q),
+    view(k),
+    view(v),
     B,
     T,
     Hq,
@@ -80,20 +90,21 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
     causal,
   );
   if (needsGrad(q.t, k.t, v.t)) {
+    out.halfGradOk = bf16;
     record(out, () => {
-      const g = out.grad;
+      const g = out.gradHalf ?? out.grad;
       if (!g) return;
-      const [dq, dk, dv] = gradTargets([q, k, v]);
+      const [dq, dk, dv] = gradTargets([q, k, v], bf16, Hq !== Hkv) as [GradTarget, GradTarget, GradTarget];
       native.attentionBackward(
         dq.grad,
         dk.grad,
         dv.grad,
         g,
-        out.data,
+        out.stored,
         lse,
-        view(q, q.t.data),
-        view(k, k.t.data),
-        view(v, v.t.data),
+        view(q),
+        view(k),
+        view(v),
         B,
         T,
         Hq,

@@ -59,8 +59,9 @@ export function add(a: Tensor, b: Tensor): Tensor {
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      if (a.requiresGrad) a.addGrad(g);
       if (b.requiresGrad) b.addGrad(g);
+      // out's gradient is spent after this: a may take the buffer itself (the residual stream).
+      if (a.requiresGrad && !a.adoptGrad(out)) a.addGrad(g);
     });
   }
   return out;
