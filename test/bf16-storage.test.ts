@@ -88,6 +88,27 @@ describe("kernels with bf16 inputs and outputs", { skip }, () => {
     assert.deepEqual(h, bf16Of(f32));
   });
 
+  test("cross-entropy's logit gradient in bf16, ignored rows zero", () => {
+    const [N, V] = [5, 2100]; // rows longer than one 1024-column chunk, the last partial
+    const logits = Float32Array.from(randn(N * V, 15, 3));
+    const targets = Int32Array.from([0, 2099, -1, 1024, 1500]);
+    const lse = new Float32Array(N);
+    native.crossEntropyForward(new Float32Array(N), lse, logits, targets, N, V, -1);
+    const f32 = new Float32Array(N * V);
+    native.crossEntropyBackward(f32, logits, lse, targets, N, V, -1, 0.25, false);
+    const h = new Uint16Array(N * V).fill(0x3f80);
+    native.crossEntropyBackward(h, logits, lse, targets, N, V, -1, 0.25, false);
+    assert.deepEqual(h, bf16Of(f32));
+    assert.ok(
+      h.subarray(2 * V, 3 * V).every((x) => x === 0),
+      "the ignored row is zero",
+    );
+    assert.throws(
+      () => native.crossEntropyBackward(h, logits, lse, targets, N, V, -1, 0.25, true),
+      /bf16 gradient cannot be added/,
+    );
+  });
+
   test("a matmul with a bf16 output rounds its fp32 result once", () => {
     const [M, N, K] = [33, 48, 64];
     const a = bf16Of(Float32Array.from(randn(M * K, 6)));

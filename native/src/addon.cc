@@ -235,7 +235,10 @@ Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(count));
 }
 Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
-  cross_entropy_backward(F(info, 0), F(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
+  const Buf dlogits = Op(info, 0);
+  if (dlogits.isBf16 && B(info, 8))
+    throw Napi::TypeError::New(info.Env(), "crossEntropyBackward: a bf16 gradient cannot be added to");
+  cross_entropy_backward(dlogits, F(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
                          static_cast<int32_t>(N(info, 6)), R(info, 7), B(info, 8));
   return Undefined(info);
 }

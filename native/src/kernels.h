@@ -109,9 +109,9 @@ void attention_cached(float* out, const float* q, const float* kcache, const flo
 // Returns the number of rows whose target is not ignoreIndex; losses[r] is 0 for ignored rows.
 int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
                               int64_t N, int64_t V, int32_t ignoreIndex);
-void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                            const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
-                            float scale, bool accumulate);
+// dlogits may be bf16 (written over, not added to).
+void cross_entropy_backward(Buf dlogits, const float* logits, const float* lse, const int32_t* targets, int64_t N,
+                            int64_t V, int32_t ignoreIndex, float scale, bool accumulate);
 
 // ---- optimizer ----
 double sum_squares(const float* x, int64_t n);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "bf16.h"
 #include "kernels.h"
 #include "vecmath.h"
 
@@ -42,11 +43,11 @@ int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, co
   return count;
 }
 
-// accumulate false: dlogits is a fresh buffer, written (ignored rows zeroed) rather than
-// added to, so it needs no zero fill first; the two loops each vectorize.
-void cross_entropy_backward(float* dlogits, const float* logits, const float* lse,
-                            const int32_t* targets, int64_t N, int64_t V, int32_t ignoreIndex,
-                            float scale, bool accumulate) {
+namespace {
+// dlogits rows in fp32: written over (accumulate false: a fresh buffer, ignored rows zeroed)
+// or added to; the two loops each vectorize.
+void ce_rows_fp32(float* dlogits, const float* logits, const float* lse, const int32_t* targets, int64_t N,
+                  int64_t V, int32_t ignoreIndex, float scale, bool accumulate) {
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < N; r++) {
     float* d = dlogits + r * V;
@@ -65,6 +66,40 @@ void cross_entropy_backward(float* dlogits, const float* logits, const float* ls
     }
     d[targets[r]] -= scale;
   }
+}
+
+// dlogits rows in bf16, written over: 1024 columns at a time in fp32 on the stack, then stored.
+void ce_rows_bf16(uint16_t* dlogits, const float* logits, const float* lse, const int32_t* targets, int64_t N,
+                  int64_t V, int32_t ignoreIndex, float scale) {
+  constexpr int64_t kChunk = 1024;
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < N; r++) {
+    const bool ignored = targets[r] == ignoreIndex;
+    const float* z = logits + r * V;
+    const float l = lse[r];
+    for (int64_t c0 = 0; c0 < V; c0 += kChunk) {
+      alignas(64) float d[kChunk];
+      const int64_t len = std::min(kChunk, V - c0);
+      if (ignored) {
+        std::fill(d, d + len, 0.f);
+      } else {
+#pragma omp simd
+        for (int64_t j = 0; j < len; j++) d[j] = scale * fast_exp(z[c0 + j] - l);
+        const int64_t t = targets[r] - c0;
+        if (t >= 0 && t < len) d[t] -= scale;
+      }
+      store_bf16(dlogits + r * V + c0, d, len);
+    }
+  }
+}
+}  // namespace
+
+void cross_entropy_backward(Buf dlogits, const float* logits, const float* lse, const int32_t* targets, int64_t N,
+                            int64_t V, int32_t ignoreIndex, float scale, bool accumulate) {
+  if (dlogits.isBf16)
+    ce_rows_bf16(static_cast<uint16_t*>(dlogits.data), logits, lse, targets, N, V, ignoreIndex, scale);
+  else
+    ce_rows_fp32(static_cast<float*>(dlogits.data), logits, lse, targets, N, V, ignoreIndex, scale, accumulate);
 }
 
 }  // namespace llmfab

@@ -164,7 +164,8 @@ export interface NativeAddon {
     ignoreIndex: number,
   ): number;
   crossEntropyBackward(
-    dlogits: F32,
+    /** bf16 only when written over (accumulate false) */
+    dlogits: F32OrBf16,
     logits: F32,
     lse: F32,
     targets: Int32Array,

@@ -103,7 +103,8 @@ export class Tensor {
    * (halfGradOk); null otherwise, and the writer uses gradTarget(). A later writer widens it.
    */
   halfGradTarget(): Uint16Array | null {
-    if (this.base || !this.halfGradOk || this.gradBuffer || this.gradHalfBuffer) return null;
+    if (this.base) return this.base.halfGradTarget(); // a view covers all of its base
+    if (!this.halfGradOk || this.gradBuffer || this.gradHalfBuffer) return null;
     this.gradHalfBuffer = takeBf16(this.size);
     return this.gradHalfBuffer;
   }

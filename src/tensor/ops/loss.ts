@@ -14,7 +14,9 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
     record(out, () => {
       const g = out.grad;
       if (!g) return;
-      const dlogits = logits.gradTarget();
+      // In bf16 when the logits are a linear layer's output (its backward takes bf16).
+      const half = logits.halfGradTarget();
+      const dlogits = half ? { grad: half, accumulate: false } : logits.gradTarget();
       native.crossEntropyBackward(
         dlogits.grad,
         logits.data,
