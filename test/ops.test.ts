@@ -440,3 +440,30 @@ describe("gradient checks against float64 finite differences", () => {
     assert.ok(Math.abs(loss.item() - 0.6443966600735709) < 1e-6, `${loss.item()}`);
   });
 });
+
+// zeroGrad() only marks a gradient void: the next writer writes over it, a reader sees zeros.
+describe("gradient buffers across steps", () => {
+  test("after zeroGrad, a weight's gradient is the new step's alone; one that got none reads zero", () => {
+    const x = new ops.Tensor(Float32Array.from(randn(12, 60)), [3, 4]);
+    const w = new ops.Tensor(Float32Array.from(randn(20, 61)), [5, 4], true);
+    const unused = new ops.Tensor(Float32Array.from(randn(6, 62)), [6], true);
+    const step = () => {
+      ops.backward(ops.linear(x, w, null, "out-in"), Float32Array.from(randn(15, 63)));
+      return Float32Array.from(w.grad ?? []);
+    };
+    unused.ensureGrad().fill(3);
+    const first = step();
+    w.zeroGrad();
+    unused.zeroGrad();
+    assert.deepEqual(step(), first, "written over, not added to the previous step's");
+    assert.ok(
+      unused.grad?.every((v) => v === 0),
+      "a gradient nothing wrote since zeroGrad reads zero",
+    );
+    const twice = step(); // no zeroGrad: the second backward adds
+    assert.deepEqual(
+      twice,
+      first.map((v) => 2 * v),
+    );
+  });
+});

@@ -26,6 +26,8 @@ export class Tensor {
   private halfStorage: Uint16Array | null = null;
   private gradBuffer: Float32Array | null = null;
   private gradHalfBuffer: Uint16Array | null = null;
+  /** zeroGrad() was called: the buffer's contents are void, read as zeros, and the next writer may write over them. */
+  private gradStale = false;
   /**
    * Every reader of this tensor's gradient takes it in bf16 (a linear layer's output: only
    * its own backward reads it), so the first writer may store it in bf16.
@@ -90,7 +92,15 @@ export class Tensor {
   get grad(): Float32Array | null {
     if (this.base) return this.base.grad;
     this.widenGrad();
+    this.clearStale();
     return this.gradBuffer;
+  }
+
+  /** A zeroed gradient nothing has written since is zero-filled when it is read or added to. */
+  private clearStale(): void {
+    if (!this.gradStale) return;
+    this.gradStale = false;
+    if (this.gradBuffer) zeroFill(this.gradBuffer);
   }
 
   /** The gradient when it was written in bf16 (and nothing has added to it since), else null. */
@@ -122,6 +132,7 @@ export class Tensor {
   ensureGrad(): Float32Array {
     if (this.base) return this.base.ensureGrad();
     this.widenGrad();
+    this.clearStale();
     if (!this.gradBuffer) this.gradBuffer = take(this.size, true);
     return this.gradBuffer;
   }
@@ -134,7 +145,11 @@ export class Tensor {
   gradTarget(): { grad: Float32Array; accumulate: boolean } {
     if (this.base) return this.base.gradTarget();
     this.widenGrad();
-    if (this.gradBuffer) return { grad: this.gradBuffer, accumulate: true };
+    if (this.gradBuffer) {
+      const accumulate = !this.gradStale;
+      this.gradStale = false;
+      return { grad: this.gradBuffer, accumulate };
+    }
     this.gradBuffer = take(this.size, false);
     return { grad: this.gradBuffer, accumulate: false };
   }
@@ -167,19 +182,22 @@ export class Tensor {
     return true;
   }
 
+  /** Zeroes the gradient: lazily, its first writer writes over it (no fill) and a reader sees zeros. */
   zeroGrad(): void {
     if (this.base) {
       this.base.zeroGrad();
       return;
     }
-    this.widenGrad();
-    if (this.gradBuffer) zeroFill(this.gradBuffer);
+    if (this.gradHalfBuffer) giveBf16(this.gradHalfBuffer);
+    this.gradHalfBuffer = null;
+    this.gradStale = this.gradBuffer !== null;
   }
 
   /** Drops the gradient buffer (frees memory; a frozen or evaluated tensor needs none). */
   freeGrad(): void {
     this.gradBuffer = null;
     this.gradHalfBuffer = null;
+    this.gradStale = false;
   }
 
   /** Hands the gradient buffer back to the buffer pool. */
@@ -189,6 +207,7 @@ export class Tensor {
     if (this.gradHalfBuffer) giveBf16(this.gradHalfBuffer);
     this.gradBuffer = null;
     this.gradHalfBuffer = null;
+    this.gradStale = false;
   }
 
   /** Hands data and gradient back to the buffer pool; the tensor is unusable afterwards. */

@@ -87,13 +87,15 @@ function linearBackward(
   }
   if (w.requiresGrad) {
     // dW[N,K] = dy^T x  (or dW[K,N] = x^T dy for the Conv1D layout)
-    const dw = { out: w.ensureGrad(), transA: true, accumulate: true, bf16: bf16() };
+    const target = w.gradTarget();
+    const dw = { out: target.grad, transA: true, accumulate: target.accumulate, bf16: bf16() };
     if (transW) gemm({ ...dw, a: g, b: xData, M: N, N: K, K: M });
     else gemm({ ...dw, a: xData, b: g, M: K, N, K: M });
   }
   if (b?.requiresGrad) {
+    const db = b.gradTarget();
     const half = grad instanceof Uint16Array;
-    gemm({ out: b.ensureGrad(), a: onesOf(M), b: grad, M: 1, N, K: M, accumulate: true, bf16: half });
+    gemm({ out: db.grad, a: onesOf(M), b: grad, M: 1, N, K: M, accumulate: db.accumulate, bf16: half });
   }
   if (g !== grad) release(g);
 }
