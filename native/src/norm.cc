@@ -17,9 +17,7 @@ void reduce_parts(float* dst, const std::vector<float>& parts, int64_t nt, int64
   for (int64_t t = 0; t < nt; t++)
     for (int64_t c = 0; c < C; c++) dst[c] += parts[t * C + c];
 }
-}  // namespace
 
-namespace {
 // A row of a norm's output: straight into an fp32 output, or through the thread's fp32 row
 // buffer into a bf16 one (for a matmul that reads it next: no fp32 copy goes to memory).
 template <typename Out>
