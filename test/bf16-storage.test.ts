@@ -88,7 +88,7 @@ describe("kernels with bf16 inputs and outputs", { skip }, () => {
     assert.deepEqual(h, bf16Of(f32));
   });
 
-  test("cross-entropy's logit gradient in bf16, ignored rows zero", () => {
+  test("cross-entropy: the logits' gradient in bf16 (ignored rows zero), and bf16 logits", () => {
     const [N, V] = [5, 2100]; // rows longer than one 1024-column chunk, the last partial
     const logits = Float32Array.from(randn(N * V, 15, 3));
     const targets = Int32Array.from([0, 2099, -1, 1024, 1500]);
@@ -103,6 +103,19 @@ describe("kernels with bf16 inputs and outputs", { skip }, () => {
       h.subarray(2 * V, 3 * V).every((x) => x === 0),
       "the ignored row is zero",
     );
+    // bf16 logits (a head stored in bf16) are read widened, forward and backward.
+    const half = bf16Of(logits);
+    const [losses, lseHalf] = [new Float32Array(N), new Float32Array(N)];
+    native.crossEntropyForward(losses, lseHalf, half, targets, N, V, -1);
+    const [wideLosses, wideLse] = [new Float32Array(N), new Float32Array(N)];
+    native.crossEntropyForward(wideLosses, wideLse, widened(half), targets, N, V, -1);
+    assert.deepEqual([losses, lseHalf], [wideLosses, wideLse]);
+    for (const out of [new Float32Array(N * V), new Uint16Array(N * V)]) {
+      const expected = out instanceof Float32Array ? new Float32Array(N * V) : new Uint16Array(N * V);
+      native.crossEntropyBackward(expected, widened(half), wideLse, targets, N, V, -1, 0.25, false);
+      native.crossEntropyBackward(out, half, lseHalf, targets, N, V, -1, 0.25, false);
+      assert.deepEqual(out, expected);
+    }
     assert.throws(
       () => native.crossEntropyBackward(h, logits, lse, targets, N, V, -1, 0.25, true),
       /bf16 gradient cannot be added/,

@@ -230,7 +230,7 @@ Napi::Value RopeAt(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value CrossEntropyForward(const Napi::CallbackInfo& info) {
-  const int64_t count = cross_entropy_forward(F(info, 0), F(info, 1), F(info, 2), I(info, 3),
+  const int64_t count = cross_entropy_forward(F(info, 0), F(info, 1), Op(info, 2), I(info, 3),
                                               N(info, 4), N(info, 5), static_cast<int32_t>(N(info, 6)));
   return Napi::Number::New(info.Env(), static_cast<double>(count));
 }
@@ -238,7 +238,7 @@ Napi::Value CrossEntropyBackward(const Napi::CallbackInfo& info) {
   const Buf dlogits = Op(info, 0);
   if (dlogits.isBf16 && B(info, 8))
     throw Napi::TypeError::New(info.Env(), "crossEntropyBackward: a bf16 gradient cannot be added to");
-  cross_entropy_backward(dlogits, F(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
+  cross_entropy_backward(dlogits, Op(info, 1), F(info, 2), I(info, 3), N(info, 4), N(info, 5),
                          static_cast<int32_t>(N(info, 6)), R(info, 7), B(info, 8));
   return Undefined(info);
 }

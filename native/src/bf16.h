@@ -39,4 +39,13 @@ inline void store_bf16(uint16_t* dst, const float* src, int64_t n) {
 inline float ld(const float* p, int64_t i) { return p[i]; }
 inline float ld(const uint16_t* p, int64_t i) { return bf16_to_f32(p[i]); }
 
+// Row r of a [rows, n] matrix in fp32: the row itself, or widened from bf16 into buf.
+inline const float* widened_row(const float* m, int64_t r, int64_t n, float*) { return m + r * n; }
+inline const float* widened_row(const uint16_t* m, int64_t r, int64_t n, float* buf) {
+  const uint16_t* row = m + r * n;
+#pragma omp simd
+  for (int64_t i = 0; i < n; i++) buf[i] = bf16_to_f32(row[i]);
+  return buf;
+}
+
 }  // namespace llmfab

@@ -107,10 +107,11 @@ void attention_cached(float* out, const float* q, const float* kcache, const flo
 
 // ---- loss ----
 // Returns the number of rows whose target is not ignoreIndex; losses[r] is 0 for ignored rows.
-int64_t cross_entropy_forward(float* losses, float* lse, const float* logits, const int32_t* targets,
-                              int64_t N, int64_t V, int32_t ignoreIndex);
+// logits may be bf16 (a linear layer's output stored so).
+int64_t cross_entropy_forward(float* losses, float* lse, Buf logits, const int32_t* targets, int64_t N, int64_t V,
+                              int32_t ignoreIndex);
 // dlogits may be bf16 (written over, not added to).
-void cross_entropy_backward(Buf dlogits, const float* logits, const float* lse, const int32_t* targets, int64_t N,
+void cross_entropy_backward(Buf dlogits, Buf logits, const float* lse, const int32_t* targets, int64_t N,
                             int64_t V, int32_t ignoreIndex, float scale, bool accumulate);
 
 // ---- optimizer ----

@@ -96,14 +96,6 @@ void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const 
 }
 
 namespace {
-// Row r of a [N, C] gradient in fp32: itself, or widened from bf16 into buf.
-inline const float* row_of(const float* g, int64_t r, int64_t C, float*) { return g + r * C; }
-inline const float* row_of(const uint16_t* g, int64_t r, int64_t C, float* buf) {
-#pragma omp simd
-  for (int64_t c = 0; c < C; c++) buf[c] = bf16_to_f32(g[r * C + c]);
-  return buf;
-}
-
 template <typename G>
 void layernorm_grad(float* dx, float* dw, float* db, const G* dout, const float* x, const float* w, const float* mean,
                     const float* rstd, int64_t N, int64_t C, bool accumulate) {
@@ -117,7 +109,7 @@ void layernorm_grad(float* dx, float* dw, float* db, const G* dout, const float*
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
       const float* xr = x + r * C;
-      const float* g = row_of(dout, r, C, grow.data());
+      const float* g = widened_row(dout, r, C, grow.data());
       const float mu = mean[r], rs = rstd[r];
       float sumG = 0.f, sumGX = 0.f;
 #pragma omp simd reduction(+ : sumG, sumGX)
@@ -156,7 +148,7 @@ void rmsnorm_grad(float* dx, float* dw, const G* dout, const float* x, const flo
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
       const float* xr = x + r * C;
-      const float* g = row_of(dout, r, C, grow.data());
+      const float* g = widened_row(dout, r, C, grow.data());
       const float rs = rstd[r];
       float sumGX = 0.f;
 #pragma omp simd reduction(+ : sumGX)

@@ -157,7 +157,8 @@ export interface NativeAddon {
   crossEntropyForward(
     losses: F32,
     lse: F32,
-    logits: F32,
+    /** fp32 or bf16 */
+    logits: F32OrBf16,
     targets: Int32Array,
     n: number,
     v: number,
@@ -166,7 +167,7 @@ export interface NativeAddon {
   crossEntropyBackward(
     /** bf16 only when written over (accumulate false) */
     dlogits: F32OrBf16,
-    logits: F32,
+    logits: F32OrBf16,
     lse: F32,
     targets: Int32Array,
     n: number,

@@ -19,7 +19,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
       const dlogits = half ? { grad: half, accumulate: false } : logits.gradTarget();
       native.crossEntropyBackward(
         dlogits.grad,
-        logits.data,
+        logits.stored,
         lse,
         targets,
         N,
@@ -123,7 +123,7 @@ function rowLosses(op: string, logits: Tensor, targets: Int32Array, ignoreIndex:
   }
   const losses = new Float32Array(N);
   const lse = new Float32Array(N);
-  const count = native.crossEntropyForward(losses, lse, logits.data, targets, N, V, ignoreIndex);
+  const count = native.crossEntropyForward(losses, lse, logits.stored, targets, N, V, ignoreIndex);
   return { V, N, losses, lse, count };
 }
 
@@ -148,7 +148,7 @@ function addLogProbGradient(
     if (s === 0) continue;
     native.crossEntropyBackward(
       dlogits.subarray(start * V, end * V),
-      logits.data.subarray(start * V, end * V),
+      logits.stored.subarray(start * V, end * V),
       lse.subarray(start, end),
       targets.subarray(start, end),
       end - start,
