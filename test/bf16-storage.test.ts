@@ -155,7 +155,7 @@ describe("tensors stored in bf16", { skip }, () => {
   // An MLP as GPT-2's (up projection stored in bf16, GELU, down projection, residual), with
   // the up projection's output also read a second time (scaled): its gradient is first
   // written in bf16 by one reader and must then be widened and added to by the other.
-  test("an MLP's gradients in bf16 follow fp32's, with a linear output read twice", () => {
+  test("an MLP in bf16 follows fp32, forward and gradients, with a linear output read twice", () => {
     const [M, K, N] = [24, 32, 96];
     const inputs = [randn(M * K, 10), randn(N * K, 11, 0.2), randn(K * N, 12, 0.2), randn(K * N, 13, 0.2)];
     const shapes = [
@@ -170,16 +170,18 @@ describe("tensors stored in bf16", { skip }, () => {
       const h = ops.linear(x!, w1!, null, "out-in", { half: true });
       // Recorded before GELU, so its backward runs after GELU's has written h's gradient.
       const side = ops.linear(ops.scale(h, 0.5), w3!, null, "out-in");
-      const mlp = ops.linear(ops.gelu(h), w2!, null, "out-in");
-      const out = ops.add(ops.add(mlp, x!), side);
-      const stored = h.half !== null;
+      const mlp = ops.linear(ops.gelu(h), w2!, null, "out-in", { half: true }); // the residual add reads bf16
+      const out = ops.add(ops.add(x!, mlp), side);
+      const y = Float32Array.from(out.data);
+      const stored = h.half !== null && mlp.half !== null;
       ops.backward(out, seed);
-      return { stored, grads: [x, w1, w2, w3].map((t) => Float32Array.from(t!.grad ?? [])) };
+      return { y, stored, grads: [x, w1, w2, w3].map((t) => Float32Array.from(t!.grad ?? [])) };
     };
     const fp32 = run();
     const bf16 = inBf16(run);
     assert.equal(fp32.stored, false);
-    assert.equal(bf16.stored, true, "the up projection's output was stored in bf16");
+    assert.equal(bf16.stored, true, "the up and down projections' outputs were stored in bf16");
+    assertClose(bf16.y, fp32.y, 1e-2, "bf16 MLP forward");
     fp32.grads.forEach((g, i) => {
       assertClose(bf16.grads[i] as Float32Array, g, 3e-2, `bf16 gradient of input ${i}`);
     });

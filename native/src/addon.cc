@@ -142,7 +142,7 @@ Napi::Value Rope(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 Napi::Value Add(const Napi::CallbackInfo& info) {
-  add(F(info, 0), F(info, 1), F(info, 2), N(info, 3));
+  add(F(info, 0), F(info, 1), Op(info, 2), N(info, 3));
   return Undefined(info);
 }
 Napi::Value Accumulate(const Napi::CallbackInfo& info) {

@@ -171,9 +171,11 @@ void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, in
   }
 }
 
-void add(float* out, const float* a, const float* b, int64_t n) {
+void add(float* out, const float* a, Buf b, int64_t n) {
+  typed(b, [&](auto* bs) {
 #pragma omp parallel for simd schedule(static) if (n > kParallelMin)
-  for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
+    for (int64_t i = 0; i < n; i++) out[i] = a[i] + ld(bs, i);
+  });
 }
 
 void accumulate(float* dst, const float* src, float scale, int64_t n) {

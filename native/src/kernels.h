@@ -68,7 +68,8 @@ void rope_forward(float* out, const float* x, int64_t B, int64_t T, int64_t H, i
 // Inference variant of RoPE on [N, H, D] rows, row i at position positions[i].
 void rope_at(float* out, const float* x, const int32_t* positions, int64_t N, int64_t H, int64_t D,
              const float* inv_freq);
-void add(float* out, const float* a, const float* b, int64_t n);
+// b may be bf16 (a projection's output added to the fp32 residual stream).
+void add(float* out, const float* a, Buf b, int64_t n);
 void accumulate(float* dst, const float* src, float scale, int64_t n);
 void scale_inplace(float* x, float s, int64_t n);
 void fill(float* x, float value, int64_t n);

@@ -98,7 +98,8 @@ export interface NativeAddon {
     pos0: number,
     inverse: boolean,
   ): void;
-  add(out: F32, a: F32, b: F32, n: number): void;
+  /** b may be bf16 */
+  add(out: F32, a: F32, b: F32OrBf16, n: number): void;
   accumulate(dst: F32, src: F32, scale: number, n: number): void;
   scale(x: F32, s: number, n: number): void;
   /** x[0..n) = value, on all threads */

@@ -116,6 +116,8 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
   const conv = layersOf(p, adapters, "in-out", opts.dropoutSeed);
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
+  // A projection whose output only the residual add reads (no dropout between) stores it in bf16.
+  const residual = { half: opts.dropoutSeed === undefined || c.dropout <= 0 };
 
   const kv = opts.kv;
   const [wte, wpe] = [w("transformer.wte.weight"), w("transformer.wpe.weight")];
@@ -131,10 +133,10 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
     const att = kv
       ? cachedAttention(rows(0), rows(C), rows(2 * C), cacheArgs(c, kv, i, B, T))
       : attentionQkv(qkv, B, T, c.nHead);
-    x = add(x, drop(conv(att, `${h}.attn.c_proj`)));
+    x = add(x, drop(conv(att, `${h}.attn.c_proj`, residual)));
     const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
     const fc = gelu(conv(ln2, `${h}.mlp.c_fc`, { half: true }));
-    x = add(x, drop(conv(fc, `${h}.mlp.c_proj`)));
+    x = add(x, drop(conv(fc, `${h}.mlp.c_proj`, residual)));
   }
   x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);

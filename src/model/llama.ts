@@ -67,6 +67,8 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
   const D = c.headDim;
   let seed = opts.dropoutSeed ?? 0;
   const drop = (x: Tensor) => (opts.dropoutSeed === undefined ? x : dropout(x, c.dropout, seed++));
+  // A projection whose output only the residual add reads (no dropout between) stores it in bf16.
+  const residual = { half: opts.dropoutSeed === undefined || c.dropout <= 0 };
   const shape = { B, T, Hq: c.nHead, Hkv: c.nKvHead, D };
 
   const kv = opts.kv;
@@ -95,10 +97,10 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
           cacheArgs(c, kv, i, B, T),
         )
       : attention(q, k, v, shape);
-    x = add(x, drop(lin(att, `${l}.self_attn.o_proj`)));
+    x = add(x, drop(lin(att, `${l}.self_attn.o_proj`, residual)));
     const h2 = rmsNorm(x, w(`${l}.post_attention_layernorm.weight`), c.normEps);
     const mlp = swiglu(lin(h2, `${l}.mlp.gate_proj`), lin(h2, `${l}.mlp.up_proj`));
-    x = add(x, drop(lin(mlp, `${l}.mlp.down_proj`)));
+    x = add(x, drop(lin(mlp, `${l}.mlp.down_proj`, residual)));
   }
   x = rmsNorm(x, w("model.norm.weight"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);

@@ -51,10 +51,11 @@ export function swiglu(gate: Tensor, up: Tensor): Tensor {
   return out;
 }
 
+/** a + b in fp32; b may be stored in bf16 (a projection's output added to the residual stream). */
 export function add(a: Tensor, b: Tensor): Tensor {
   sameShape("add", a, b);
   const out = Tensor.empty(a.shape);
-  native.add(out.data, a.data, b.data, a.size);
+  native.add(out.data, a.data, b.stored, a.size);
   if (needsGrad(a, b)) {
     record(out, () => {
       const g = out.grad;
