@@ -102,8 +102,8 @@ function linearBackward(
 
 export interface LinearOptions {
   /**
-   * Store the output in bf16 under native bf16 (as autocast does), for a consumer that reads
-   * bf16 (GELU): half the memory traffic of the widest activation.
+   * Store the output in bf16 under native bf16 (as autocast does), for consumers that read
+   * bf16 as it is (GELU, attention, a residual add, a loss): half the memory traffic.
    */
   half?: boolean;
 }
