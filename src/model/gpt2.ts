@@ -141,10 +141,9 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
   x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
-  // Every position's logits go to a loss, which reads them in bf16 (the widest activation of a
-  // large vocabulary); the last position's go to sampling, in fp32.
-  const logits = linear(x, head, null, "out-in", { half: !kv && !opts.lastOnly });
-  return logits.view([opts.lastOnly ? B : B * T, c.vocabSize]);
+  // The logits stay fp32: stored in bf16 they cost the quickstart's SFT a third of its held-out
+  // clock answers (91% -> 63%), for 10 ms a step on a large vocabulary.
+  return linear(x, head, null, "out-in").view([opts.lastOnly ? B : B * T, c.vocabSize]);
 };
 
 /** A bias-free GPT-2 is saved with explicit zero biases, so Hugging Face loads it as is. */

@@ -105,9 +105,7 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
   x = rmsNorm(x, w("model.norm.weight"), c.normEps);
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
-  // As GPT-2's: every position's logits in bf16 for a loss, the last position's in fp32.
-  const logits = linear(x, head, null, "out-in", { half: !kv && !opts.lastOnly });
-  return logits.view([opts.lastOnly ? B : B * T, c.vocabSize]);
+  return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
 };
 
 /** The config.json fields every member of the family has. */
