@@ -18,7 +18,6 @@ struct Buf {
   void* data;
   bool isBf16;
 };
-using Operand = Buf;
 
 // Runs f with b's data as a float* or a uint16_t*, as b holds.
 template <typename F>
@@ -27,7 +26,7 @@ void typed(Buf b, F f) {
   else f(static_cast<float*>(b.data));
 }
 // C may be bf16 (rounded once as stored; not with accumulate).
-void matmul(Operand A, Operand B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
+void matmul(Buf A, Buf B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
             int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB);
 void to_bf16(const float* src, uint16_t* dst, int64_t n);
 bool bf16_native_supported();

@@ -141,7 +141,7 @@ void round_to_bf16(const float* src, float* dst, int64_t n) {
   }
 }
 
-void matmul(Operand A, Operand B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
+void matmul(Buf A, Buf B, Buf C, const float* bias, int64_t batch, int64_t M, int64_t N,
             int64_t K, bool transA, bool transB, bool accumulate, bool bf16, bool broadcastB) {
   const int64_t nA = batch * M * K;
   const int64_t nB = (broadcastB ? 1 : batch) * K * N;

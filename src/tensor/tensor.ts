@@ -103,16 +103,22 @@ export class Tensor {
     if (this.gradBuffer) zeroFill(this.gradBuffer);
   }
 
-  /** The gradient when it was written in bf16 (and nothing has added to it since), else null. */
-  get gradHalf(): Uint16Array | null {
-    return this.base ? this.base.gradHalf : this.gradHalfBuffer;
+  /** The gradient as written, bf16 or fp32 (null when none): for the backward kernels that read either. */
+  get storedGrad(): Float32Array | Uint16Array | null {
+    if (this.base) return this.base.storedGrad;
+    return this.gradHalfBuffer ?? this.grad;
   }
 
   /**
-   * A bf16 buffer for the whole gradient, for its first writer, when every reader takes bf16
-   * (halfGradOk); null otherwise, and the writer uses gradTarget(). A later writer widens it.
+   * gradTarget() for a kernel that can write bf16: a fresh bf16 buffer when every reader of the
+   * gradient takes bf16 (halfGradOk) and nothing has written it yet; a later writer widens it.
    */
-  halfGradTarget(): Uint16Array | null {
+  storedGradTarget(): { grad: Float32Array | Uint16Array; accumulate: boolean } {
+    const half = this.halfGradTarget();
+    return half ? { grad: half, accumulate: false } : this.gradTarget();
+  }
+
+  private halfGradTarget(): Uint16Array | null {
     if (this.base) return this.base.halfGradTarget(); // a view covers all of its base
     if (!this.halfGradOk || this.gradBuffer || this.gradHalfBuffer) return null;
     this.gradHalfBuffer = takeBf16(this.size);

@@ -46,12 +46,11 @@ function gradTargets(operands: Operand[], bf16: boolean, grouped: boolean): Grad
   const offsets = new Set(operands.map((o) => o.offset));
   if (tensors.size === 1 && offsets.size === operands.length) {
     const [first] = operands as [Operand];
-    const half = bf16 && !grouped ? first.t.halfGradTarget() : null;
-    const shared: GradTarget = half
-      ? { grad: half, accumulate: false }
-      : first.t.requiresGrad
-        ? first.t.gradTarget()
-        : { grad: new Float32Array(first.t.size), accumulate: false };
+    const shared: GradTarget = !first.t.requiresGrad
+      ? { grad: new Float32Array(first.t.size), accumulate: false }
+      : bf16 && !grouped
+        ? first.t.storedGradTarget()
+        : first.t.gradTarget();
     return operands.map((o) => at(o, shared));
   }
   return operands.map((o) => {
@@ -92,7 +91,7 @@ function run(q: Operand, k: Operand, v: Operand, qStride: number, kvStride: numb
   if (needsGrad(q.t, k.t, v.t)) {
     out.halfGradOk = bf16;
     record(out, () => {
-      const g = out.gradHalf ?? out.grad;
+      const g = out.storedGrad;
       if (!g) return;
       const [dq, dk, dv] = gradTargets([q, k, v], bf16, Hq !== Hkv) as [GradTarget, GradTarget, GradTarget];
       native.attentionBackward(

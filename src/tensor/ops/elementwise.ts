@@ -20,14 +20,9 @@ export function gelu(x: Tensor): Tensor {
   if (needsGrad(x)) {
     out.halfGradOk = half; // the backward below reads it as it comes
     record(out, () => {
-      const g = out.gradHalf ?? out.grad;
+      const g = out.storedGrad;
       if (!g) return;
-      const dxHalf = x.halfGradTarget();
-      if (dxHalf) {
-        native.geluBackward(dxHalf, g, x.stored, x.size, false);
-        return;
-      }
-      const dx = x.gradTarget();
+      const dx = x.storedGradTarget();
       native.geluBackward(dx.grad, g, x.stored, x.size, dx.accumulate);
     });
   }

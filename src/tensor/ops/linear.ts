@@ -81,8 +81,7 @@ function linearBackward(
   const g = grad instanceof Uint16Array ? grad : converted(grad);
   // dx[M,K] = dy[M,N] . W[N,K], in bf16 where every reader of x's gradient takes it so
   if (x.requiresGrad) {
-    const dxHalf = x.halfGradTarget();
-    const dx = dxHalf ? { grad: dxHalf, accumulate: false } : x.gradTarget();
+    const dx = x.storedGradTarget();
     gemm({ out: dx.grad, a: g, b: wData, M, N: K, K: N, transB: !transW, accumulate: dx.accumulate, bf16: bf16() });
   }
   if (w.requiresGrad) {
@@ -133,7 +132,7 @@ export function linear(
   // Only this layer's backward reads out's gradient, and it takes bf16.
   out.halfGradOk = bf16Native();
   record(out, () => {
-    const grad = out.gradHalf ?? out.grad;
+    const grad = out.storedGrad;
     if (grad) linearBackward(grad, x, xData, w, wData, b, s);
     if (xOperand.owned) release(xData);
     release(wData);

@@ -15,8 +15,7 @@ export function crossEntropy(logits: Tensor, targets: Int32Array, ignoreIndex = 
       const g = out.grad;
       if (!g) return;
       // In bf16 when the logits are a linear layer's output (its backward takes bf16).
-      const half = logits.halfGradTarget();
-      const dlogits = half ? { grad: half, accumulate: false } : logits.gradTarget();
+      const dlogits = logits.storedGradTarget();
       native.crossEntropyBackward(
         dlogits.grad,
         logits.stored,

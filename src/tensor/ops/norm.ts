@@ -25,7 +25,7 @@ export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): T
   if (needsGrad(x, w, b)) {
     out.halfGradOk = bf16Native();
     record(out, () => {
-      const g = out.gradHalf ?? out.grad;
+      const g = out.storedGrad;
       if (!g) return;
       const dx = inputGrad(x);
       const dw = w.requiresGrad ? w.ensureGrad() : null;
@@ -45,7 +45,7 @@ export function rmsNorm(x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   if (needsGrad(x, w)) {
     out.halfGradOk = bf16Native();
     record(out, () => {
-      const g = out.gradHalf ?? out.grad;
+      const g = out.storedGrad;
       if (!g) return;
       const dx = inputGrad(x);
       const dw = w.requiresGrad ? w.ensureGrad() : null;
