@@ -1,18 +1,19 @@
 // Open models' architectures as the Hub ships them: a tiny random model per family,
 // written in the exact tensor names and config.json fields of the released models,
 // loaded by llmfab, against an independent float64 forward pass of that architecture.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { loadModel, readModelConfig } from "../src/model/directory.ts";
 import { noGrad } from "../src/tensor/index.ts";
 import { HUB_CONFIGS, writeHubModel } from "./hub-models.ts";
 import { logits as referenceLogits } from "./reference/models.ts";
+import { tempDir } from "./tmp.ts";
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmfab-arch-"));
+  return tempDir("arch");
 }
 
 /** Largest logit difference relative to the largest logit. */

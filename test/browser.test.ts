@@ -1,7 +1,8 @@
 // The web pages in a real browser: playwright-core driving Debian's Chromium, headless.
 // Skipped where /usr/bin/chromium is absent (.ci/run installs it).
+
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
@@ -13,13 +14,14 @@ import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { registerWeb } from "../src/web/routes.ts";
 import { tinyChatModel, toolCallingModel } from "./chat-model.ts";
 import { renderText } from "./fixtures/text-images.ts";
+import { tempDir } from "./tmp.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const skip = existsSync(CHROMIUM) ? false : "Debian's chromium is not installed";
 const shots = join(tmpdir(), "llmfab-screenshots");
 
 let server: RunningServer;
-const feedbackFile = join(mkdtempSync(join(tmpdir(), "llmfab-feedback-")), "feedback.jsonl");
+const feedbackFile = join(tempDir("feedback"), "feedback.jsonl");
 let keyed: RunningServer;
 let browser: Browser;
 const API_KEY = "page-key-123";
@@ -39,7 +41,7 @@ const pageServer = (model: string, o: Partial<Parameters<typeof startServer>[0]>
 
 describe("web pages", { skip }, () => {
   before(async () => {
-    const runs = mkdtempSync(join(tmpdir(), "llmfab-runs-"));
+    const runs = tempDir("runs");
     mkdirSync(join(runs, "demo"));
     const lines = Array.from({ length: 40 }, (_, step) =>
       JSON.stringify({ step, loss: 4 - step * 0.05, lr: 1e-3, tok_per_s: 9000 + step }),
@@ -190,7 +192,7 @@ describe("web pages", { skip }, () => {
   });
 
   test("an attached image is sent as an image_url part and read by OCR; search documents puts the index in the prompt", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-page-grounding-"));
+    const dir = tempDir("page-grounding");
     writeFileSync(join(dir, "notes.md"), "# Opening hours\n\nThe town library opens at nine and closes at ten.\n");
     await buildIndex([join(dir, "notes.md")], join(dir, "notes.sqlite"));
     const image = join(dir, "question.png");

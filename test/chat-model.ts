@@ -1,7 +1,7 @@
 // Tiny chat models for the server, browser and agent tests: an untrained one, and one
 // fine-tuned to call a tool.
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { ToolSpec } from "../src/infer/chat.ts";
 import { writeDirAtomic } from "../src/io/atomic.ts";
@@ -11,13 +11,14 @@ import { initModel } from "../src/model/model.ts";
 import { runSftCommand } from "../src/pipeline/sft.ts";
 import { tokenizerFiles } from "../src/tokenizer/files.ts";
 import { trainTokenizer } from "../src/tokenizer/train.ts";
+import { tempDir } from "./tmp.ts";
 
 /**
  * A tiny untrained model with a BPE tokenizer that has the chat special tokens.
  * paddedRows: embedding rows beyond the tokenizer's vocabulary, as many published models have.
  */
 export async function tinyChatModel(paddedRows = 0, blockSize = 96): Promise<string> {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-serve-"));
+  const dir = tempDir("serve");
   writeFileSync(join(dir, "text.txt"), "Hello there, how are you today? I am fine, thank you. ".repeat(50));
   const { tokenizer } = await trainTokenizer({
     files: [join(dir, "text.txt")],
@@ -87,7 +88,7 @@ export function clockExchange(clock: ToolSpec, callId: string, args: string, res
  */
 export async function toolCallingModel(clock: ToolSpec, result?: string): Promise<string> {
   const base = await tinyChatModel(0, 768);
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-tools-"));
+  const dir = tempDir("tools");
   const line = clockExchange(clock, "call_1", "{}", result);
   writeFileSync(join(dir, "tool-use.jsonl"), `${JSON.stringify(line)}\n`);
   const out = join(dir, "model");

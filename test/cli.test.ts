@@ -1,16 +1,17 @@
 // The command line on bad input: one-line errors that name the problem, and nothing on
 // disk overwritten or lost.
+
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { assertOneLineError, llmfab, root } from "./cli-helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 const corpus = readFileSync(join(root, "../shared/data/tinyshakespeare.txt"), "utf8").slice(0, 20_000);
 
 function setup(config: string): { dir: string; config: string; data: string } {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+  const dir = tempDir("cli");
   writeFileSync(join(dir, "corpus.txt"), corpus);
   writeFileSync(join(dir, "config.yaml"), config);
   return { dir, config: join(dir, "config.yaml"), data: join(dir, "corpus.txt") };
@@ -147,7 +148,7 @@ describe("llmfab eval and sample", () => {
   });
 
   test("a missing model directory is a one-line error", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const dir = tempDir("cli");
     mkdirSync(join(dir, "empty"));
     assertOneLineError(
       llmfab(["eval", "--model", join(dir, "empty"), "--data", "sotu"]),
@@ -158,7 +159,7 @@ describe("llmfab eval and sample", () => {
 
 describe("llmfab tokenizer and tokenize", () => {
   test("train, encode with ids, decode, and shards from the built-in corpus", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const dir = tempDir("cli");
     const tok = join(dir, "tok");
     const t = llmfab(["tokenizer", "train", "--data", "sotu", "--vocab-size", "600", "--out", tok]);
     assert.equal(t.code, 0, t.stderr);
@@ -174,7 +175,7 @@ describe("llmfab tokenizer and tokenize", () => {
   });
 
   test("bad input: unknown pattern, tiny vocabulary, corrupt tokenizer.json", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const dir = tempDir("cli");
     writeFileSync(join(dir, "a.txt"), "some text");
     assertOneLineError(
       llmfab(["tokenizer", "train", "--data", join(dir, "a.txt"), "--vocab-size", "300", "--pattern", "bert"]),
@@ -200,7 +201,7 @@ describe("llmfab synth, sft and merge", () => {
   test("LoRA fine-tuning from the command line, then merging into a plain model directory", async () => {
     const { tinyChatModel } = await import("./chat-model.ts");
     const base = await tinyChatModel();
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-cli-"));
+    const dir = tempDir("cli");
     const data = join(dir, "chats.jsonl");
     const chat = {
       messages: [

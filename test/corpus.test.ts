@@ -1,13 +1,13 @@
 // The corpus pipeline: each cleaning step keeps and removes what it should, on corpora
 // built here; sources (JSONL, gzip, Parquet, PDF, URLs) read right and bad ones skipped
 // and counted; the report counts it all; a run killed midway resumes to the same output.
+
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { gzipSync } from "node:zlib";
@@ -45,6 +45,7 @@ import {
   SPAM,
 } from "./corpus-fixtures.ts";
 import { rng } from "./helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 const root = new URL("..", import.meta.url).pathname;
 const good = goodDocuments(16);
@@ -178,7 +179,7 @@ describe("layout: blank lines and CRLF are not content", () => {
   });
 
   test("the default recipe keeps as many documents in each layout, and c4 keeps the paragraph breaks", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-layout-"));
+    const dir = tempDir("layout");
     const kept: Record<string, number> = {};
     for (const [name, docs] of Object.entries(texts)) {
       const folder = join(dir, name.replace(/\W+/g, "-"));
@@ -253,7 +254,7 @@ describe("deduplication", () => {
 
 /** A corpus folder with every case the pipeline must handle. */
 function buildCorpus(): { dir: string; pii: string } {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-corpus-"));
+  const dir = tempDir("corpus");
   const docs = join(dir, "docs");
   mkdirSync(docs);
   for (let i = 0; i < 10; i++) writeFileSync(join(docs, `good-${i}.txt`), good[i] as string);
@@ -438,7 +439,7 @@ async function collect(specs: SourceSpec[], textField = "text"): Promise<SourceE
 }
 
 describe("corpus sources", () => {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-sources-"));
+  const dir = tempDir("sources");
 
   test("Parquet: the text column, row group by row group; a missing column is reported", async () => {
     const texts = Array.from({ length: 25 }, (_, i) => `document number ${i}`);
@@ -496,7 +497,7 @@ describe("corpus sources", () => {
     const ranges: string[] = [];
 
     test("start a local server", async () => {
-      process.env.LLMFAB_CACHE = mkdtempSync(join(tmpdir(), "llmfab-cache-"));
+      process.env.LLMFAB_CACHE = tempDir("cache");
       server = createServer((req, res) => {
         const path = req.url ?? "";
         hits[path] = (hits[path] ?? 0) + 1;
@@ -587,7 +588,7 @@ describe("llmfab corpus command", () => {
   }
 
   test("cleans a folder, and llmfab tokenize reads its training shards", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-corpus-cli-"));
+    const dir = tempDir("corpus-cli");
     mkdirSync(join(dir, "in"));
     for (const [i, d] of good.slice(0, 6).entries()) writeFileSync(join(dir, "in", `${i}.txt`), d);
     writeFileSync(join(dir, "in", "copy.txt"), good[0] as string);
@@ -610,7 +611,7 @@ describe("llmfab corpus command", () => {
   });
 
   test("killed with SIGKILL midway, a rerun of the same command finishes with the uninterrupted output", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-corpus-kill-"));
+    const dir = tempDir("corpus-kill");
     const args = (out: string) => [
       "corpus",
       "--source",
@@ -639,7 +640,7 @@ describe("llmfab corpus command", () => {
   });
 
   test("bad input: no sources, a missing path, a bad recipe", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-corpus-cli-"));
+    const dir = tempDir("corpus-cli");
     const oneLine = (r: { code: number; stderr: string }, pattern: RegExp) => {
       assert.equal(r.code, 1);
       assert.equal(r.stderr.trim().split("\n").length, 1, r.stderr);

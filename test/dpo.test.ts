@@ -1,9 +1,9 @@
 // DPO end to end on a tiny model: pairs whose chosen answer is in the prompt's language
 // (English or French); after training, held-out pairs (unseen subjects) prefer the answer in
 // the prompt's language, which the untrained model does only by chance.
+
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { loadModel } from "../src/model/directory.ts";
@@ -14,6 +14,7 @@ import { type EncodedPair, encodePair, readPreferencePairs } from "../src/posttr
 import { startServer } from "../src/server/serve.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 const THINGS = ["bread", "water", "light", "stone", "music", "paper", "salt", "wood", "glass", "rain", "snow", "wind"];
 const HELD_OUT = ["honey", "cloud", "sand", "iron"];
@@ -34,7 +35,7 @@ function prefersChosen(model: ReturnType<typeof loadModel>, encoded: EncodedPair
 describe("DPO", () => {
   test("held-out pairs come to prefer the answer in the prompt's language", async (t) => {
     const dir = await tinyChatModel(0, 128);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-dpo-"));
+    const data = tempDir("dpo");
     const write = (name: string, rows: object[]) => {
       writeFileSync(join(data, name), rows.map((r) => JSON.stringify(r)).join("\n"));
       return join(data, name);
@@ -73,7 +74,7 @@ describe("DPO", () => {
 
   test("llmfab dpo writes a PEFT adapter and reports held-out preference accuracy", async () => {
     const dir = await tinyChatModel(0, 128);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-dpo-"));
+    const data = tempDir("dpo");
     writeFileSync(
       join(data, "pairs.jsonl"),
       pairs(THINGS)
@@ -112,7 +113,7 @@ describe("DPO", () => {
 
   test("feedback on answers: kept through the API, exported as pairs, accepted by llmfab dpo", async () => {
     const dir = await tinyChatModel(0, 128);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-feedback-"));
+    const data = tempDir("feedback");
     const feedbackFile = join(data, "feedback.jsonl");
     const server = await startServer({
       model: dir,
@@ -175,7 +176,7 @@ describe("DPO", () => {
   });
 
   test("bad pairs are errors naming the line", () => {
-    const data = mkdtempSync(join(tmpdir(), "llmfab-dpo-"));
+    const data = tempDir("dpo");
     const file = join(data, "bad.jsonl");
     writeFileSync(file, `${JSON.stringify({ prompt: "p", chosen: "same", rejected: "same" })}\n`);
     assert.throws(() => readPreferencePairs([file]), /bad\.jsonl:1: chosen and rejected are the same answer/);

@@ -1,11 +1,11 @@
 // GGUF both ways: llmfab's export loads in the real llama.cpp (node-llama-cpp's prebuilt
 // binaries) and continues a prompt greedily as llmfab does; GGUF files read back into
 // model directories; broken files are clear errors.
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { getLlama, type Llama, LlamaLogLevel } from "node-llama-cpp";
@@ -20,8 +20,9 @@ import { noGrad } from "../src/tensor/index.ts";
 import { tokenizerFiles } from "../src/tokenizer/files.ts";
 import type { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { trainTokenizer } from "../src/tokenizer/train.ts";
+import { tempDir } from "./tmp.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "llmfab-gguf-"));
+const dir = tempDir("gguf");
 
 async function tokenizer(pattern: "gpt4" | "gpt4-digits"): Promise<Tokenizer> {
   const text = join(dir, "text.txt");

@@ -1,9 +1,9 @@
 // GRPO: the token-level policy-gradient loss against float64 finite differences, group
 // advantages, and learning from a reward alone: a tiny untrained model comes to say what
 // the reward asks for, on prompts it never trained on too.
+
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Engine } from "../src/infer/engine.ts";
@@ -15,6 +15,7 @@ import * as ops from "../src/tensor/index.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { gradCheck } from "./helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 /** GRPO on a tiny model: full fine-tuning at a high rate, groups of 8 short answers, one update, no KL. */
 const TINY_GRPO = {
@@ -37,8 +38,8 @@ const TINY_GRPO = {
 };
 
 /** A tasks file in a fresh folder: each question's expected answer is "you". */
-function youTasks(prefix: string, questions: string[]): { data: string; tasks: string } {
-  const data = mkdtempSync(join(tmpdir(), prefix));
+function youTasks(what: string, questions: string[]): { data: string; tasks: string } {
+  const data = tempDir(what);
   const tasks = join(data, "tasks.jsonl");
   const line = (q: string) =>
     JSON.stringify({
@@ -186,7 +187,7 @@ describe("GRPO", () => {
 
   test("a run interrupted after its checkpoint resumes exactly: the same metrics and weights as one that ran through", async () => {
     const dir = await tinyChatModel(0, 96);
-    const { data, tasks } = youTasks("llmfab-rl-resume-", ["Say something.", "Talk to me.", "Greet me."]);
+    const { data, tasks } = youTasks("rl-resume", ["Say something.", "Talk to me.", "Greet me."]);
     const run = (out: string, extra: Partial<RlCommand> = {}) =>
       runRlCommand({
         ...sftDefaults,
@@ -226,7 +227,7 @@ describe("GRPO", () => {
 
   test("llmfab rl trains from a tasks file and reports its rewards; bad tasks are errors naming the line", async () => {
     const dir = await tinyChatModel(0, 96);
-    const { data, tasks } = youTasks("llmfab-rl-", ["Say something.", "Talk to me."]);
+    const { data, tasks } = youTasks("rl", ["Say something.", "Talk to me."]);
     const out = join(data, "rl");
     const args = ["rl", "--model", dir, "--tasks", tasks, "--reward", "contains", "--steps", "6", "--group", "4"];
     const r = llmfab([...args, "--prompts-per-step", "2", "--max-tokens", "8", "--lr", "1e-2", "--out", out]);
@@ -277,7 +278,7 @@ describe("GRPO", () => {
 
   test("a reward module: used as written; one that throws, hangs or returns NaN stops the run naming the task", async () => {
     const dir = await tinyChatModel(0, 96);
-    const data = mkdtempSync(join(tmpdir(), "llmfab-reward-"));
+    const data = tempDir("reward");
     const tasks = join(data, "tasks.jsonl");
     const line = JSON.stringify({
       messages: [

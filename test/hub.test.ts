@@ -1,6 +1,7 @@
 // `llmfab pull` and org/name as --model, against a local server in the Hub's layout:
 // into an empty cache, resumed after a kill mid-file, with checksums; offline from the
 // cache; and a cache laid out as Python's huggingface_hub writes it, found without network.
+
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -8,7 +9,6 @@ import {
   existsSync,
   lstatSync,
   mkdirSync,
-  mkdtempSync,
   readdirSync,
   readFileSync,
   readlinkSync,
@@ -16,19 +16,19 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import { root } from "./cli-helpers.ts";
 import { type HubServer, startHubServer } from "./fixtures/hub-server.ts";
 import { HUB_CONFIGS, writeHubModel } from "./hub-models.ts";
+import { tempDir } from "./tmp.ts";
 
 const NAME = "llmfab-test/tiny-llama";
 
 /** The files of a small repository: a sharded Llama model, its tokenizer, and files pull must skip. */
 function repoFiles(): Map<string, Buffer> {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-repo-"));
+  const dir = tempDir("repo");
   // The vocabulary of the Llama 2 tokenizer that ships with it.
   const config = { ...HUB_CONFIGS.tinyllama, hidden_size: 64, intermediate_size: 160, vocab_size: 32000 };
   writeHubModel(dir, config, { shards: 2 });
@@ -75,7 +75,7 @@ describe("models from the Hugging Face Hub", () => {
   after(() => hub.close());
 
   test("pull into an empty cache, killed mid-file and resumed, in Python's layout; then offline", async () => {
-    const cache = mkdtempSync(join(tmpdir(), "llmfab-cache-"));
+    const cache = tempDir("cache");
     const env = { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_TOKEN: "hf_secret" };
     const shard = "model-00001-of-00002.safetensors";
     const stalled = new Promise<void>((resolve) => {
@@ -121,7 +121,7 @@ describe("models from the Hugging Face Hub", () => {
   });
 
   test("a wrong token, an absent model offline, and a corrupt download are clear errors", async () => {
-    const cache = mkdtempSync(join(tmpdir(), "llmfab-cache-"));
+    const cache = tempDir("cache");
     const denied = await run(["pull", NAME], { HF_ENDPOINT: hub.url, HF_HUB_CACHE: cache, HF_TOKEN: "hf_wrong" }).done;
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /llmfab-test\/tiny-llama@main: .*Invalid credentials/i);
@@ -146,7 +146,7 @@ describe("models from the Hugging Face Hub", () => {
   });
 
   test("a cache laid out as Python's huggingface_hub writes it is used without the network", async () => {
-    const cache = mkdtempSync(join(tmpdir(), "llmfab-pycache-"));
+    const cache = tempDir("pycache");
     const repo = join(cache, "models--llmfab-test--tiny-llama");
     const commit = "0123456789abcdef0123456789abcdef01234567";
     mkdirSync(join(repo, "blobs"), { recursive: true });

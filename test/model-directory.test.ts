@@ -1,9 +1,9 @@
 // Model directories in Hugging Face's format: our own round trip, directories laid out
 // as Hugging Face's save_pretrained writes them (half-precision weights, extra config
 // fields, mask buffers), and the errors for broken ones.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { writeDirAtomic } from "../src/io/atomic.ts";
@@ -13,6 +13,7 @@ import { initModel, type Model } from "../src/model/model.ts";
 import { readSafetensors } from "../src/model/safetensors.ts";
 import { noGrad } from "../src/tensor/index.ts";
 import { safetensorsBytes } from "./hub-models.ts";
+import { tempDir } from "./tmp.ts";
 
 const gptConfig = makeConfig({
   arch: "gpt2",
@@ -40,7 +41,7 @@ function logits(model: Model): Float32Array {
 }
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmfab-dir-"));
+  return tempDir("dir");
 }
 
 function decodeBack(values: Float32Array, dtype: "F16" | "BF16"): Float32Array {

@@ -3,15 +3,16 @@
 // ignored positions counted over all ranks); a run killed with 2 ranks resumes with 2 or 1
 // and its losses go on as if it had never stopped. Skipped where MPI is not installed
 // (.ci/run installs it).
+
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { sotuDocuments } from "../src/data/corpora.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { root } from "./cli-helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 const ADDON = join(root, "native/mpi/build/Release/llmfab_mpi.node");
 const hasMpi = spawnSync("sh", ["-c", "command -v mpirun"]).status === 0 && existsSync(ADDON);
@@ -102,7 +103,7 @@ describe("data parallelism with MPI", { skip }, () => {
     run(ranks, pretrainArgs(out, steps, ...more));
 
   before(() => {
-    dir = mkdtempSync(join(tmpdir(), "llmfab-mpi-"));
+    dir = tempDir("mpi");
     text = join(dir, "text.txt");
     writeFileSync(text, sotuDocuments().slice(150, 160).join("\n\n"));
   });

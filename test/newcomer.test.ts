@@ -1,9 +1,9 @@
 // What a new user runs into: numbers out of range, misleading messages, input that must
 // be refused, debris from failed runs, conventions that differ between commands, and what
 // people expect of a CLI. Each test guards one class of problem found by trying the README.
+
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { continueTokens } from "../src/infer/continue.ts";
@@ -16,8 +16,9 @@ import { modelIdOf, startServer } from "../src/server/serve.ts";
 import { noGrad } from "../src/tensor/index.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { assertOneLineError, llmfab, root } from "./cli-helpers.ts";
+import { tempDir } from "./tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "llmfab-new-"));
+const tmp = () => tempDir("new");
 const shakespeare = readFileSync(join(root, "../shared/data/tinyshakespeare.txt"), "utf8").slice(0, 20_000);
 const TINY_CONFIG = `
 model:

@@ -2,11 +2,11 @@
 // text, the checks images get before decoding, and the chains a user runs — an image of a
 // question sent as an image_url part with the official openai client, "what happened
 // today?" answered from an index of today's feed items, and `llmfab chat --image`.
+
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import OpenAI from "openai";
@@ -17,6 +17,7 @@ import { type RunningServer, startServer } from "../src/server/serve.ts";
 import { tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { charErrorRate, renderText } from "./fixtures/text-images.ts";
+import { tempDir } from "./tmp.ts";
 
 const LINES = [
   "The quick brown fox jumps over the lazy dog.",
@@ -97,7 +98,7 @@ describe("grounded chat through the server", () => {
   const now = new Date("2026-11-30T15:00:00Z");
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-grounded-"));
+    const dir = tempDir("grounded");
     const item = (title: string, date: string, text: string, link: string) =>
       `<item><title>${title}</title><link>${link}</link><pubDate>${new Date(date).toUTCString()}</pubDate><description>${text}</description></item>`;
     writeFileSync(
@@ -239,7 +240,7 @@ describe("grounded chat through the server", () => {
 
 describe("llmfab chat --image", () => {
   it("reads the image's text into the first message and says where it came from", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-chat-image-"));
+    const dir = tempDir("chat-image");
     const image = join(dir, "question.png");
     writeFileSync(image, renderText({ lines: ["What is 12 + 30?"], font: "DejaVu Sans", size: 24 }));
     const model = await tinyChatModel(0, 1024);

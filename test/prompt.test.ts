@@ -1,9 +1,9 @@
 // Prompt optimisation on a real (tiny) model fine-tuned to answer one way under a system
 // prompt and another way without: the search must find that prompt on dev, and the test
 // split, never used to choose, must show the gain. PROMPT.json then works in eval --prompt.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, it } from "node:test";
 import { applyPrompt, readPromptFile } from "../src/infer/prompt-file.ts";
@@ -14,6 +14,7 @@ import { runSftCommand } from "../src/pipeline/sft.ts";
 import { readConversations } from "../src/posttrain/data.ts";
 import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
+import { tempDir } from "./tmp.ts";
 
 const SYSTEM = "Answer with the answer only.";
 const THINGS = ["the sea", "the sky", "a sapphire", "a bluebird", "the ink"];
@@ -25,7 +26,7 @@ describe("llmfab prompt optimize", () => {
   let model: string;
   let tasks: string;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "llmfab-prompt-"));
+    dir = tempDir("prompt");
     // Under the system prompt the answer is "blue"; without it, a sentence that is not the answer.
     const train = THINGS.flatMap((t) => {
       const user = { role: "user", content: `What colour is ${t}?` };

@@ -1,12 +1,12 @@
 // The search index: passages, retrieval quality on the State of the Union addresses,
 // incremental updates, feeds and date words, grounded prompts, and bad input (a newer
 // format, a file that is no index, a 100 kB query, a PDF without text, kill -9 mid-index).
+
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import Database from "better-sqlite3";
@@ -20,8 +20,9 @@ import { search } from "../src/retrieval/search.ts";
 import { searchTool } from "../src/retrieval/tool.ts";
 import { llmfab, root } from "./cli-helpers.ts";
 import { sotuQueries } from "./fixtures/sotu-queries.ts";
+import { tempDir } from "./tmp.ts";
 
-const tmp = () => mkdtempSync(join(tmpdir(), "llmfab-index-"));
+const tmp = () => tempDir("index");
 
 describe("passages", () => {
   it("packs whole sentences up to the bound and keeps offsets into the text", () => {

@@ -1,9 +1,9 @@
 // The byte-level BPE tokenizer: exact agreement with tiktoken and Hugging Face's
 // tokenizers, byte-exact round trips, training against a naive reference, formats,
 // token shards, and errors on bad input.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
@@ -22,12 +22,13 @@ import { SPECIAL_TOKENS, Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { trainTokenizer } from "../src/tokenizer/train.ts";
 import { trainBpe } from "../src/tokenizer/trainer.ts";
 import { parsePretrainConfig } from "../src/train/config.ts";
+import { tempDir } from "./tmp.ts";
 
 const shakespeare = readFileSync(new URL("../../shared/data/tinyshakespeare.txt", import.meta.url), "utf8");
 const sotu = sotuText();
 
 function tmp(): string {
-  return mkdtempSync(join(tmpdir(), "llmfab-tok-"));
+  return tempDir("tok");
 }
 
 function firstDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {

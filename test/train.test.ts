@@ -1,18 +1,19 @@
 // Pretraining: determinism, exact resume, mixed precision, and the files it leaves.
+
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { loadModel } from "../src/model/directory.ts";
 import { runPretrain } from "../src/pipeline/pretrain.ts";
 import { setPrecision } from "../src/tensor/index.ts";
 import { parsePretrainConfig } from "../src/train/config.ts";
+import { tempDir } from "./tmp.ts";
 
 const corpus = readFileSync(new URL("../../shared/data/tinyshakespeare.txt", import.meta.url), "utf8").slice(0, 40_000);
 
 function workdir(): string {
-  const dir = mkdtempSync(join(tmpdir(), "llmfab-train-"));
+  const dir = tempDir("train");
   writeFileSync(join(dir, "corpus.txt"), corpus);
   return dir;
 }

@@ -1,8 +1,8 @@
 // Vision models: the ViT encoder and projector inside GPT-2 and Llama, against a float64
 // reference (the loss, and every parameter's gradient against central finite differences).
+
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
@@ -27,6 +27,7 @@ import { sftDefaults, tinyChatModel } from "./chat-model.ts";
 import { llmfab } from "./cli-helpers.ts";
 import { assertParameterGradients, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss, visionVectors } from "./reference/models.ts";
+import { tempDir } from "./tmp.ts";
 
 const TINY_VISION: VisionConfig = defaultVision({
   imageSize: 8,
@@ -212,7 +213,7 @@ describe("a vision model trained on image conversations", () => {
   let model: string;
   let server: RunningServer | undefined;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), "llmfab-vision-"));
+    dir = tempDir("vision");
     const base = await tinyChatModel(0, 128);
     // A tiny encoder to start from (--vision-encoder DIR takes it from a vision model directory).
     const donor = addVision(loadModel(base), defaultVision({ hidden: 32, layers: 2, heads: 2, intermediate: 64 }), 1);
@@ -356,7 +357,7 @@ describe("llmfab synth --vision", () => {
       "shape",
       "where",
     ]);
-    const dir = mkdtempSync(join(tmpdir(), "llmfab-synth-vision-"));
+    const dir = tempDir("synth-vision");
     const path = join(dir, "vision.jsonl");
     writeFileSync(path, train.map((c) => `${JSON.stringify(visionRecord(c))}\n`).join(""));
     const read = readConversations([path]);
