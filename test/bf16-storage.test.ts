@@ -88,6 +88,32 @@ describe("kernels with bf16 inputs and outputs", { skip }, () => {
     assert.deepEqual(h, bf16Of(f32));
   });
 
+  test("a residual add fused with its norm equals the add then the norm, with y and the output in bf16", () => {
+    const [N, C] = [7, 96];
+    const x = Float32Array.from(randn(N * C, 6));
+    const yHalf = bf16Of(Float32Array.from(randn(N * C, 7)));
+    const w = Float32Array.from(randn(C, 8));
+    const b = Float32Array.from(randn(C, 9));
+    const expectedSum = new Float32Array(N * C);
+    native.add(expectedSum, x, yHalf, N * C);
+    for (const out of [new Float32Array(N * C), new Uint16Array(N * C)]) {
+      const expected = out.slice();
+      const [m1, r1, m2, r2] = [0, 1, 2, 3].map(() => new Float32Array(N));
+      native.layerNormForward(expected, m1!, r1!, expectedSum, w, b, N, C, 1e-5);
+      const sum = new Float32Array(N * C);
+      native.addLayerNormForward(sum, out, m2!, r2!, x, yHalf, w, b, N, C, 1e-5);
+      assert.deepEqual(sum, expectedSum);
+      assert.deepEqual(out, expected);
+      assert.deepEqual([m2, r2], [m1, r1]);
+      native.rmsNormForward(expected, r1!, expectedSum, w, N, C, 1e-6);
+      sum.fill(0);
+      native.addRmsNormForward(sum, out, r2!, x, yHalf, w, N, C, 1e-6);
+      assert.deepEqual(sum, expectedSum);
+      assert.deepEqual(out, expected);
+      assert.deepEqual(r2, r1);
+    }
+  });
+
   test("cross-entropy: the logits' gradient in bf16 (ignored rows zero), and bf16 logits", () => {
     const [N, V] = [5, 2100]; // rows longer than one 1024-column chunk, the last partial
     const logits = Float32Array.from(randn(N * V, 15, 3));

@@ -174,6 +174,30 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
+  test("addLayerNorm and addRmsNorm: the residual sum and its norm, both differentiated", () => {
+    const [N, C] = [5, 8];
+    // Both outputs feed the result, so both backward paths (the add's and the norm's) count.
+    const both = (r: { sum: ops.Tensor; normed: ops.Tensor }) => ops.add(r.normed, ops.scale(r.sum, 0.5));
+    const refBoth = (x: Float64Array, y: Float64Array, norm: (s: Float64Array) => Float64Array) => {
+      const s = x.map((v, i) => v + (y[i] as number));
+      return norm(s).map((v, i) => v + 0.5 * (s[i] as number));
+    };
+    gradCheck("addLayerNorm", {
+      inputs: [randn(N * C, 40), randn(N * C, 41), randn(C, 42), randn(C, 43)],
+      shapes: [[N, C], [N, C], [C], [C]],
+      op: ([x, y, w, b]) => both(ops.addLayerNorm(x!, y!, w!, b!, 1e-5)),
+      ref: ([x, y, w, b]) => refBoth(x!, y!, (s) => ref.layerNorm(s, w!, b!, C, 1e-5)),
+      gradTol: 2e-3,
+    });
+    gradCheck("addRmsNorm", {
+      inputs: [randn(N * C, 44), randn(N * C, 45), randn(C, 46)],
+      shapes: [[N, C], [N, C], [C]],
+      op: ([x, y, w]) => both(ops.addRmsNorm(x!, y!, w!, 1e-6)),
+      ref: ([x, y, w]) => refBoth(x!, y!, (s) => ref.rmsNorm(s, w!, C, 1e-6)),
+      gradTol: 2e-3,
+    });
+  });
+
   test("gelu (tanh form)", () => {
     gradCheck("gelu", {
       inputs: [randn(40, 15, 2)],

@@ -42,13 +42,19 @@ void embedding_backward(const float* dout, const int32_t* idx, float* dwte, floa
                         int64_t T, int64_t C);
 
 // ---- norms ----
+// A residual add fused into the norm that reads its sum: with sum set, the input is
+// x + y (y fp32 or bf16), written to sum; without, x itself (y unused).
+struct Residual {
+  float* sum;
+  Buf y;
+};
 // out may be bf16 (for a matmul to read; the backward passes read x, not out).
-void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const float* w,
+void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, Residual res, const float* w,
                        const float* b, int64_t N, int64_t C, float eps);
 // dout may be bf16; dx is added to when accumulate, else written over (a fresh buffer).
 void layernorm_backward(float* dx, float* dw, float* db, Buf dout, const float* x, const float* w,
                         const float* mean, const float* rstd, int64_t N, int64_t C, bool accumulate);
-void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C,
+void rmsnorm_forward(Buf out, float* rstd, const float* x, Residual res, const float* w, int64_t N, int64_t C,
                      float eps);
 void rmsnorm_backward(float* dx, float* dw, Buf dout, const float* x, const float* w, const float* rstd,
                       int64_t N, int64_t C, bool accumulate);

@@ -40,15 +40,27 @@ struct RowWriter<uint16_t> {
   void done(int64_t r) { store_bf16(out + r * C, buf.data(), C); }
 };
 
-template <typename Out>
-void layernorm_rows(Out* out, float* mean, float* rstd, const float* x, const float* w, const float* b,
-                    int64_t N, int64_t C, float eps) {
+// Row r of the norm's input: x's row, or with a residual its row of sum = x + y, written
+// first and then read while it is still in cache (one pass over the residual stream, not two).
+template <typename Y>
+inline const float* input_row(const float* x, Residual res, const Y* y, int64_t r, int64_t C) {
+  const float* xr = x + r * C;
+  if (!res.sum) return xr;
+  float* s = res.sum + r * C;
+#pragma omp simd
+  for (int64_t c = 0; c < C; c++) s[c] = xr[c] + ld(y, r * C + c);
+  return s;
+}
+
+template <typename Out, typename Y>
+void layernorm_rows(Out* out, float* mean, float* rstd, const float* x, Residual res, const Y* y, const float* w,
+                    const float* b, int64_t N, int64_t C, float eps) {
 #pragma omp parallel
   {
     RowWriter<Out> writer{out, C};
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
-      const float* xr = x + r * C;
+      const float* xr = input_row(x, res, y, r, C);
       float s = 0.f;
 #pragma omp simd reduction(+ : s)
       for (int64_t c = 0; c < C; c++) s += xr[c];
@@ -67,14 +79,15 @@ void layernorm_rows(Out* out, float* mean, float* rstd, const float* x, const fl
   }
 }
 
-template <typename Out>
-void rmsnorm_rows(Out* out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
+template <typename Out, typename Y>
+void rmsnorm_rows(Out* out, float* rstd, const float* x, Residual res, const Y* y, const float* w, int64_t N,
+                  int64_t C, float eps) {
 #pragma omp parallel
   {
     RowWriter<Out> writer{out, C};
 #pragma omp for schedule(static)
     for (int64_t r = 0; r < N; r++) {
-      const float* xr = x + r * C;
+      const float* xr = input_row(x, res, y, r, C);
       float ss = 0.f;
 #pragma omp simd reduction(+ : ss)
       for (int64_t c = 0; c < C; c++) ss += xr[c] * xr[c];
@@ -89,10 +102,11 @@ void rmsnorm_rows(Out* out, float* rstd, const float* x, const float* w, int64_t
 }
 }  // namespace
 
-void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, const float* w, const float* b, int64_t N,
-                       int64_t C, float eps) {
-  if (out.isBf16) layernorm_rows(static_cast<uint16_t*>(out.data), mean, rstd, x, w, b, N, C, eps);
-  else layernorm_rows(static_cast<float*>(out.data), mean, rstd, x, w, b, N, C, eps);
+void layernorm_forward(Buf out, float* mean, float* rstd, const float* x, Residual res, const float* w,
+                       const float* b, int64_t N, int64_t C, float eps) {
+  typed(out, [&](auto* o) {
+    typed(res.y, [&](auto* y) { layernorm_rows(o, mean, rstd, x, res, y, w, b, N, C, eps); });
+  });
 }
 
 namespace {
@@ -183,9 +197,9 @@ void rmsnorm_backward(float* dx, float* dw, Buf dout, const float* x, const floa
   typed(dout, [&](auto* g) { rmsnorm_grad(dx, dw, g, x, w, rstd, N, C, accumulate); });
 }
 
-void rmsnorm_forward(Buf out, float* rstd, const float* x, const float* w, int64_t N, int64_t C, float eps) {
-  if (out.isBf16) rmsnorm_rows(static_cast<uint16_t*>(out.data), rstd, x, w, N, C, eps);
-  else rmsnorm_rows(static_cast<float*>(out.data), rstd, x, w, N, C, eps);
+void rmsnorm_forward(Buf out, float* rstd, const float* x, Residual res, const float* w, int64_t N, int64_t C,
+                     float eps) {
+  typed(out, [&](auto* o) { typed(res.y, [&](auto* y) { rmsnorm_rows(o, rstd, x, res, y, w, N, C, eps); }); });
 }
 
 }  // namespace llmfab

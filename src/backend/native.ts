@@ -56,6 +56,20 @@ export interface NativeAddon {
     c: number,
     eps: number,
   ): void;
+  /** sum = x + y (the residual add) and out = LayerNorm(sum), in one pass over the rows */
+  addLayerNormForward(
+    sum: F32,
+    out: F32OrBf16,
+    mean: F32,
+    rstd: F32,
+    x: F32,
+    y: F32OrBf16,
+    w: F32,
+    b: F32OrNull,
+    n: number,
+    c: number,
+    eps: number,
+  ): void;
   /** dx += (accumulate) or = the input gradient; dw and db are added to */
   layerNormBackward(
     dx: F32,
@@ -71,6 +85,18 @@ export interface NativeAddon {
     accumulate: boolean,
   ): void;
   rmsNormForward(out: F32OrBf16, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
+  /** sum = x + y (the residual add) and out = RMSNorm(sum), in one pass over the rows */
+  addRmsNormForward(
+    sum: F32,
+    out: F32OrBf16,
+    rstd: F32,
+    x: F32,
+    y: F32OrBf16,
+    w: F32,
+    n: number,
+    c: number,
+    eps: number,
+  ): void;
   rmsNormBackward(
     dx: F32,
     dw: F32OrNull,

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
 import {
-  add,
+  addLayerNorm,
   attentionQkv,
   cachedAttention,
   dropout,
@@ -124,21 +124,24 @@ const gptForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) =>
   let x = kv ? embeddingAt(idx, kv.positions, wte, wpe) : drop(embedding(idx, B, T, wte, wpe));
   x = placeImages(x, opts, T, wpe);
   const C = c.nEmbd;
+  // Each residual add runs fused with the norm that reads its sum next (ln_2, the next
+  // block's ln_1, or ln_f): x is the residual stream, normed the norm of it.
+  const norm = (i: number) => (i < c.nLayer ? `transformer.h.${i}.ln_1` : "transformer.ln_f");
+  const addNorm = (y: Tensor, name: string) => addLayerNorm(x, y, w(`${name}.weight`), b(`${name}.bias`), c.normEps);
+  let normed = layerNorm(x, w(`${norm(0)}.weight`), b(`${norm(0)}.bias`), c.normEps);
   for (let i = 0; i < c.nLayer; i++) {
     const h = `transformer.h.${i}`;
-    const ln1 = layerNorm(x, w(`${h}.ln_1.weight`), b(`${h}.ln_1.bias`), c.normEps);
     // The cached path reads qkv's rows in fp32; training's attention reads them in bf16.
-    const qkv = conv(ln1, `${h}.attn.c_attn`, { half: !kv });
+    const qkv = conv(normed, `${h}.attn.c_attn`, { half: !kv });
     const rows = (offset: number) => ({ data: qkv.data, offset, stride: 3 * C });
     const att = kv
       ? cachedAttention(rows(0), rows(C), rows(2 * C), cacheArgs(c, kv, i, B, T))
       : attentionQkv(qkv, B, T, c.nHead);
-    x = add(x, drop(conv(att, `${h}.attn.c_proj`, residual)));
-    const ln2 = layerNorm(x, w(`${h}.ln_2.weight`), b(`${h}.ln_2.bias`), c.normEps);
-    const fc = gelu(conv(ln2, `${h}.mlp.c_fc`, { half: true }));
-    x = add(x, drop(conv(fc, `${h}.mlp.c_proj`, residual)));
+    ({ sum: x, normed } = addNorm(drop(conv(att, `${h}.attn.c_proj`, residual)), `${h}.ln_2`));
+    const fc = gelu(conv(normed, `${h}.mlp.c_fc`, { half: true }));
+    ({ sum: x, normed } = addNorm(drop(conv(fc, `${h}.mlp.c_proj`, residual)), norm(i + 1)));
   }
-  x = layerNorm(x, w("transformer.ln_f.weight"), b("transformer.ln_f.bias"), c.normEps);
+  x = normed;
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
   // The logits stay fp32: stored in bf16 they cost the quickstart's SFT a third of its held-out

@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
 import {
-  add,
+  addRmsNorm,
   attention,
   cachedAttention,
   dropout,
@@ -83,9 +83,13 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
   const headNorm = (t: Tensor, name: string) =>
     c.qkNorm ? rmsNorm(t.view([t.size / D, D]), w(name), c.normEps).view(t.shape) : t;
   const rows = (t: Tensor) => ({ data: t.data, offset: 0, stride: t.shape[t.shape.length - 1] as number });
+  // Each residual add runs fused with the norm that reads its sum next (the post-attention
+  // norm, the next layer's input norm, or the final norm): x is the residual stream, h its norm.
+  const norm = (i: number) => (i < c.nLayer ? `model.layers.${i}.input_layernorm.weight` : "model.norm.weight");
+  const addNorm = (y: Tensor, name: string) => addRmsNorm(x, y, w(name), c.normEps);
+  let h = rmsNorm(x, w(norm(0)), c.normEps);
   for (let i = 0; i < c.nLayer; i++) {
     const l = `model.layers.${i}`;
-    const h = rmsNorm(x, w(`${l}.input_layernorm.weight`), c.normEps);
     const q = rotate(headNorm(lin(h, `${l}.self_attn.q_proj`), `${l}.self_attn.q_norm.weight`), c.nHead);
     const k = rotate(headNorm(lin(h, `${l}.self_attn.k_proj`), `${l}.self_attn.k_norm.weight`), c.nKvHead);
     const v = lin(h, `${l}.self_attn.v_proj`);
@@ -97,12 +101,14 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
           cacheArgs(c, kv, i, B, T),
         )
       : attention(q, k, v, shape);
-    x = add(x, drop(lin(att, `${l}.self_attn.o_proj`, residual)));
-    const h2 = rmsNorm(x, w(`${l}.post_attention_layernorm.weight`), c.normEps);
-    const mlp = swiglu(lin(h2, `${l}.mlp.gate_proj`), lin(h2, `${l}.mlp.up_proj`));
-    x = add(x, drop(lin(mlp, `${l}.mlp.down_proj`, residual)));
+    ({ sum: x, normed: h } = addNorm(
+      drop(lin(att, `${l}.self_attn.o_proj`, residual)),
+      `${l}.post_attention_layernorm.weight`,
+    ));
+    const mlp = swiglu(lin(h, `${l}.mlp.gate_proj`), lin(h, `${l}.mlp.up_proj`));
+    ({ sum: x, normed: h } = addNorm(drop(lin(mlp, `${l}.mlp.down_proj`, residual)), norm(i + 1)));
   }
-  x = rmsNorm(x, w("model.norm.weight"), c.normEps);
+  x = h;
   if (opts.lastOnly) x = lastRows(x, B, T);
   const head = c.tieEmbeddings ? wte : w("lm_head.weight");
   return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);

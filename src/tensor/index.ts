@@ -4,7 +4,7 @@ export { embedding, spliceRows } from "./ops/embedding.ts";
 export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "./ops/inference.ts";
 export { type LinearOptions, linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
 export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs, tokenLogProbs } from "./ops/loss.ts";
-export { layerNorm, rmsNorm } from "./ops/norm.ts";
+export { addLayerNorm, addRmsNorm, layerNorm, rmsNorm } from "./ops/norm.ts";
 export { type PolicyTerms, policyLoss } from "./ops/policy.ts";
 export { recyclingBuffers } from "./pool.ts";
 export {

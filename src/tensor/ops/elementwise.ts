@@ -4,7 +4,7 @@ import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
 
-function sameShape(op: string, a: Tensor, b: Tensor): void {
+export function sameShape(op: string, a: Tensor, b: Tensor): void {
   if (a.size !== b.size) throw new Error(`${op}: shapes [${a.shape.join(", ")}] and [${b.shape.join(", ")}] differ`);
 }
 
@@ -51,16 +51,20 @@ export function add(a: Tensor, b: Tensor): Tensor {
   sameShape("add", a, b);
   const out = Tensor.empty(a.shape);
   native.add(out.data, a.data, b.stored, a.size);
-  if (needsGrad(a, b)) {
-    record(out, () => {
-      const g = out.grad;
-      if (!g) return;
-      if (b.requiresGrad) b.addGrad(g);
-      // out's gradient is spent after this: a may take the buffer itself (the residual stream).
-      if (a.requiresGrad && !a.adoptGrad(out)) a.addGrad(g);
-    });
-  }
+  recordAdd(out, a, b);
   return out;
+}
+
+/** The backward of out = a + b, however out was computed (addLayerNorm computes it with its norm). */
+export function recordAdd(out: Tensor, a: Tensor, b: Tensor): void {
+  if (!needsGrad(a, b)) return;
+  record(out, () => {
+    const g = out.grad;
+    if (!g) return;
+    if (b.requiresGrad) b.addGrad(g);
+    // out's gradient is spent after this: a may take the buffer itself (the residual stream).
+    if (a.requiresGrad && !a.adoptGrad(out)) a.addGrad(g);
+  });
 }
 
 export function scale(x: Tensor, s: number): Tensor {

@@ -3,7 +3,8 @@
 import { native } from "../../backend/native.ts";
 import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
-import { Tensor } from "../tensor.ts";
+import { type Shape, Tensor } from "../tensor.ts";
+import { recordAdd, sameShape } from "./elementwise.ts";
 
 /** Where the kernel puts x's gradient (it always produces one): a scratch buffer when x needs none. */
 function inputGrad(x: Tensor): { grad: Float32Array; accumulate: boolean } {
@@ -18,39 +19,91 @@ function rowsOf(x: Tensor): [number, number] {
 /** LayerNorm over the last dimension, with optional bias. */
 export function layerNorm(x: Tensor, w: Tensor, b: Tensor | null, eps = 1e-5): Tensor {
   const [N, C] = rowsOf(x);
-  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
-  const mean = new Float32Array(N);
-  const rstd = new Float32Array(N);
+  const { out, mean, rstd } = normOutputs(x.shape, N);
   native.layerNormForward(out.stored, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps);
-  if (needsGrad(x, w, b)) {
-    out.halfGradOk = bf16Native();
-    record(out, () => {
-      const g = out.storedGrad;
-      if (!g) return;
-      const dx = inputGrad(x);
-      const dw = w.requiresGrad ? w.ensureGrad() : null;
-      const db = b?.requiresGrad ? b.ensureGrad() : null;
-      native.layerNormBackward(dx.grad, dw, db, g, x.data, w.data, mean, rstd, N, C, dx.accumulate);
-    });
-  }
+  recordLayerNorm(out, x, w, b, mean, rstd);
   return out;
+}
+
+/**
+ * The residual add and the LayerNorm that reads its sum, in one pass over the rows:
+ * sum = x + y (the residual stream, fp32) and normed = LayerNorm(sum). The same values and
+ * gradients as add then layerNorm; the sum is not read back from memory for the norm.
+ */
+export function addLayerNorm(
+  x: Tensor,
+  y: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  eps = 1e-5,
+): { sum: Tensor; normed: Tensor } {
+  sameShape("addLayerNorm", x, y);
+  const [N, C] = rowsOf(x);
+  const sum = Tensor.empty(x.shape);
+  const { out, mean, rstd } = normOutputs(x.shape, N);
+  native.addLayerNormForward(sum.data, out.stored, mean, rstd, x.data, y.stored, w.data, b?.data ?? null, N, C, eps);
+  recordAdd(sum, x, y);
+  recordLayerNorm(out, sum, w, b, mean, rstd);
+  return { sum, normed: out };
+}
+
+/** A norm's output (bf16 under native bf16: a matmul reads it next) and its per-row statistics. */
+function normOutputs(shape: Shape, N: number): { out: Tensor; mean: Float32Array; rstd: Float32Array } {
+  const out = bf16Native() ? Tensor.emptyHalf(shape) : Tensor.empty(shape);
+  return { out, mean: new Float32Array(N), rstd: new Float32Array(N) };
+}
+
+function recordLayerNorm(
+  out: Tensor,
+  x: Tensor,
+  w: Tensor,
+  b: Tensor | null,
+  mean: Float32Array,
+  rstd: Float32Array,
+): void {
+  if (!needsGrad(x, w, b)) return;
+  const [N, C] = rowsOf(x);
+  out.halfGradOk = bf16Native();
+  record(out, () => {
+    const g = out.storedGrad;
+    if (!g) return;
+    const dx = inputGrad(x);
+    const dw = w.requiresGrad ? w.ensureGrad() : null;
+    const db = b?.requiresGrad ? b.ensureGrad() : null;
+    native.layerNormBackward(dx.grad, dw, db, g, x.data, w.data, mean, rstd, N, C, dx.accumulate);
+  });
 }
 
 /** RMSNorm over the last dimension (Llama). */
 export function rmsNorm(x: Tensor, w: Tensor, eps = 1e-6): Tensor {
   const [N, C] = rowsOf(x);
-  const out = bf16Native() ? Tensor.emptyHalf(x.shape) : Tensor.empty(x.shape);
-  const rstd = new Float32Array(N);
+  const { out, rstd } = normOutputs(x.shape, N);
   native.rmsNormForward(out.stored, rstd, x.data, w.data, N, C, eps);
-  if (needsGrad(x, w)) {
-    out.halfGradOk = bf16Native();
-    record(out, () => {
-      const g = out.storedGrad;
-      if (!g) return;
-      const dx = inputGrad(x);
-      const dw = w.requiresGrad ? w.ensureGrad() : null;
-      native.rmsNormBackward(dx.grad, dw, g, x.data, w.data, rstd, N, C, dx.accumulate);
-    });
-  }
+  recordRmsNorm(out, x, w, rstd);
   return out;
+}
+
+/** The residual add and the RMSNorm that reads its sum, in one pass (as addLayerNorm). */
+export function addRmsNorm(x: Tensor, y: Tensor, w: Tensor, eps = 1e-6): { sum: Tensor; normed: Tensor } {
+  sameShape("addRmsNorm", x, y);
+  const [N, C] = rowsOf(x);
+  const sum = Tensor.empty(x.shape);
+  const { out, rstd } = normOutputs(x.shape, N);
+  native.addRmsNormForward(sum.data, out.stored, rstd, x.data, y.stored, w.data, N, C, eps);
+  recordAdd(sum, x, y);
+  recordRmsNorm(out, sum, w, rstd);
+  return { sum, normed: out };
+}
+
+function recordRmsNorm(out: Tensor, x: Tensor, w: Tensor, rstd: Float32Array): void {
+  if (!needsGrad(x, w)) return;
+  const [N, C] = rowsOf(x);
+  out.halfGradOk = bf16Native();
+  record(out, () => {
+    const g = out.storedGrad;
+    if (!g) return;
+    const dx = inputGrad(x);
+    const dw = w.requiresGrad ? w.ensureGrad() : null;
+    native.rmsNormBackward(dx.grad, dw, g, x.data, w.data, rstd, N, C, dx.accumulate);
+  });
 }
