@@ -7,7 +7,17 @@
 // preprocessor_config.json, as Hugging Face keeps them.
 import { z } from "zod";
 import { constantInit, type Parameters, param } from "../nn/parameters.ts";
-import { add, attentionQkv, embedding, gelu, layerNorm, linear, spliceRows, Tensor } from "../tensor/index.ts";
+import {
+  add,
+  addLayerNorm,
+  attentionQkv,
+  embedding,
+  gelu,
+  layerNorm,
+  linear,
+  spliceRows,
+  Tensor,
+} from "../tensor/index.ts";
 import type { ForwardOptions, NormalInit } from "./model.ts";
 
 export type ProjectorType = "linear" | "mlp2x_gelu";
@@ -239,14 +249,22 @@ export function encodeImages(v: VisionConfig, p: Parameters, pixels: Float32Arra
     linear(patches, w(`${TOWER}.embeddings.patch_embedding.weight`), null, "out-in"),
     embedding(positionIds, count, N, w(`${TOWER}.embeddings.position_embedding.weight`), null),
   );
+  // Each residual add runs fused with the norm that reads its sum next (layer_norm2, the
+  // next layer's layer_norm1, or post_layernorm): x is the residual stream, normed its norm.
+  const normAfter = (i: number) =>
+    i < v.layers ? `${TOWER}.encoder.layers.${i}.layer_norm1` : `${TOWER}.post_layernorm`;
+  const addNorm = (y: Tensor, name: string) => addLayerNorm(x, y, w(`${name}.weight`), w(`${name}.bias`), v.normEps);
+  let normed = norm(x, normAfter(0));
   for (let i = 0; i < v.layers; i++) {
     const l = `${TOWER}.encoder.layers.${i}`;
-    const qkv = dense(norm(x, `${l}.layer_norm1`), `${l}.self_attn.qkv_proj`);
-    x = add(x, dense(attentionQkv(qkv, count, N, v.heads, false), `${l}.self_attn.out_proj`));
-    x = add(x, dense(gelu(dense(norm(x, `${l}.layer_norm2`), `${l}.mlp.fc1`)), `${l}.mlp.fc2`));
+    const qkv = dense(normed, `${l}.self_attn.qkv_proj`);
+    ({ sum: x, normed } = addNorm(
+      dense(attentionQkv(qkv, count, N, v.heads, false), `${l}.self_attn.out_proj`),
+      `${l}.layer_norm2`,
+    ));
+    ({ sum: x, normed } = addNorm(dense(gelu(dense(normed, `${l}.mlp.fc1`)), `${l}.mlp.fc2`), normAfter(i + 1)));
   }
-  x = norm(x, `${TOWER}.post_layernorm`);
-  const projected = dense(x, `${PROJECTOR}.linear_1`);
+  const projected = dense(normed, `${PROJECTOR}.linear_1`);
   return v.projector === "linear" ? projected : dense(gelu(projected), `${PROJECTOR}.linear_2`);
 }
 
