@@ -8,7 +8,7 @@ import { makeConfig } from "../src/model/config.ts";
 import { initModel } from "../src/model/model.ts";
 import { trainable } from "../src/nn/parameters.ts";
 import { Rng } from "../src/nn/random.ts";
-import { crossEntropy, type Precision, setPrecision } from "../src/tensor/index.ts";
+import { type Precision, setPrecision } from "../src/tensor/index.ts";
 import { rankRows } from "../src/train/distributed.ts";
 import { Trainer } from "../src/train/trainer.ts";
 import { BENCH_CONFIGS, type BenchConfigName, median } from "./configs.ts";
@@ -42,9 +42,7 @@ for (let i = 0; i < Number(warmup) + Number(steps); i++) {
   const x = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
   const y = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
   const t0 = performance.now();
-  const r = trainer.step(i, [
-    { count: tokens, loss: () => crossEntropy(model.forward(x, rows.count, c.blockSize), y) },
-  ]);
+  const r = trainer.step(i, [{ count: tokens, loss: () => model.loss(x, y, rows.count, c.blockSize) }]);
   if (i >= Number(warmup)) {
     times.push(performance.now() - t0);
     reduce.push(r.allreduceSeconds * 1000);

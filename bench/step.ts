@@ -7,7 +7,7 @@ import { trainable } from "../src/nn/parameters.ts";
 import { Rng } from "../src/nn/random.ts";
 import { AdamW } from "../src/optim/adamw.ts";
 import { clipScale, globalGradNorm } from "../src/optim/clip.ts";
-import { backward, crossEntropy, type Precision, setPrecision } from "../src/tensor/index.ts";
+import { backward, type Precision, setPrecision } from "../src/tensor/index.ts";
 import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 
 export interface BenchTrainer {
@@ -32,7 +32,7 @@ export function benchTrainer(name: BenchConfigName, threads: number, precision: 
     step() {
       const x = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
       const y = Int32Array.from({ length: tokens }, () => rng.int(c.vocabSize));
-      const loss = crossEntropy(model.forward(x, c.batch, c.blockSize), y);
+      const loss = model.loss(x, y, c.batch, c.blockSize);
       const value = loss.item();
       backward(loss);
       opt.step(1e-3, clipScale(globalGradNorm(params), 1));

@@ -216,6 +216,26 @@ describe("tensors stored in bf16", { skip }, () => {
   // GPT-2's attention block in training: the fused qkv projection stored in bf16, attention
   // reading it as stored and writing its output in bf16, qkv's gradient written in bf16 by
   // the attention backward (T = 100: two 64-row tiles, the second partial).
+  test("the head's blocked cross-entropy equals the head then cross-entropy in bf16: exactly in one block", () => {
+    const [N, C, V] = [70, 48, 300];
+    const targets = Int32Array.from({ length: N }, (_, i) => (i % 9 === 4 ? -1 : (i * 37) % V));
+    const run = (fused: boolean, blockRows: number) =>
+      inBf16(() => {
+        const x = new ops.Tensor(Float32Array.from(randn(N * C, 50)), [N, C], true);
+        const w = new ops.Tensor(Float32Array.from(randn(V * C, 51, 0.2)), [V, C], true);
+        const loss = fused
+          ? ops.linearCrossEntropy(x, w, targets, { blockRows })
+          : ops.crossEntropy(ops.linear(x, w, null), targets);
+        const value = Float32Array.from(loss.data);
+        ops.backward(loss);
+        return [value, x.grad, w.grad].map((a) => Float32Array.from(a ?? []));
+      });
+    const unfused = run(false, 0);
+    assert.deepEqual(run(true, N), unfused);
+    const blocked = run(true, 32); // three blocks: the weight's gradient is summed in another order
+    for (const [i, a] of blocked.entries()) assertClose(a, unfused[i] as Float32Array, 1e-5, `output ${i}`);
+  });
+
   test("attention over a bf16 qkv follows fp32, forward and gradients", () => {
     const [B, T, H, D] = [2, 100, 2, 64];
     const C = H * D;

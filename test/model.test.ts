@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type ModelConfig, makeConfig } from "../src/model/config.ts";
 import { initModel } from "../src/model/model.ts";
-import { backward, crossEntropy } from "../src/tensor/index.ts";
+import { backward, crossEntropy, noGrad } from "../src/tensor/index.ts";
 import { assertParameterGradients, rng } from "./helpers.ts";
 import { type RefParams, loss as refLoss } from "./reference/models.ts";
 
@@ -17,8 +17,12 @@ function checkModel(config: ModelConfig, B = 2, T = 6): void {
   const idx = Int32Array.from({ length: B * T }, () => Math.floor(r() * config.vocabSize));
   const targets = Int32Array.from({ length: B * T }, (_, i) => (i === 3 ? -1 : Math.floor(r() * config.vocabSize)));
 
-  const loss = crossEntropy(model.forward(idx, B, T), targets);
+  // The logits' loss (what inference and the preference losses read) and the fused head loss
+  // training runs: the same value; the gradients checked are the fused loss's.
+  const viaLogits = noGrad(() => crossEntropy(model.forward(idx, B, T), targets).item());
+  const loss = model.loss(idx, targets, B, T);
   const lossValue = loss.item();
+  assert.ok(Math.abs(lossValue - viaLogits) / viaLogits < 1e-6, `fused loss ${lossValue} vs ${viaLogits}`);
   backward(loss);
 
   const p: RefParams = new Map([...model.params].map(([n, t]) => [n, Float64Array.from(t.data)]));

@@ -427,6 +427,21 @@ describe("gradient checks against float64 finite differences", () => {
     });
   });
 
+  test("the head's cross-entropy in blocks of rows: the loss of x W^T and its gradients, with ignored targets", () => {
+    const [N, C, V] = [7, 5, 6];
+    const targets = Int32Array.from([3, -1, 0, 5, -1, 2, 1]);
+    for (const blockRows of [3, 64]) // three blocks (the last one short), then one
+      gradCheck(`linearCrossEntropy, ${blockRows} rows a block`, {
+        inputs: [randn(N * C, 35), randn(V * C, 36)],
+        shapes: [
+          [N, C],
+          [V, C],
+        ],
+        op: ([x, w]) => ops.linearCrossEntropy(x!, w!, targets, { blockRows }),
+        ref: ([x, w]) => Float64Array.of(ref.crossEntropy(ref.linear(x!, w!, null, N, V, C, false), targets, V, -1)),
+      });
+  });
+
   test("sequence log-probabilities (what DPO and RL compare), with ignored positions", () => {
     const [B, T, V] = [2, 4, 5];
     const targets = Int32Array.from([1, -1, 4, 0, -1, -1, 2, 3]);

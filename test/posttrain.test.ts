@@ -300,9 +300,17 @@ describe("fine-tuning modes", () => {
       assert.ok(Math.abs(l - w) < 1e-4 * w, `step ${i}: ${l} vs ${w}`);
     });
     // One step's update: the same (Adam's later steps amplify float rounding in tiny gradients).
+    // The key bias is left out: its gradient is zero in exact arithmetic (softmax ignores a
+    // shift every key shares), so Adam's first step turns its rounding noise into +-lr.
+    const withoutKeyBias = (name: string, data: Float32Array) => {
+      if (!name.endsWith("attn.c_attn.bias")) return data;
+      const C = data.length / 3;
+      return Float32Array.of(...data.subarray(0, C), ...data.subarray(2 * C));
+    };
     const [a1, w1] = [train(4, 2, 1), train(8, 1, 1)];
     for (const [name, t] of a1.params) {
-      const err = relError(t.data, w1.params.get(name)?.data as Float32Array);
+      const expected = w1.params.get(name)?.data as Float32Array;
+      const err = relError(withoutKeyBias(name, t.data), withoutKeyBias(name, expected));
       assert.ok(err < 1e-4, `${name}: relative difference ${err.toExponential(2)}`);
     }
   });

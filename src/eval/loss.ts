@@ -1,6 +1,6 @@
 // Mean next-token loss over a token stream, in non-overlapping windows of the block size.
 import type { Model } from "../model/model.ts";
-import { crossEntropy, noGrad, recyclingBuffers } from "../tensor/index.ts";
+import { noGrad, recyclingBuffers } from "../tensor/index.ts";
 
 export interface LossReport {
   loss: number;
@@ -22,7 +22,7 @@ export function evaluateLoss(model: Model, tokens: Int32Array, batchSize = 8): L
     for (let i = 0; i < full.length; i += batchSize) {
       const batch = full.slice(i, i + batchSize);
       const [x, y] = windows(tokens, batch, T);
-      const loss = recyclingBuffers(() => crossEntropy(model.forward(x, batch.length, T), y).item());
+      const loss = recyclingBuffers(() => model.loss(x, y, batch.length, T).item());
       sum += loss * batch.length * T;
       count += batch.length * T;
     }
@@ -30,7 +30,7 @@ export function evaluateLoss(model: Model, tokens: Int32Array, batchSize = 8): L
     if (rest !== undefined) {
       const len = tokens.length - 1 - rest;
       const [x, y] = windows(tokens, [rest], len);
-      sum += crossEntropy(model.forward(x, 1, len), y).item() * len;
+      sum += model.loss(x, y, 1, len).item() * len;
       count += len;
     }
   });

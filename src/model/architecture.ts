@@ -36,6 +36,8 @@ export interface Architecture {
     opts: ForwardOptions,
     adapters: Adapters,
   ): Tensor;
+  /** The output head's weight [vocab, C] (the token embedding when they are tied). */
+  headWeight(c: ModelConfig, p: Parameters): Tensor;
   /** The transformer block a parameter belongs to; null for embeddings, final norm and head. */
   blockOf(name: string): number | null;
   /** The final norm and output head (they train with the top blocks in freeze mode). */

@@ -60,6 +60,9 @@ function llamaParameters(c: ModelConfig, normal: NormalInit): Parameters {
   return p;
 }
 
+const llamaHead: Architecture["headWeight"] = (c, p) =>
+  param(p, c.tieEmbeddings ? "model.embed_tokens.weight" : "lm_head.weight");
+
 const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) => {
   const w = (name: string) => param(p, name);
   // Layers by name, with their LoRA adapters if any.
@@ -110,8 +113,8 @@ const llamaForward: Architecture["forward"] = (c, p, idx, B, T, opts, adapters) 
   }
   x = h;
   if (opts.lastOnly) x = lastRows(x, B, T);
-  const head = c.tieEmbeddings ? wte : w("lm_head.weight");
-  return linear(x, head, null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
+  if (opts.hidden) return x;
+  return linear(x, llamaHead(c, p), null).view([opts.lastOnly ? B : B * T, c.vocabSize]);
 };
 
 /** The config.json fields every member of the family has. */
@@ -307,6 +310,7 @@ export function familyMember(
     toHf,
     parameters: llamaParameters,
     forward: llamaForward,
+    headWeight: llamaHead,
     blockOf: (name) => {
       const m = /^model\.layers\.(\d+)\./.exec(name);
       return m ? Number(m[1]) : null;

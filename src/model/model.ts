@@ -2,7 +2,7 @@
 // pass from token ids to next-token logits.
 import { countParameters, normalInit, type Parameters } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { Tensor } from "../tensor/index.ts";
+import { linearCrossEntropy, Tensor } from "../tensor/index.ts";
 import { architectureOf } from "./architecture.ts";
 import type { ModelConfig } from "./config.ts";
 import type { CacheStep } from "./kv-cache.ts";
@@ -16,6 +16,8 @@ export interface ForwardOptions {
   kv?: CacheStep;
   /** logits of each sequence's last token only ([B, vocab]) */
   lastOnly?: boolean;
+  /** the final norm's output [B * T, C] in place of the logits (for a loss that applies the head itself) */
+  hidden?: boolean;
   /** images whose patch vectors take the place of placeholder tokens (vision models) */
   images?: ImageBatch;
   /** set by the model from `images`: the encoded vectors and the rows they replace */
@@ -38,16 +40,25 @@ export interface Model {
   readonly adapters: Adapters;
   /** Logits [B * T, vocab] (or [B, vocab] with lastOnly) for token ids [B * T]. */
   forward(idx: Int32Array, B: number, T: number, opts?: ForwardOptions): Tensor;
+  /**
+   * The mean cross-entropy of the next-token predictions against targets [B * T] (IGNORE_INDEX
+   * where a position does not count): crossEntropy(forward(...), targets), with the head and
+   * the loss fused so the [B * T, vocab] logits never exist whole.
+   */
+  loss(idx: Int32Array, targets: Int32Array, B: number, T: number, opts?: ForwardOptions): Tensor;
 }
 
 export function buildModel(config: ModelConfig, params: Parameters, adapters: Adapters = new Map()): Model {
-  const { forward } = architectureOf(config);
+  const { forward, headWeight } = architectureOf(config);
+  const run = (idx: Int32Array, B: number, T: number, opts: ForwardOptions) =>
+    forward(config, params, idx, B, T, withImageVectors(config, params, opts), adapters);
   return {
     config,
     params,
     adapters,
-    forward: (idx, B, T, opts = {}) =>
-      forward(config, params, idx, B, T, withImageVectors(config, params, opts), adapters),
+    forward: (idx, B, T, opts = {}) => run(idx, B, T, opts),
+    loss: (idx, targets, B, T, opts = {}) =>
+      linearCrossEntropy(run(idx, B, T, { ...opts, hidden: true }), headWeight(config, params), targets),
   };
 }
 

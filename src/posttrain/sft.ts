@@ -15,7 +15,7 @@ import {
 } from "../model/vision.ts";
 import { freezeExcept, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import { crossEntropy, IGNORE_INDEX, noGrad, recyclingBuffers, type Tensor } from "../tensor/index.ts";
+import { IGNORE_INDEX, noGrad, recyclingBuffers, type Tensor } from "../tensor/index.ts";
 import { EMPTY_SHARE, type MicroBatch, Trainer } from "../train/trainer.ts";
 import type { EncodedConversation } from "./encode.ts";
 
@@ -215,7 +215,7 @@ export function runSft(
         const images = batchImages(part, padded.T, model.config.vision);
         micros.push({
           count: padded.y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0),
-          loss: () => crossEntropy(model.forward(padded.x, part.length, padded.T, { dropoutSeed, images }), padded.y),
+          loss: () => model.loss(padded.x, padded.y, part.length, padded.T, { dropoutSeed, images }),
         });
       }
       const r = trainer.step(step, micros);
@@ -239,7 +239,7 @@ export function conversationLoss(model: Model, data: EncodedConversation[], batc
       const targets = y.reduce((n, t) => n + (t === IGNORE_INDEX ? 0 : 1), 0);
       if (targets === 0) continue;
       const images = batchImages(batch, T, model.config.vision);
-      const loss = () => crossEntropy(model.forward(x, batch.length, T, { images }), y).item();
+      const loss = () => model.loss(x, y, batch.length, T, { images }).item();
       sum += recyclingBuffers(loss) * targets;
       count += targets;
     }

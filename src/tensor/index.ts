@@ -1,6 +1,7 @@
 export { type AttentionShape, attention, attentionQkv } from "./ops/attention.ts";
 export { add, dropout, gelu, rope, scale, swiglu } from "./ops/elementwise.ts";
 export { embedding, spliceRows } from "./ops/embedding.ts";
+export { type HeadLossOptions, headBlockRows, linearCrossEntropy } from "./ops/head-loss.ts";
 export { cachedAttention, embeddingAt, lastRows, type RowSource, ropeAt } from "./ops/inference.ts";
 export { type LinearOptions, linear, linearPlusLowRank, matmul, type WeightLayout } from "./ops/linear.ts";
 export { crossEntropy, dpoLoss, IGNORE_INDEX, sequenceLogProbs, tokenLogProbs } from "./ops/loss.ts";

@@ -11,15 +11,7 @@ import { generate } from "../model/generate.ts";
 import { flopsPerToken, initModel, type Model } from "../model/model.ts";
 import { countParameters, trainable } from "../nn/parameters.ts";
 import { Rng } from "../nn/random.ts";
-import {
-  cpuHasBf16,
-  cpuSummary,
-  crossEntropy,
-  noGrad,
-  recyclingBuffers,
-  resolvePrecision,
-  setPrecision,
-} from "../tensor/index.ts";
+import { cpuHasBf16, cpuSummary, noGrad, recyclingBuffers, resolvePrecision, setPrecision } from "../tensor/index.ts";
 import { randomBatch, type Split } from "./batches.ts";
 import { loadCheckpoint, STATE_JSON, saveCheckpoint, type TrainerProgress } from "./checkpoint.ts";
 import type { PretrainConfig } from "./config.ts";
@@ -179,7 +171,7 @@ export function pretrain(o: PretrainOptions): PretrainResult {
           model.config.dropout > 0
             ? ((step * t.grad_accum + micro) * 1000 + t.seed) * comm.size + comm.rank
             : undefined;
-        return { count: rows.count * T, loss: () => crossEntropy(model.forward(x, rows.count, T, { dropoutSeed }), y) };
+        return { count: rows.count * T, loss: () => model.loss(x, y, rows.count, T, { dropoutSeed }) };
       });
       const { loss, lr, gradNorm, allreduceSeconds } = trainer.step(step, micros);
 
@@ -273,7 +265,7 @@ export function estimateLoss(model: Model, tokens: Split, B: number, T: number, 
   noGrad(() => {
     for (let i = 0; i < iters; i++) {
       const { x, y } = randomBatch(tokens, B, T, rng);
-      sum += recyclingBuffers(() => crossEntropy(model.forward(x, B, T), y).item());
+      sum += recyclingBuffers(() => model.loss(x, y, B, T).item());
     }
   });
   return sum / iters;

@@ -17,14 +17,14 @@ function bf16(): boolean {
  * the weight gradient, an output gradient for both input and weight gradients) is
  * converted to bf16 once; elsewhere the fp32 data is passed and the matmul rounds it.
  */
-function converted(data: Float32Array): Float32Array | Uint16Array {
+export function converted(data: Float32Array): Float32Array | Uint16Array {
   if (!bf16Native()) return data;
   const out = takeBf16(data.length);
   native.toBf16(data, out, data.length);
   return out;
 }
 
-function release(operand: Float32Array | Uint16Array): void {
+export function release(operand: Float32Array | Uint16Array): void {
   if (operand instanceof Uint16Array) giveBf16(operand);
 }
 
@@ -58,7 +58,7 @@ function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): Lay
 }
 
 /** An operand for a bf16 matmul: the tensor's own bf16 values when it holds them, else a converted copy. */
-function operand(x: Tensor): { data: Float32Array | Uint16Array; owned: boolean } {
+export function operand(x: Tensor): { data: Float32Array | Uint16Array; owned: boolean } {
   const half = bf16Native() ? x.half : null;
   return half ? { data: half, owned: false } : { data: converted(x.data), owned: true };
 }
