@@ -61,16 +61,26 @@ function recordLayerNorm(
   mean: Float32Array,
   rstd: Float32Array,
 ): void {
-  if (!needsGrad(x, w, b)) return;
   const [N, C] = rowsOf(x);
-  out.halfGradOk = bf16Native();
-  record(out, () => {
-    const g = out.storedGrad;
-    if (!g) return;
-    const dx = inputGrad(x);
+  recordNorm(out, x, [w, b], (g, dx) => {
     const dw = w.requiresGrad ? w.ensureGrad() : null;
     const db = b?.requiresGrad ? b.ensureGrad() : null;
     native.layerNormBackward(dx.grad, dw, db, g, x.data, w.data, mean, rstd, N, C, dx.accumulate);
+  });
+}
+
+/** A norm's backward: `kernel` writes x's gradient (where inputGrad says) and adds the weights' from out's. */
+function recordNorm(
+  out: Tensor,
+  x: Tensor,
+  weights: (Tensor | null)[],
+  kernel: (g: Float32Array | Uint16Array, dx: { grad: Float32Array; accumulate: boolean }) => void,
+): void {
+  if (!needsGrad(x, ...weights)) return;
+  out.halfGradOk = bf16Native();
+  record(out, () => {
+    const g = out.storedGrad;
+    if (g) kernel(g, inputGrad(x));
   });
 }
 
@@ -96,13 +106,8 @@ export function addRmsNorm(x: Tensor, y: Tensor, w: Tensor, eps = 1e-6): { sum: 
 }
 
 function recordRmsNorm(out: Tensor, x: Tensor, w: Tensor, rstd: Float32Array): void {
-  if (!needsGrad(x, w)) return;
   const [N, C] = rowsOf(x);
-  out.halfGradOk = bf16Native();
-  record(out, () => {
-    const g = out.storedGrad;
-    if (!g) return;
-    const dx = inputGrad(x);
+  recordNorm(out, x, [w], (g, dx) => {
     const dw = w.requiresGrad ? w.ensureGrad() : null;
     native.rmsNormBackward(dx.grad, dw, g, x.data, w.data, rstd, N, C, dx.accumulate);
   });
