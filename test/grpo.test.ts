@@ -233,6 +233,11 @@ describe("GRPO", () => {
     const r = llmfab([...args, "--prompts-per-step", "2", "--max-tokens", "8", "--lr", "1e-2", "--out", out]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /GRPO: 6 steps; mean reward [\d.]+ in the first step, [\d.]+ in the last/);
+    // Progress lines give each step's time and sampling speed; a matmul MFU would mean nothing here.
+    const steps = r.stderr.split("\n").filter((l) => l.startsWith("step "));
+    assert.equal(steps.length, 6, r.stderr);
+    for (const line of steps)
+      assert.match(line, /^step \d: loss -?[\d.]+, lr [\d.]+e[-+]\d+, \d*[1-9][\d.]* ms, \d+ tok\/s$/);
     const metrics = readFileSync(join(out, "metrics.jsonl"), "utf8").trim().split("\n");
     assert.equal(metrics.length, 6);
     assert.ok("mean_reward" in JSON.parse(metrics[0] as string));

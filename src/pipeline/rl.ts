@@ -150,6 +150,7 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       ...{ updates, clip, klBeta, reference },
       ...{ lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 },
     };
+    let last = performance.now();
     const steps = runGrpo(
       model,
       codec,
@@ -158,7 +159,10 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       (s) => {
         rewards.push(s.meanReward);
         log(s);
-        reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, mfu: 0, ms: 0 });
+        // The step's time is mostly sampling: its speed is the sampled tokens', not a matmul MFU.
+        const now = performance.now();
+        reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, ms: now - last });
+        last = now;
       },
       hooks,
     );

@@ -5,9 +5,10 @@ export interface StepReport {
   step: number;
   loss: number;
   lr: number;
-  tokPerSec: number;
-  mfu: number;
-  ms: number;
+  /** left out where a step has no meaningful figure (DPO's pairs, RL's sampling-bound steps) */
+  tokPerSec?: number;
+  mfu?: number;
+  ms?: number;
 }
 
 export interface Reporter {
@@ -31,7 +32,11 @@ export function createReporter(total: number, done: number, logInterval: number,
 }
 
 function formatStep(r: StepReport): string {
-  return `step ${r.step}: loss ${r.loss.toFixed(4)}, lr ${r.lr.toExponential(2)}, ${r.ms.toFixed(1)} ms, ${Math.round(r.tokPerSec)} tok/s, MFU ${(100 * r.mfu).toFixed(1)}%`;
+  const parts = [`step ${r.step}: loss ${r.loss.toFixed(4)}`, `lr ${r.lr.toExponential(2)}`];
+  if (r.ms !== undefined) parts.push(`${r.ms.toFixed(1)} ms`);
+  if (r.tokPerSec !== undefined) parts.push(`${Math.round(r.tokPerSec)} tok/s`);
+  if (r.mfu !== undefined) parts.push(`MFU ${(100 * r.mfu).toFixed(1)}%`);
+  return parts.join(", ");
 }
 
 function barReporter(total: number, done: number): Reporter {
@@ -49,8 +54,8 @@ function barReporter(total: number, done: number): Reporter {
     step(r) {
       bar.update(r.step + 1, {
         loss: r.loss.toFixed(4),
-        tokps: Math.round(r.tokPerSec),
-        mfu: (100 * r.mfu).toFixed(1),
+        tokps: r.tokPerSec === undefined ? "-" : Math.round(r.tokPerSec),
+        mfu: r.mfu === undefined ? "-" : (100 * r.mfu).toFixed(1),
       });
     },
     evaluation(_step, _train, val) {
