@@ -101,13 +101,13 @@ describe("kernels with bf16 inputs and outputs", { skip }, () => {
       const [m1, r1, m2, r2] = [0, 1, 2, 3].map(() => new Float32Array(N));
       native.layerNormForward(expected, m1!, r1!, expectedSum, w, b, N, C, 1e-5);
       const sum = new Float32Array(N * C);
-      native.addLayerNormForward(sum, out, m2!, r2!, x, yHalf, w, b, N, C, 1e-5);
+      native.layerNormForward(out, m2!, r2!, x, w, b, N, C, 1e-5, sum, yHalf);
       assert.deepEqual(sum, expectedSum);
       assert.deepEqual(out, expected);
       assert.deepEqual([m2, r2], [m1, r1]);
       native.rmsNormForward(expected, r1!, expectedSum, w, N, C, 1e-6);
       sum.fill(0);
-      native.addRmsNormForward(sum, out, r2!, x, yHalf, w, N, C, 1e-6);
+      native.rmsNormForward(out, r2!, x, w, N, C, 1e-6, sum, yHalf);
       assert.deepEqual(sum, expectedSum);
       assert.deepEqual(out, expected);
       assert.deepEqual(r2, r1);

@@ -95,17 +95,19 @@ Napi::Value EmbeddingBackward(const Napi::CallbackInfo& info) {
   return Undefined(info);
 }
 
-constexpr Residual kNoResidual{nullptr, {nullptr, false}};
-
-Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
-  layernorm_forward(Op(info, 0), F(info, 1), F(info, 2), F(info, 3), kNoResidual, F(info, 4), F(info, 5),
-                    N(info, 6), N(info, 7), R(info, 8));
-  return Undefined(info);
+// The optional (sum, y) pair at arguments i, i + 1 of a norm's forward: both or neither.
+Residual ResidualArgs(const Napi::CallbackInfo& info, size_t i) {
+  const Residual res{F(info, i), Op(info, i + 1)};
+  if ((res.sum == nullptr) != (res.y.data == nullptr))
+    throw Napi::TypeError::New(info.Env(), "a norm's residual needs both sum and y");
+  return res;
 }
-// addLayerNormForward(sum, out, mean, rstd, x, y, w, b, n, c, eps): sum = x + y, out = LayerNorm(sum)
-Napi::Value AddLayerNormForward(const Napi::CallbackInfo& info) {
-  layernorm_forward(Op(info, 1), F(info, 2), F(info, 3), F(info, 4), Residual{F(info, 0), Op(info, 5)}, F(info, 6),
-                    F(info, 7), N(info, 8), N(info, 9), R(info, 10));
+
+// layerNormForward(out, mean, rstd, x, w, b, n, c, eps[, sum, y]): with sum and y, the
+// residual add runs in the same pass: sum = x + y, out = LayerNorm(sum).
+Napi::Value LayerNormForward(const Napi::CallbackInfo& info) {
+  layernorm_forward(Op(info, 0), F(info, 1), F(info, 2), F(info, 3), ResidualArgs(info, 9), F(info, 4),
+                    F(info, 5), N(info, 6), N(info, 7), R(info, 8));
   return Undefined(info);
 }
 Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
@@ -113,14 +115,10 @@ Napi::Value LayerNormBackward(const Napi::CallbackInfo& info) {
                      F(info, 6), F(info, 7), N(info, 8), N(info, 9), B(info, 10));
   return Undefined(info);
 }
+// rmsNormForward(out, rstd, x, w, n, c, eps[, sum, y]): as layerNormForward.
 Napi::Value RmsNormForward(const Napi::CallbackInfo& info) {
-  rmsnorm_forward(Op(info, 0), F(info, 1), F(info, 2), kNoResidual, F(info, 3), N(info, 4), N(info, 5), R(info, 6));
-  return Undefined(info);
-}
-// addRmsNormForward(sum, out, rstd, x, y, w, n, c, eps): sum = x + y, out = RMSNorm(sum)
-Napi::Value AddRmsNormForward(const Napi::CallbackInfo& info) {
-  rmsnorm_forward(Op(info, 1), F(info, 2), F(info, 3), Residual{F(info, 0), Op(info, 4)}, F(info, 5), N(info, 6),
-                  N(info, 7), R(info, 8));
+  rmsnorm_forward(Op(info, 0), F(info, 1), F(info, 2), ResidualArgs(info, 7), F(info, 3), N(info, 4),
+                  N(info, 5), R(info, 6));
   return Undefined(info);
 }
 Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
@@ -302,10 +300,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
       {"embeddingForward", EmbeddingForward},
       {"embeddingBackward", EmbeddingBackward},
       {"layerNormForward", LayerNormForward},
-      {"addLayerNormForward", AddLayerNormForward},
       {"layerNormBackward", LayerNormBackward},
       {"rmsNormForward", RmsNormForward},
-      {"addRmsNormForward", AddRmsNormForward},
       {"rmsNormBackward", RmsNormBackward},
       {"geluForward", GeluForward},
       {"geluBackward", GeluBackward},

@@ -45,6 +45,7 @@ export interface NativeAddon {
     t: number,
     c: number,
   ): void;
+  /** With sum and y, the residual add runs in the same pass: sum = x + y, out = LayerNorm(sum). */
   layerNormForward(
     out: F32OrBf16,
     mean: F32,
@@ -55,20 +56,8 @@ export interface NativeAddon {
     n: number,
     c: number,
     eps: number,
-  ): void;
-  /** sum = x + y (the residual add) and out = LayerNorm(sum), in one pass over the rows */
-  addLayerNormForward(
-    sum: F32,
-    out: F32OrBf16,
-    mean: F32,
-    rstd: F32,
-    x: F32,
-    y: F32OrBf16,
-    w: F32,
-    b: F32OrNull,
-    n: number,
-    c: number,
-    eps: number,
+    sum?: F32,
+    y?: F32OrBf16,
   ): void;
   /** dx += (accumulate) or = the input gradient; dw and db are added to */
   layerNormBackward(
@@ -84,18 +73,17 @@ export interface NativeAddon {
     c: number,
     accumulate: boolean,
   ): void;
-  rmsNormForward(out: F32OrBf16, rstd: F32, x: F32, w: F32, n: number, c: number, eps: number): void;
-  /** sum = x + y (the residual add) and out = RMSNorm(sum), in one pass over the rows */
-  addRmsNormForward(
-    sum: F32,
+  /** With sum and y, as layerNormForward: sum = x + y, out = RMSNorm(sum). */
+  rmsNormForward(
     out: F32OrBf16,
     rstd: F32,
     x: F32,
-    y: F32OrBf16,
     w: F32,
     n: number,
     c: number,
     eps: number,
+    sum?: F32,
+    y?: F32OrBf16,
   ): void;
   rmsNormBackward(
     dx: F32,

@@ -41,7 +41,7 @@ export function addLayerNorm(
   const [N, C] = rowsOf(x);
   const sum = Tensor.empty(x.shape);
   const { out, mean, rstd } = normOutputs(x.shape, N);
-  native.addLayerNormForward(sum.data, out.stored, mean, rstd, x.data, y.stored, w.data, b?.data ?? null, N, C, eps);
+  native.layerNormForward(out.stored, mean, rstd, x.data, w.data, b?.data ?? null, N, C, eps, sum.data, y.stored);
   recordAdd(sum, x, y);
   recordLayerNorm(out, sum, w, b, mean, rstd);
   return { sum, normed: out };
@@ -99,7 +99,7 @@ export function addRmsNorm(x: Tensor, y: Tensor, w: Tensor, eps = 1e-6): { sum: 
   const [N, C] = rowsOf(x);
   const sum = Tensor.empty(x.shape);
   const { out, rstd } = normOutputs(x.shape, N);
-  native.addRmsNormForward(sum.data, out.stored, rstd, x.data, y.stored, w.data, N, C, eps);
+  native.rmsNormForward(out.stored, rstd, x.data, w.data, N, C, eps, sum.data, y.stored);
   recordAdd(sum, x, y);
   recordRmsNorm(out, sum, w, rstd);
   return { sum, normed: out };
