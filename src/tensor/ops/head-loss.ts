@@ -8,11 +8,11 @@
 // cross-entropy does the same on GPUs).
 import { gemm, native } from "../../backend/native.ts";
 import { give, giveBf16, take, takeBf16 } from "../pool.ts";
-import { bf16Native, precision } from "../precision.ts";
+import { bf16Native } from "../precision.ts";
 import { needsGrad, record } from "../tape.ts";
 import { Tensor } from "../tensor.ts";
-import { converted, operand, release } from "./linear.ts";
-import { IGNORE_INDEX } from "./loss.ts";
+import { bf16, converted, layerShape, operand, release } from "./linear.ts";
+import { checkTargets, IGNORE_INDEX } from "./loss.ts";
 
 /** Rows a block holds: logits of about 8 MiB, but at least 64 rows (a matmul needs some height). */
 export function headBlockRows(vocab: number): number {
@@ -32,17 +32,11 @@ export interface HeadLossOptions {
  */
 export function linearCrossEntropy(x: Tensor, w: Tensor, targets: Int32Array, opts: HeadLossOptions = {}): Tensor {
   const ignoreIndex = opts.ignoreIndex ?? IGNORE_INDEX;
-  const [V, C] = w.shape as [number, number];
-  if (x.shape[x.shape.length - 1] !== C)
-    throw new Error(`linearCrossEntropy: input has ${x.shape.at(-1)} features but the head [${w.shape}] expects ${C}`);
-  const N = x.size / C;
-  if (targets.length !== N) throw new Error(`linearCrossEntropy: ${targets.length} targets for ${N} rows`);
-  for (const t of targets)
-    if (t !== ignoreIndex && (t < 0 || t >= V))
-      throw new Error(`linearCrossEntropy: target ${t} outside the vocabulary of ${V}`);
+  const { M: N, N: V, K: C } = layerShape("linearCrossEntropy", x, w, "out-in");
+  checkTargets("linearCrossEntropy", targets, N, V, ignoreIndex);
   const count = targets.reduce((n, t) => n + (t === ignoreIndex ? 0 : 1), 0);
   const training = needsGrad(x, w) && count > 0;
-  const bf16 = precision() === "bf16";
+  const inBf16 = bf16();
   const xOperand = operand(x);
   const wData = converted(w.data);
   const R = Math.min(N, opts.blockRows ?? headBlockRows(V));
@@ -58,14 +52,14 @@ export function linearCrossEntropy(x: Tensor, w: Tensor, targets: Int32Array, op
     const n = Math.min(R, N - r0);
     const xRows = xOperand.data.subarray(r0 * C, (r0 + n) * C);
     const rowTargets = targets.subarray(r0, r0 + n);
-    gemm({ out: logits, a: xRows, b: wData, M: n, N: V, K: C, transB: true, bf16 });
+    gemm({ out: logits, a: xRows, b: wData, M: n, N: V, K: C, transB: true, bf16: inBf16 });
     native.crossEntropyForward(losses, lse, logits, rowTargets, n, V, ignoreIndex);
     for (let i = 0; i < n; i++) sum += losses[i] as number;
     if (!dlogits) continue;
     const g = dlogits.subarray(0, n * V);
     native.crossEntropyBackward(g, logits, lse, rowTargets, n, V, ignoreIndex, 1 / count, false);
-    if (dx) gemm({ out: dx.subarray(r0 * C, (r0 + n) * C), a: g, b: wData, M: n, N: C, K: V, bf16 });
-    if (dw) gemm({ out: dw, a: g, b: xRows, M: V, N: C, K: n, transA: true, accumulate: r0 > 0, bf16 });
+    if (dx) gemm({ out: dx.subarray(r0 * C, (r0 + n) * C), a: g, b: wData, M: n, N: C, K: V, bf16: inBf16 });
+    if (dw) gemm({ out: dw, a: g, b: xRows, M: V, N: C, K: n, transA: true, accumulate: r0 > 0, bf16: inBf16 });
   }
   give(logits);
   if (dlogits instanceof Uint16Array) giveBf16(dlogits);

@@ -8,7 +8,7 @@ import { Tensor } from "../tensor.ts";
 /** How a weight matrix is stored: PyTorch nn.Linear [out, in] or GPT-2 Conv1D [in, out]. */
 export type WeightLayout = "out-in" | "in-out";
 
-function bf16(): boolean {
+export function bf16(): boolean {
   return precision() === "bf16";
 }
 
@@ -49,7 +49,7 @@ interface LayerShape {
   transW: boolean;
 }
 
-function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): LayerShape {
+export function layerShape(op: string, x: Tensor, w: Tensor, layout: WeightLayout): LayerShape {
   const K = x.shape[x.shape.length - 1] as number;
   const transW = layout === "out-in";
   const [N, wK] = (transW ? [w.shape[0], w.shape[1]] : [w.shape[1], w.shape[0]]) as [number, number];

@@ -112,14 +112,19 @@ export function tokenLogProbs(logits: Tensor, targets: Int32Array, ignoreIndex =
   return out;
 }
 
-/** Checks targets against logits [N, V]; each row's cross-entropy and log-sum-exp, and how many rows count. */
-function rowLosses(op: string, logits: Tensor, targets: Int32Array, ignoreIndex: number) {
-  const V = logits.shape[logits.shape.length - 1] as number;
-  const N = logits.size / V;
+/** Throws unless there is one target per row, each ignoreIndex or within the vocabulary of V. */
+export function checkTargets(op: string, targets: Int32Array, N: number, V: number, ignoreIndex: number): void {
   if (targets.length !== N) throw new Error(`${op}: ${targets.length} targets for ${N} rows of logits`);
   for (const t of targets) {
     if (t !== ignoreIndex && (t < 0 || t >= V)) throw new Error(`${op}: target ${t} outside the vocabulary of ${V}`);
   }
+}
+
+/** Checks targets against logits [N, V]; each row's cross-entropy and log-sum-exp, and how many rows count. */
+function rowLosses(op: string, logits: Tensor, targets: Int32Array, ignoreIndex: number) {
+  const V = logits.shape[logits.shape.length - 1] as number;
+  const N = logits.size / V;
+  checkTargets(op, targets, N, V, ignoreIndex);
   const losses = new Float32Array(N);
   const lse = new Float32Array(N);
   const count = native.crossEntropyForward(losses, lse, logits.stored, targets, N, V, ignoreIndex);
