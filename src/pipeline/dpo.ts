@@ -47,12 +47,9 @@ export function runDpoCommand(o: DpoCommand): DpoResult {
   const total = Math.ceil(Math.ceil(train.length / o.batchSize) * o.epochs);
   const reporter = createReporter(o.maxSteps ?? total, 0, Math.max(1, Math.floor(total / 20)), o.quiet ?? false);
   try {
-    let last = performance.now();
     const steps = runDpo(model, train, options, (s) => {
       log({ step: s.step, loss: s.loss, lr: s.lr, rewardMargin: s.margin, rewardAccuracy: s.accuracy });
-      const now = performance.now();
-      reporter.step({ step: s.step, loss: s.loss, lr: s.lr, ms: now - last });
-      last = now;
+      reporter.step({ step: s.step, loss: s.loss, lr: s.lr });
     });
     reporter.stop();
     const heldOut = val.length ? preferenceMetrics(model, val, reference, o.beta, o.batchSize) : null;

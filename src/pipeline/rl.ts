@@ -150,7 +150,6 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
       ...{ updates, clip, klBeta, reference },
       ...{ lora, reward, warmupIters: o.warmup, weightDecay: 0, gradClip: 1 },
     };
-    let last = performance.now();
     const steps = runGrpo(
       model,
       codec,
@@ -160,9 +159,7 @@ export function runRlCommand(o: RlCommand): { out: string; steps: number; firstR
         rewards.push(s.meanReward);
         log(s);
         // The step's time is mostly sampling: its speed is the sampled tokens', not a matmul MFU.
-        const now = performance.now();
-        reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec, ms: now - last });
-        last = now;
+        reporter.step({ step: s.step, loss: s.loss, lr: s.lr, tokPerSec: s.sampleTokPerSec });
       },
       hooks,
     );

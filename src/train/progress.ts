@@ -8,6 +8,7 @@ export interface StepReport {
   /** left out where a step has no meaningful figure (DPO's pairs, RL's sampling-bound steps) */
   tokPerSec?: number;
   mfu?: number;
+  /** the step's time; left out, the reporter measures it (the wall time since the last report) */
   ms?: number;
 }
 
@@ -20,9 +21,14 @@ export interface Reporter {
 export function createReporter(total: number, done: number, logInterval: number, quiet: boolean): Reporter {
   if (quiet) return { step() {}, evaluation() {}, stop() {} };
   if (process.stderr.isTTY) return barReporter(total, done);
+  // A step reported without its time took the wall time since the previous report.
+  let last = performance.now();
   return {
     step(r) {
-      if (r.step % logInterval === 0 || r.step === total - 1) process.stderr.write(`${formatStep(r)}\n`);
+      const now = performance.now();
+      const line = formatStep({ ...r, ms: r.ms ?? now - last });
+      last = now;
+      if (r.step % logInterval === 0 || r.step === total - 1) process.stderr.write(`${line}\n`);
     },
     evaluation(step, train, val) {
       process.stderr.write(`step ${step}: train loss ${train.toFixed(4)}, val loss ${val.toFixed(4)}\n`);
