@@ -3,68 +3,113 @@
 // C[M x N] += A[M x K] * B[K x N], all row-major with leading dimensions lda, ldb, ldc;
 // with TransA, A is stored [K x M] and C += A^T B (no transposed copy needed).
 //
-// A block keeps MR x NR of C in registers. FMA has a latency of ~4 cycles on two ports,
-// so about eight independent accumulator vectors keep it busy: 4 rows x 2 vectors
-// (NR = 32 floats with AVX-512, 16 with AVX2).
+// A block keeps MR x 2 vectors of C in registers and, per k, loads B's two vectors once
+// and broadcasts one A value per row (BLIS's Haswell kernel shape: 6 x 16 floats on AVX2,
+// twelve accumulators hide FMA's latency on two ports). Written with intrinsics: left to
+// auto-vectorization the accumulators went through the stack and the tiles ran at a
+// third of the FMA peak (30 against 75 GFLOP/s a core on Zen 3).
 #pragma once
 #include <cstdint>
+
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
+#include <immintrin.h>
+#endif
 
 namespace llmfab {
 
 namespace tile {
-#ifdef __AVX512F__
-constexpr int64_t NR = 32;
-#else
-constexpr int64_t NR = 16;
+
+#if defined(__AVX512F__)
+using vec = __m512;
+constexpr int64_t VL = 16;
+inline vec load(const float* p) { return _mm512_loadu_ps(p); }
+inline void store(float* p, vec v) { _mm512_storeu_ps(p, v); }
+inline vec broadcast(const float* p) { return _mm512_set1_ps(*p); }
+inline vec fma(vec a, vec b, vec c) { return _mm512_fmadd_ps(a, b, c); }
+#define LLMFAB_TILE_VECTORS 1
+#elif defined(__AVX2__) && defined(__FMA__)
+using vec = __m256;
+constexpr int64_t VL = 8;
+inline vec load(const float* p) { return _mm256_loadu_ps(p); }
+inline void store(float* p, vec v) { _mm256_storeu_ps(p, v); }
+inline vec broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+inline vec fma(vec a, vec b, vec c) { return _mm256_fmadd_ps(a, b, c); }
+#define LLMFAB_TILE_VECTORS 1
 #endif
 
-template <bool TransA, int MR, int64_t W>
-inline void block(float* C, const float* A, const float* B, int64_t K, int64_t lda, int64_t ldb,
-                  int64_t ldc) {
-  float acc[MR][W];
-  for (int r = 0; r < MR; r++)
-#pragma omp simd
-    for (int64_t j = 0; j < W; j++) acc[r][j] = C[r * ldc + j];
-  for (int64_t k = 0; k < K; k++) {
-    const float* b = B + k * ldb;
-    for (int r = 0; r < MR; r++) {
-      const float a = TransA ? A[k * lda + r] : A[r * lda + k];
-#pragma omp simd
-      for (int64_t j = 0; j < W; j++) acc[r][j] += a * b[j];
-    }
-  }
-  for (int r = 0; r < MR; r++)
-#pragma omp simd
-    for (int64_t j = 0; j < W; j++) C[r * ldc + j] = acc[r][j];
+// One A value of row r at step k.
+template <bool TransA>
+inline const float* a_at(const float* A, int64_t r, int64_t k, int64_t lda) {
+  return TransA ? A + k * lda + r : A + r * lda + k;
 }
 
-/** Columns [j0, j1) of every row, W columns at a time. */
-template <bool TransA, int64_t W>
-inline void columns(float* C, const float* A, const float* B, int64_t M, int64_t j0, int64_t j1,
-                    int64_t K, int64_t lda, int64_t ldb, int64_t ldc) {
+#ifdef LLMFAB_TILE_VECTORS
+constexpr int MR = 6;  // rows per block
+
+// C[MR x NV vectors] += A[MR rows] B[:, NV vectors], the block's C held in registers.
+template <bool TransA, int Rows, int NV>
+inline void block(float* C, const float* A, const float* B, int64_t K, int64_t lda, int64_t ldb,
+                  int64_t ldc) {
+  // One flat array, every loop unrolled: GCC then keeps the accumulators in registers
+  // (with acc[Rows][NV] it stored each one back to the stack after every FMA).
+  vec acc[Rows * NV];
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) acc[r * NV + v] = load(C + r * ldc + v * VL);
+  for (int64_t k = 0; k < K; k++) {
+    vec b[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) b[v] = load(B + k * ldb + v * VL);
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; r++) {
+      const vec a = broadcast(a_at<TransA>(A, r, k, lda));
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; v++) acc[r * NV + v] = fma(a, b[v], acc[r * NV + v]);
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; r++)
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; v++) store(C + r * ldc + v * VL, acc[r * NV + v]);
+}
+
+// Rows MR at a time, then the remainder (fewer than MR) as one block.
+template <bool TransA, int NV>
+inline void column_strip(float* C, const float* A, const float* B, int64_t M, int64_t K, int64_t lda,
+                         int64_t ldb, int64_t ldc) {
   const int64_t rowStep = TransA ? 1 : lda;  // from one row of A to the next
   int64_t i = 0;
-  for (; i + 4 <= M; i += 4)
-    for (int64_t j = j0; j < j1; j += W)
-      block<TransA, 4, W>(C + i * ldc + j, A + i * rowStep, B + j, K, lda, ldb, ldc);
-  for (; i < M; i++)
-    for (int64_t j = j0; j < j1; j += W)
-      block<TransA, 1, W>(C + i * ldc + j, A + i * rowStep, B + j, K, lda, ldb, ldc);
+  for (; i + MR <= M; i += MR) block<TransA, MR, NV>(C + i * ldc, A + i * rowStep, B, K, lda, ldb, ldc);
+  float* c = C + i * ldc;
+  const float* a = A + i * rowStep;
+  switch (M - i) {
+    case 5: return block<TransA, 5, NV>(c, a, B, K, lda, ldb, ldc);
+    case 4: return block<TransA, 4, NV>(c, a, B, K, lda, ldb, ldc);
+    case 3: return block<TransA, 3, NV>(c, a, B, K, lda, ldb, ldc);
+    case 2: return block<TransA, 2, NV>(c, a, B, K, lda, ldb, ldc);
+    case 1: return block<TransA, 1, NV>(c, a, B, K, lda, ldb, ldc);
+    default: return;
+  }
 }
+#endif
+
 }  // namespace tile
 
 template <bool TransA = false>
 inline void tile_gemm(float* C, const float* A, const float* B, int64_t M, int64_t N, int64_t K,
                       int64_t lda, int64_t ldb, int64_t ldc) {
-  const int64_t wide = N - N % tile::NR;
-  const int64_t narrow = N - N % 16;
-  tile::columns<TransA, tile::NR>(C, A, B, M, 0, wide, K, lda, ldb, ldc);
-  if (narrow > wide) tile::columns<TransA, 16>(C, A, B, M, wide, narrow, K, lda, ldb, ldc);
-  if (narrow == N) return;
+  int64_t j = 0;
+#ifdef LLMFAB_TILE_VECTORS
+  using tile::VL;
+  for (; j + 2 * VL <= N; j += 2 * VL) tile::column_strip<TransA, 2>(C + j, A, B + j, M, K, lda, ldb, ldc);
+  for (; j + VL <= N; j += VL) tile::column_strip<TransA, 1>(C + j, A, B + j, M, K, lda, ldb, ldc);
+#endif
+  if (j == N) return;
   for (int64_t r = 0; r < M; r++)
     for (int64_t k = 0; k < K; k++) {
-      const float a = TransA ? A[k * lda + r] : A[r * lda + k];
-      for (int64_t j = narrow; j < N; j++) C[r * ldc + j] += a * B[k * ldb + j];
+      const float a = *tile::a_at<TransA>(A, r, k, lda);
+      for (int64_t c = j; c < N; c++) C[r * ldc + c] += a * B[k * ldb + c];
     }
 }
 
