@@ -63,10 +63,12 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           std::fill(l.begin(), l.end(), 0.f);
           for (int64_t j0 = 0; j0 < keys_end(causal, i0, nq, T); j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
-            std::fill(s.begin(), s.end(), 0.f);
-            tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT);
+            const bool diagonal = causal && j0 == i0;
+            tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT, true,
+                      diagonal ? Skip::scores_past_diagonal : Skip::none);
             online_softmax(s.data(), o.data(), m.data(), l.data(), causal, nq, i0, j0, nk, D, scale);
-            tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D);
+            tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D, false,
+                      diagonal ? Skip::a_past_diagonal : Skip::none);
           }
           write_rows(out + ((b * T + i0) * Hq + h) * D, lse + (b * Hq + h) * T + i0, o.data(), m.data(), l.data(),
                      nq, Hq * D, D);
@@ -102,25 +104,28 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
           const float* ob = out + b * T * rowStride + h * D;
           const float* L = lse + (b * Hq + h) * T;
           output_dots(Drow.data(), dob, ob, T, rowStride, D);
-          std::fill(dqAcc.begin(), dqAcc.end(), 0.f);
           for (int64_t j0 = 0; j0 < T; j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
-            std::fill(dkt.begin(), dkt.end(), 0.f);
-            std::fill(dvt.begin(), dvt.end(), 0.f);
-            for (int64_t i0 = first_query(causal, j0); i0 < T; i0 += BT) {  // causal: earlier queries cannot see these keys
+            // causal: earlier queries cannot see these keys
+            for (int64_t i0 = first_query(causal, j0); i0 < T; i0 += BT) {
               const int64_t nq = std::min(BT, T - i0);
               const float* qi = qb + i0 * qStride;
               const float* doi = dob + i0 * rowStride;
-              std::fill(s.begin(), s.end(), 0.f);
-              std::fill(dp.begin(), dp.end(), 0.f);
-              tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT);     // S = Q K^T
-              tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT);  // dP = dO V^T
+              const bool diagonal = causal && j0 == i0;
+              const Skip scores = diagonal ? Skip::scores_past_diagonal : Skip::none;
+              tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT, true, scores);     // S = Q K^T
+              tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT, true, scores);  // dP = dO V^T
               probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), causal, nq, i0, j0, nk, scale);
               // Only the nq rows of P and dS are read: the rest of the tile never contributes.
-              tile_gemm<true>(dvt.data(), s.data(), doi, nk, D, nq, BT, rowStride, D);  // dV += P^T dO
-              tile_gemm<true>(dkt.data(), dp.data(), qi, nk, D, nq, BT, qStride, D);    // dK += dS^T Q
-              tile_gemm(&dqAcc[i0 * D], dp.data(), kb + j0 * kvStride, nq, D, nk, BT, kvStride,
-                        D);  // dQ += dS K
+              // The first query tile a key tile meets writes its dK and dV tiles; j0 = 0 writes dQ.
+              const bool firstQueries = i0 == first_query(causal, j0);
+              const Skip transposed = diagonal ? Skip::at_before_diagonal : Skip::none;
+              tile_gemm<true>(dvt.data(), s.data(), doi, nk, D, nq, BT, rowStride, D, firstQueries,
+                              transposed);  // dV += P^T dO
+              tile_gemm<true>(dkt.data(), dp.data(), qi, nk, D, nq, BT, qStride, D, firstQueries,
+                              transposed);  // dK += dS^T Q
+              tile_gemm(&dqAcc[i0 * D], dp.data(), kb + j0 * kvStride, nq, D, nk, BT, kvStride, D, j0 == 0,
+                        diagonal ? Skip::a_past_diagonal : Skip::none);  // dQ += dS K
             }
             put_rows(dk + b * T * kvStride + kh * D + j0 * kvStride, dkt.data(), nk, kvStride, D, writes.addK || h > kh * group);
             put_rows(dv + b * T * kvStride + kh * D + j0 * kvStride, dvt.data(), nk, kvStride, D, writes.addV || h > kh * group);

@@ -90,9 +90,11 @@ inline void probabilities_and_ds(float* s, float* dp, const float* L, const floa
     const float Li = L[i0 + i], Di = Drow[i0 + i];
 #pragma omp simd
     for (int64_t j = 0; j < BT; j++) {
-      const float p = j < n ? fast_exp(srow[j] * scale - Li) : 0.f;
+      // Entries past what the query sees may hold anything (a skipped product): never read.
+      const bool seen = j < n;
+      const float p = seen ? fast_exp(srow[j] * scale - Li) : 0.f;
       srow[j] = p;
-      dprow[j] = p * (dprow[j] - Di) * scale;
+      dprow[j] = seen ? p * (dprow[j] - Di) * scale : 0.f;
     }
   }
 }
