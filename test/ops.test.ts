@@ -300,7 +300,7 @@ describe("gradient checks against float64 finite differences", () => {
         op: ([q, k, v]) => ops.attention(q!, k!, v!, { B, T, Hq, Hkv, D }),
         ref: ([q, k, v]) => ref.attention(q!, k!, v!, B, T, Hq, Hkv, D),
         gradTol: 2e-3,
-        sample: 150,
+        sample: 80,
       });
     });
 

@@ -7,6 +7,9 @@
 // [B, T, Hkv, D] with kvStride between tokens (so q, k, v can be views into one fused
 // qkv buffer). Grouped-query attention: query head h reads key/value head h / (Hq / Hkv).
 #include <algorithm>
+#ifdef __AVX2__
+#include <immintrin.h>
+#endif
 #include <cmath>
 #include <vector>
 
@@ -20,21 +23,50 @@ namespace llmfab {
 namespace {
 using namespace attention_rows;
 
+#ifdef __AVX2__
+// An 8 x 8 block of floats transposed in registers: rows of src (stride apart) become rows
+// of dst (dstStride apart).
+inline void transpose8(float* dst, const float* src, int64_t stride, int64_t dstStride) {
+  __m256 r[8], t[8];
+  for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * stride);
+  for (int i = 0; i < 4; i++) {
+    t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 2; i++)
+    for (int h = 0; h < 2; h++) {
+      r[4 * i + h] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], 0x44);
+      r[4 * i + 2 + h] = _mm256_shuffle_ps(t[4 * i + h], t[4 * i + 2 + h], 0xEE);
+    }
+  // r[0..3] hold columns 0, 1, 4, 5 ... of rows 0-3 in their 128-bit halves; pair the halves.
+  constexpr int order[4] = {0, 2, 1, 3};
+  for (int c = 0; c < 4; c++) {
+    _mm256_storeu_ps(dst + c * dstStride, _mm256_permute2f128_ps(r[order[c]], r[4 + order[c]], 0x20));
+    _mm256_storeu_ps(dst + (c + 4) * dstStride, _mm256_permute2f128_ps(r[order[c]], r[4 + order[c]], 0x31));
+  }
+}
+#endif
+
 // Copies the T rows of a head (stride apart) transposed into dst [D][Tp], Tp = T rounded up
 // to whole tiles, the padding zero: a key tile is then the columns j0 .. j0 + BT.
-// In 16 x 16 blocks, so that reads and writes both stay within a few cache lines.
+// In blocks (8 x 8 in registers where AVX2 has them), so that reads and writes both stay
+// within a few cache lines.
 void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
   constexpr int64_t S = 16;
   for (int64_t d = 0; d < D; d++) std::fill(dst + d * Tp + T, dst + (d + 1) * Tp, 0.f);
-  for (int64_t r0 = 0; r0 < T; r0 += S)
+  int64_t whole = 0;  // rows done in registers
+#ifdef __AVX2__
+  whole = D % 8 == 0 ? T - T % 8 : 0;
+  for (int64_t r0 = 0; r0 < whole; r0 += 8)
+    for (int64_t d0 = 0; d0 < D; d0 += 8) transpose8(dst + d0 * Tp + r0, src + r0 * stride + d0, stride, Tp);
+#endif
+  for (int64_t r0 = whole; r0 < T; r0 += S)
     for (int64_t d0 = 0; d0 < D; d0 += S) {
       const int64_t r1 = std::min(T, r0 + S), d1 = std::min(D, d0 + S);
       for (int64_t d = d0; d < d1; d++)
         for (int64_t r = r0; r < r1; r++) dst[d * Tp + r] = src[r * stride + d];
     }
 }
-
-
 
 }  // namespace
 
