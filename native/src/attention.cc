@@ -47,26 +47,31 @@ inline void transpose8(float* dst, const float* src, int64_t stride, int64_t dst
 }
 #endif
 
-// Copies the T rows of a head (stride apart) transposed into dst [D][Tp], Tp = T rounded up
-// to whole tiles, the padding zero: a key tile is then the columns j0 .. j0 + BT.
+// Copies the T rows of a head (stride apart) transposed into dst [D][ld], ld at least T
+// rounded up to whole tiles, the padding zero: a key tile is then the columns j0 .. j0 + BT.
 // In blocks (8 x 8 in registers where AVX2 has them), so that reads and writes both stay
 // within a few cache lines.
-void transpose_rows(float* dst, const float* src, int64_t T, int64_t Tp, int64_t stride, int64_t D) {
+void transpose_rows(float* dst, const float* src, int64_t T, int64_t ld, int64_t stride, int64_t D) {
   constexpr int64_t S = 16;
-  for (int64_t d = 0; d < D; d++) std::fill(dst + d * Tp + T, dst + (d + 1) * Tp, 0.f);
+  for (int64_t d = 0; d < D; d++) std::fill(dst + d * ld + T, dst + (d + 1) * ld, 0.f);
   int64_t whole = 0;  // rows done in registers
 #ifdef __AVX2__
   whole = D % 8 == 0 ? T - T % 8 : 0;
   for (int64_t r0 = 0; r0 < whole; r0 += 8)
-    for (int64_t d0 = 0; d0 < D; d0 += 8) transpose8(dst + d0 * Tp + r0, src + r0 * stride + d0, stride, Tp);
+    for (int64_t d0 = 0; d0 < D; d0 += 8) transpose8(dst + d0 * ld + r0, src + r0 * stride + d0, stride, ld);
 #endif
   for (int64_t r0 = whole; r0 < T; r0 += S)
     for (int64_t d0 = 0; d0 < D; d0 += S) {
       const int64_t r1 = std::min(T, r0 + S), d1 = std::min(D, d0 + S);
       for (int64_t d = d0; d < d1; d++)
-        for (int64_t r = r0; r < r1; r++) dst[d * Tp + r] = src[r * stride + d];
+        for (int64_t r = r0; r < r1; r++) dst[d * ld + r] = src[r * stride + d];
     }
 }
+
+// The row stride of a transposed head: whole tiles and one cache line more. A stride of a
+// power of two (256 floats at T = 256) put the 64 rows a tile product reads into 4 of the 64
+// sets of a 32 KiB 8-way L1, which then held 32 of them.
+inline int64_t transposed_stride(int64_t T) { return padded(T) + 16; }
 
 }  // namespace
 
@@ -76,7 +81,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                        int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
                        int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
-  const int64_t Tp = padded(T);
+  const int64_t Tp = transposed_stride(T);
 #pragma omp parallel
   {
     std::vector<float> kt(D * Tp), s(BT * BT), o(BT * D), m(BT), l(BT);
@@ -116,7 +121,7 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t kvStride, float scale, bool causal, GradWrites writes) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;  // between tokens of out and dout
-  const int64_t Tp = padded(T);
+  const int64_t Tp = transposed_stride(T);
   // One work item per (batch, kv head): the query heads of its group all add into the
   // same dk/dv rows, so they run inside the item and no two threads write one row.
 #pragma omp parallel
