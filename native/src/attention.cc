@@ -81,10 +81,10 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
                        int64_t B, int64_t T, int64_t Hq, int64_t Hkv, int64_t D, int64_t qStride,
                        int64_t kvStride, float scale, bool causal) {
   const int64_t group = Hq / Hkv;
-  const int64_t Tp = transposed_stride(T);
+  const int64_t ld = transposed_stride(T);  // row stride of the transposed key (and value) heads
 #pragma omp parallel
   {
-    std::vector<float> kt(D * Tp), s(BT * BT), o(BT * D), m(BT), l(BT);
+    std::vector<float> kt(D * ld), s(BT * BT), o(BT * D), m(BT), l(BT);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t h = 0; h < Hq; h++) {
@@ -92,7 +92,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
         const float* qb = q + b * T * qStride + h * D;
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
-        transpose_rows(kt.data(), kb, T, Tp, kvStride, D);
+        transpose_rows(kt.data(), kb, T, ld, kvStride, D);
         for (int64_t i0 = 0; i0 < T; i0 += BT) {
           const int64_t nq = std::min(BT, T - i0);
           std::fill(o.begin(), o.end(), 0.f);
@@ -101,7 +101,7 @@ void attention_forward(float* out, float* lse, const float* q, const float* k, c
           for (int64_t j0 = 0; j0 < keys_end(causal, i0, nq, T); j0 += BT) {
             const int64_t nk = std::min(BT, T - j0);
             const bool diagonal = causal && j0 == i0;
-            tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, Tp, BT, true,
+            tile_gemm(s.data(), qb + i0 * qStride, kt.data() + j0, nq, BT, D, qStride, ld, BT, true,
                       diagonal ? Skip::scores_past_diagonal : Skip::none);
             online_softmax(s.data(), o.data(), m.data(), l.data(), causal, nq, i0, j0, nk, D, scale);
             tile_gemm(o.data(), s.data(), vb + j0 * kvStride, nq, D, nk, BT, kvStride, D, false,
@@ -121,20 +121,20 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
                         int64_t kvStride, float scale, bool causal, GradWrites writes) {
   const int64_t group = Hq / Hkv;
   const int64_t rowStride = Hq * D;  // between tokens of out and dout
-  const int64_t Tp = transposed_stride(T);
+  const int64_t ld = transposed_stride(T);  // row stride of the transposed key (and value) heads
   // One work item per (batch, kv head): the query heads of its group all add into the
   // same dk/dv rows, so they run inside the item and no two threads write one row.
 #pragma omp parallel
   {
-    std::vector<float> Drow(T), dqAcc(T * D), kt(D * Tp), vt(D * Tp), s(BT * BT), dp(BT * BT),
+    std::vector<float> Drow(T), dqAcc(T * D), kt(D * ld), vt(D * ld), s(BT * BT), dp(BT * BT),
         dkt(BT * D), dvt(BT * D);
 #pragma omp for collapse(2) schedule(static)
     for (int64_t b = 0; b < B; b++) {
       for (int64_t kh = 0; kh < Hkv; kh++) {
         const float* kb = k + b * T * kvStride + kh * D;
         const float* vb = v + b * T * kvStride + kh * D;
-        transpose_rows(kt.data(), kb, T, Tp, kvStride, D);
-        transpose_rows(vt.data(), vb, T, Tp, kvStride, D);
+        transpose_rows(kt.data(), kb, T, ld, kvStride, D);
+        transpose_rows(vt.data(), vb, T, ld, kvStride, D);
         for (int64_t h = kh * group; h < (kh + 1) * group; h++) {
           const float* qb = q + b * T * qStride + h * D;
           const float* dob = dout + b * T * rowStride + h * D;
@@ -150,8 +150,8 @@ void attention_backward(float* dq, float* dk, float* dv, const float* dout, cons
               const float* doi = dob + i0 * rowStride;
               const bool diagonal = causal && j0 == i0;
               const Skip scores = diagonal ? Skip::scores_past_diagonal : Skip::none;
-              tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, Tp, BT, true, scores);     // S = Q K^T
-              tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, Tp, BT, true, scores);  // dP = dO V^T
+              tile_gemm(s.data(), qi, kt.data() + j0, nq, BT, D, qStride, ld, BT, true, scores);     // S = Q K^T
+              tile_gemm(dp.data(), doi, vt.data() + j0, nq, BT, D, rowStride, ld, BT, true, scores);  // dP = dO V^T
               probabilities_and_ds(s.data(), dp.data(), L, Drow.data(), causal, nq, i0, j0, nk, scale);
               // Only the nq rows of P and dS are read: the rest of the tile never contributes.
               // The first query tile a key tile meets writes its dK and dV tiles; j0 = 0 writes dQ.
