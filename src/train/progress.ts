@@ -26,9 +26,9 @@ export function createReporter(total: number, done: number, logInterval: number,
   return {
     step(r) {
       const now = performance.now();
-      const line = formatStep({ ...r, ms: r.ms ?? now - last });
+      const ms = r.ms ?? now - last;
       last = now;
-      if (r.step % logInterval === 0 || r.step === total - 1) process.stderr.write(`${line}\n`);
+      if (r.step % logInterval === 0 || r.step === total - 1) process.stderr.write(`${formatStep({ ...r, ms })}\n`);
     },
     evaluation(step, train, val) {
       process.stderr.write(`step ${step}: train loss ${train.toFixed(4)}, val loss ${val.toFixed(4)}\n`);
