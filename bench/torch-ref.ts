@@ -27,8 +27,18 @@ export function torchAvailable(script = gptScript): boolean {
   return spawnSync(python, ["-c", "import torch"], { encoding: "utf8" }).status === 0;
 }
 
-/** Runs the script in-process under runpy so that the peak RSS can be read at the end. */
-function runOnce(script: string, args: string[], env: Record<string, string>, setting: string): TorchResult | null {
+/** One way to run the reference: its arguments, environment and a label for reports. */
+export interface TorchSetting {
+  args: string[];
+  env: Record<string, string>;
+  label: string;
+}
+
+/**
+ * One run of the reference at one setting (null if it failed), in-process under runpy so
+ * that the peak RSS can be read at the end.
+ */
+export function runTorch({ args, env, label }: TorchSetting, script = gptScript): TorchResult | null {
   const code = [
     "import runpy, sys, resource",
     `sys.argv = ${JSON.stringify([script, ...args])}`,
@@ -50,41 +60,48 @@ function runOnce(script: string, args: string[], env: Record<string, string>, se
   const rss = Number(lines.find((l) => l.startsWith("RSS_KB"))?.split(" ")[1] ?? 0) / 1024;
   // The ViT script's rate is images per second: it stands in the same field.
   const tokPerS = json.tok_per_s ?? json.tok_per_s_median ?? json.images_per_s ?? 0;
-  return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting };
+  return { ms_per_step: json.step_ms_median ?? 0, tok_per_s: tokPerS, peak_rss_mb: rss, setting: label };
 }
 
 /**
- * PyTorch at its best: each thread setting, in fp32 and (where the CPU has bf16) under
- * bf16 autocast, as a PyTorch user on that CPU would run it; the fastest wins.
+ * The settings a PyTorch user would try: each thread setting, in fp32 and (where the CPU
+ * has bf16) under bf16 autocast.
  */
+export function torchSettings(extraArgs: string[], threads: number, autocast: boolean): TorchSetting[] {
+  const settings = (ac: "none" | "bf16"): TorchSetting[] => {
+    const args = [...extraArgs, "--autocast", ac];
+    const label = ac === "bf16" ? ", bf16 autocast" : ", fp32";
+    return threads === 1
+      ? [{ args: [...args, "--threads", "1"], env: { OPENBLAS_NUM_THREADS: "1" }, label: `1 thread${label}` }]
+      : [
+          {
+            args: [...args, "--threads", String(threads)],
+            env: { OMP_WAIT_POLICY: "PASSIVE" },
+            label: `${threads} threads, OMP_WAIT_POLICY=PASSIVE${label}`,
+          },
+          {
+            args: [...args, "--threads", "1"],
+            env: { OPENBLAS_NUM_THREADS: String(threads) },
+            label: `1 torch thread, OPENBLAS_NUM_THREADS=${threads}${label}`,
+          },
+          { args: [...args, "--threads", String(threads)], env: {}, label: `${threads} threads${label}` },
+        ];
+  };
+  return [...settings("none"), ...(autocast ? settings("bf16") : [])];
+}
+
+/** The fastest of some runs (null if there are none). */
+export function fastest<R extends { tok_per_s: number }>(runs: (R | null)[]): R | null {
+  const ok = runs.filter((r): r is R => r !== null);
+  return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;
+}
+
+/** PyTorch at its best: every setting of torchSettings, the fastest wins. */
 export function torchBest(
   extraArgs: string[],
   threads: number,
   autocast: boolean,
   script = gptScript,
 ): TorchResult | null {
-  const settings = (ac: "none" | "bf16"): [string[], Record<string, string>, string][] => {
-    const args = [...extraArgs, "--autocast", ac];
-    const label = ac === "bf16" ? ", bf16 autocast" : ", fp32";
-    return threads === 1
-      ? [[[...args, "--threads", "1"], { OPENBLAS_NUM_THREADS: "1" }, `1 thread${label}`]]
-      : [
-          [
-            [...args, "--threads", String(threads)],
-            { OMP_WAIT_POLICY: "PASSIVE" },
-            `${threads} threads, OMP_WAIT_POLICY=PASSIVE${label}`,
-          ],
-          [
-            [...args, "--threads", "1"],
-            { OPENBLAS_NUM_THREADS: String(threads) },
-            `1 torch thread, OPENBLAS_NUM_THREADS=${threads}${label}`,
-          ],
-          [[...args, "--threads", String(threads)], {}, `${threads} threads${label}`],
-        ];
-  };
-  const runs = [...settings("none"), ...(autocast ? settings("bf16") : [])].map(([args, env, label]) =>
-    runOnce(script, args, env, label),
-  );
-  const ok = runs.filter((r): r is TorchResult => r !== null);
-  return ok.length ? ok.reduce((a, b) => (b.tok_per_s > a.tok_per_s ? b : a)) : null;
+  return fastest(torchSettings(extraArgs, threads, autocast).map((s) => runTorch(s, script)));
 }
