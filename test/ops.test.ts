@@ -283,7 +283,7 @@ describe("gradient checks against float64 finite differences", () => {
   // Bidirectional (a vision encoder's patches): every query sees every key, across tiles too.
   for (const [T, H] of [
     [17, 2],
-    [100, 2],
+    [100, 1], // one head across tiles, as the causal check: two took 52 s of finite differences
   ] as const)
     test(`bidirectional attention from fused qkv, T=${T}`, () => {
       const [B, D] = [2, 4];
