@@ -14,6 +14,7 @@ import { sotuDocuments } from "../src/data/corpora.ts";
 import { type ChatMessage, type ToolSpec, toHfMessage } from "../src/infer/chat.ts";
 import { loadChatCodec } from "../src/pipeline/codec.ts";
 import { PretrainedTokenizer } from "../src/tokenizer/pretrained.ts";
+import { preTokenizerOf } from "../src/tokenizer/pretrained-steps.ts";
 import { tempDir } from "./tmp.ts";
 
 const require = createRequire(import.meta.url);
@@ -80,6 +81,27 @@ describe("Hub tokenizers against Hugging Face's", () => {
       );
     });
   }
+
+  test("Split pre-tokenizers keep or attach their delimiters as Hugging Face's tokenizers document", () => {
+    // The examples of tokenizers' SplitDelimiterBehavior docs (the JS port implements only two).
+    const expected: Record<string, string[]> = {
+      Removed: ["the", "final", "countdown"],
+      Isolated: ["the", "-", "final", "-", "-", "countdown"],
+      MergedWithPrevious: ["the-", "final-", "-", "countdown"],
+      MergedWithNext: ["the", "-final", "-", "-countdown"],
+      Contiguous: ["the", "-", "final", "--", "countdown"],
+    };
+    for (const [behavior, pieces] of Object.entries(expected)) {
+      const split = preTokenizerOf({ type: "Split", pattern: { String: "-" }, behavior }, "test");
+      assert.deepEqual(split(["the-final--countdown"], true), pieces, behavior);
+    }
+    // invert: the pattern matches the pieces, what lies between them is the delimiter
+    const words = preTokenizerOf(
+      { type: "Split", pattern: { Regex: "\\w+" }, behavior: "Removed", invert: true },
+      "test",
+    );
+    assert.deepEqual(words(["the-final--countdown"], true), ["the", "final", "countdown"]);
+  });
 
   test("a tokenizer.json that is not BPE, or names an unknown step, is an error naming the file and the field", () => {
     const dir = tempDir("tok");

@@ -61,33 +61,37 @@ export function normalizerOf(step: Json | null | undefined, where: string): Norm
 
 /** Splits text at the matches of `re` as the Split pre-tokenizer's `behavior` says. */
 function splitBy(text: string, re: RegExp, behavior: string, invert: boolean): string[] {
-  const out: string[] = [];
-  const parts: { text: string; match: boolean }[] = [];
+  const parts: string[] = [];
+  const matched: boolean[] = [];
   let last = 0;
   for (const m of text.matchAll(re)) {
     if (m[0].length === 0) continue;
-    if (m.index > last) parts.push({ text: text.slice(last, m.index), match: false });
-    parts.push({ text: m[0], match: true });
+    if (m.index > last) {
+      parts.push(text.slice(last, m.index));
+      matched.push(invert);
+    }
+    parts.push(m[0]);
+    matched.push(!invert);
     last = m.index + m[0].length;
   }
-  if (last < text.length) parts.push({ text: text.slice(last), match: false });
-  if (invert) for (const p of parts) p.match = !p.match;
-  for (const p of parts) {
-    if (behavior === "Isolated") out.push(p.text);
-    else if (behavior === "Removed") {
-      if (!p.match) out.push(p.text);
-    } else if (behavior === "MergedWithPrevious") {
-      if (p.match && out.length > 0) out[out.length - 1] += p.text;
-      else out.push(p.text);
-    } else if (behavior === "MergedWithNext") {
-      const prev = parts[parts.indexOf(p) - 1];
-      if (!p.match && prev?.match && out.length > 0) out[out.length - 1] += p.text;
-      else out.push(p.text);
-    } else if (behavior === "Contiguous") {
-      const prev = parts[parts.indexOf(p) - 1];
-      if (prev && prev.match === p.match && out.length > 0) out[out.length - 1] += p.text;
-      else out.push(p.text);
-    }
+  if (last < text.length) {
+    parts.push(text.slice(last));
+    matched.push(invert);
+  }
+  if (behavior === "Isolated") return parts;
+  const out: string[] = [];
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i] as string;
+    const match = matched[i] as boolean;
+    const prevMatch = matched[i - 1]; // undefined for the first part
+    const joinsPrevious =
+      out.length > 0 &&
+      ((behavior === "MergedWithPrevious" && match && prevMatch === false) ||
+        (behavior === "MergedWithNext" && !match && prevMatch === true) ||
+        (behavior === "Contiguous" && prevMatch === match));
+    if (behavior === "Removed" && match) continue;
+    if (joinsPrevious) out[out.length - 1] += part;
+    else out.push(part);
   }
   return out;
 }
@@ -105,6 +109,16 @@ export function byteCharsToBytes(token: string): Uint8Array {
 
 /** Bytes of a piece spelled with GPT-2's printable byte characters. */
 export function toByteChars(piece: string): string {
+  let s = "";
+  for (let i = 0; i < piece.length; i++) {
+    const code = piece.charCodeAt(i);
+    if (code > 127) return byteCharsOfUtf8(piece); // ASCII is its own UTF-8: no encoder, no allocation
+    s += BYTE_CHARS[code];
+  }
+  return s;
+}
+
+function byteCharsOfUtf8(piece: string): string {
   let s = "";
   for (const b of utf8.encode(piece)) s += BYTE_CHARS[b];
   return s;
