@@ -1,5 +1,6 @@
 // `npm run bench -- tokenizer`: BPE training time and peak RSS against sentencepiece's
-// spm_train, and encoding throughput against the tiktoken package, in the same run.
+// spm_train, and encoding throughput against the tiktoken package and (for Hub
+// tokenizer.json files) Hugging Face's JS tokenizers, in the same run.
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
