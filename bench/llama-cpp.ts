@@ -7,7 +7,6 @@
 // llmfab runs the GGUF's weights dequantized (it has no q8_0 kernels), at its best of fp32
 // and, where the CPU has native bf16, bf16 (weights converted once for the engine).
 
-import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -25,6 +24,7 @@ import { tokenizerFiles } from "../src/tokenizer/files.ts";
 import { PATTERN_SOURCES } from "../src/tokenizer/patterns.ts";
 import { Tokenizer } from "../src/tokenizer/tokenizer.ts";
 import { BENCH_CONFIGS, type BenchConfigName, median } from "./configs.ts";
+import { runWorker } from "./measure.ts";
 import type { BenchRow } from "./tokenizer.ts";
 
 const NEW_TOKENS = 200;
@@ -68,9 +68,7 @@ function ourDecode(model: Model, vocabSize: number, p: Precision): number {
 function llamaCppDecode(gguf: string, threads: number, contextSize: number): number {
   const worker = fileURLToPath(new URL("./llama-cpp-worker.ts", import.meta.url));
   const args = ["--import", "tsx", worker, gguf, String(threads), String(contextSize), String(NEW_TOKENS)];
-  const r = spawnSync(process.execPath, args, { encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`llama.cpp bench worker failed: ${r.stderr}`);
-  return (JSON.parse(r.stdout.trim().split("\n").pop() as string) as { tok_per_s: number }).tok_per_s;
+  return runWorker<{ tok_per_s: number }>("llama.cpp bench worker", args).tok_per_s;
 }
 
 export function llamaCppInferBench(

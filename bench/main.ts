@@ -1,6 +1,5 @@
 // `npm run bench -- <name> [--json] [options]`: speed, side by side with a reference
 // measured in the same run, as a ratio (> 1 means we are better).
-import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { cpuHasBf16, cpuSummary } from "../src/tensor/index.ts";
@@ -8,6 +7,7 @@ import { BENCH_CONFIGS, type BenchConfigName } from "./configs.ts";
 import { corpusBench } from "./corpus.ts";
 import { inferBench } from "./infer.ts";
 import { llamaCppInferBench } from "./llama-cpp.ts";
+import { runWorker } from "./measure.ts";
 import { rlBench } from "./rl.ts";
 import { searchBench } from "./search.ts";
 import { tokenizerBench } from "./tokenizer.ts";
@@ -102,17 +102,17 @@ function trainBench(): void {
         : [];
       // Our runs and the reference's alternate, as many of each, and each side's fastest
       // counts: a burst of noise on a shared machine then hits both sides alike.
-      const ours = new Map<string, StepResult[]>(precisions.map((p) => [p, []]));
+      const ours = precisions.map((): StepResult[] => []); // runs per precision
       const refRuns: (TorchResult | null)[] = [];
       for (let round = 0; round < Math.max(1, settings.length); round++) {
-        for (const precision of precisions)
-          ours.get(precision)?.push(trainRun(worker, config, threads, precision, steps));
+        for (const [i, precision] of precisions.entries())
+          ours[i]?.push(trainRun(worker, config, threads, precision, steps));
         const setting = settings[round];
         if (setting) refRuns.push(runTorch(setting));
       }
       const ref = fastest(refRuns);
-      for (const precision of precisions) {
-        const runs = ours.get(precision) ?? [];
+      for (const [i, precision] of precisions.entries()) {
+        const runs = ours[i] as StepResult[];
         const best = fastest(runs) as StepResult;
         const ratio = ref ? best.tok_per_s / ref.tok_per_s : null;
         const row = {
@@ -156,11 +156,7 @@ interface StepResult {
 
 /** One run of the training step in its own process (so that its peak RSS is its own). */
 function trainRun(worker: string, config: string, threads: number, precision: string, steps: string): StepResult {
-  const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, String(threads), precision, steps, "3"], {
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`bench worker failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as StepResult;
+  return runWorker("bench worker", ["--import", "tsx", worker, config, String(threads), precision, steps, "3"]);
 }
 
 /**
@@ -184,19 +180,14 @@ train bench with ${ranks} ranks (MPI): global tok/s, all-reduce ms/step`);
         ["1 rank x 1 thread", process.execPath, [...args, "1"], ""],
         [`${ranks} ranks, ZeRO-1`, "mpirun", mpirun, "zero1"],
       ];
-      const results = settings.map(([setting, command, argv, shard]) => {
-        const r = spawnSync(command, [...argv, precision, steps, "3", shard], { encoding: "utf8" });
-        if (r.status !== 0) throw new Error(`bench worker failed (${setting}): ${r.stderr}`);
-        return {
-          setting,
-          ...(JSON.parse(r.stdout) as {
-            ms_per_step: number;
-            tok_per_s: number;
-            allreduce_ms: number;
-            peak_rss_mb: number;
-          }),
-        };
-      });
+      const results = settings.map(([setting, command, argv, shard]) => ({
+        setting,
+        ...runWorker<{ ms_per_step: number; tok_per_s: number; allreduce_ms: number; peak_rss_mb: number }>(
+          `bench worker (${setting})`,
+          [...argv, precision, steps, "3", shard],
+          command,
+        ),
+      }));
       const [dp, threaded, single] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
       for (const r of results)
         emit(
@@ -228,11 +219,10 @@ function trainProfile(configs: BenchConfigName[], threadList: number[], precisio
   for (const config of configs)
     for (const threads of threadList)
       for (const precision of precisions) {
-        const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, String(threads), precision, "5"], {
-          encoding: "utf8",
-        });
-        if (r.status !== 0) throw new Error(`profile worker failed: ${r.stderr}`);
-        const ms = JSON.parse(r.stdout) as Record<string, number>;
+        const ms = runWorker<Record<string, number>>("profile worker", [
+          ...["--import", "tsx", worker],
+          ...[config, String(threads), precision, "5"],
+        ]);
         const parts = Object.entries(ms)
           .filter(([k]) => k !== "step")
           .map(([k, v]) => `${k} ${round(v)}`)
@@ -262,11 +252,15 @@ function sftBench(): void {
       ["lora", ""],
       ["lora", "fa"],
     ] as const) {
-      const r = spawnSync(process.execPath, ["--import", "tsx", worker, config, mode, fa || "-", threads], {
-        encoding: "utf8",
-      });
-      if (r.status !== 0) throw new Error(`sft bench worker failed: ${r.stderr}`);
-      const m = JSON.parse(r.stdout) as { peak_rss_mb: number; ms_per_step: number; trainable_params: number };
+      const m = runWorker<{ peak_rss_mb: number; ms_per_step: number; trainable_params: number }>("sft bench worker", [
+        "--import",
+        "tsx",
+        worker,
+        config,
+        mode,
+        fa || "-",
+        threads,
+      ]);
       const label = fa ? "lora-fa" : mode;
       emit(
         {

@@ -29,3 +29,13 @@ export function measureProcess(cmd: string, args: string[], env: NodeJS.ProcessE
 export function hasCommand(cmd: string): boolean {
   return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
 }
+
+/**
+ * Runs a bench worker in a process of its own (its peak RSS is then its own): Node.js by
+ * default, or `command` (mpirun); the worker prints its result as JSON on its last line.
+ */
+export function runWorker<T>(what: string, args: string[], command: string = process.execPath): T {
+  const r = spawnSync(command, args, { encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`${what} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split("\n").pop() as string) as T;
+}
