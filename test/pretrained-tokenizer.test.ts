@@ -103,6 +103,16 @@ describe("Hub tokenizers against Hugging Face's", () => {
     assert.deepEqual(words(["the-final--countdown"], true), ["the", "final", "countdown"]);
   });
 
+  test("Metaspace pre-tokenizers split before each replacement character, as tokenizers documents", () => {
+    const metaspace = preTokenizerOf({ type: "Metaspace", replacement: "▁", prepend_scheme: "always" }, "test");
+    assert.deepEqual(metaspace(["Hey friend!"], true), ["▁Hey", "▁friend!"]);
+    const whole = preTokenizerOf(
+      { type: "Metaspace", replacement: "▁", prepend_scheme: "first", split: false },
+      "test",
+    );
+    assert.deepEqual(whole(["Hey friend!"], false), ["Hey▁friend!"]);
+  });
+
   test("a tokenizer.json that is not BPE, or names an unknown step, is an error naming the file and the field", () => {
     const dir = tempDir("tok");
     const path = join(dir, "tokenizer.json");

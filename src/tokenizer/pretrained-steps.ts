@@ -83,13 +83,13 @@ function splitBy(text: string, re: RegExp, behavior: string, invert: boolean): s
   for (let i = 0; i < parts.length; i++) {
     const part = parts[i] as string;
     const match = matched[i] as boolean;
+    if (behavior === "Removed" && match) continue;
+    // A part joins the one before it (which was pushed: only Removed drops parts).
     const prevMatch = matched[i - 1]; // undefined for the first part
     const joinsPrevious =
-      out.length > 0 &&
-      ((behavior === "MergedWithPrevious" && match && prevMatch === false) ||
-        (behavior === "MergedWithNext" && !match && prevMatch === true) ||
-        (behavior === "Contiguous" && prevMatch === match));
-    if (behavior === "Removed" && match) continue;
+      (behavior === "MergedWithPrevious" && match && prevMatch === false) ||
+      (behavior === "MergedWithNext" && !match && prevMatch === true) ||
+      (behavior === "Contiguous" && prevMatch === match);
     if (joinsPrevious) out[out.length - 1] += part;
     else out.push(part);
   }
@@ -159,13 +159,12 @@ export function preTokenizerOf(step: Json | null | undefined, where: string): Pr
       const replacement = String(step.replacement ?? "▁");
       const scheme = String(step.prepend_scheme ?? (step.add_prefix_space === false ? "never" : "always"));
       const split = step.split !== false;
+      const at = patternOf({ String: replacement }, where);
       return each((p, first) => {
         let text = p.replaceAll(" ", replacement);
         const prepend = scheme === "always" || (scheme === "first" && first);
         if (prepend && !text.startsWith(replacement)) text = replacement + text;
-        if (!split) return [text];
-        const escaped = replacement.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-        return splitBy(text, new RegExp(escaped, "gu"), "MergedWithNext", false);
+        return split ? splitBy(text, at, "MergedWithNext", false) : [text];
       });
     }
     default:
