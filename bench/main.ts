@@ -24,6 +24,7 @@ const { values, positionals } = parseArgs({
     steps: { type: "string" },
     profile: { type: "boolean", default: false },
     ranks: { type: "string" },
+    rounds: { type: "string" },
   },
 });
 
@@ -74,6 +75,9 @@ function trainBench(): void {
   const precisions = values.precision ?? ["fp32", "bf16"];
   const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
   const haveTorch = torchAvailable();
+  const rounds = Number(values.rounds ?? "1");
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
   if (values.profile) {
     trainProfile(configs, threadList, precisions);
     return;
@@ -102,13 +106,16 @@ function trainBench(): void {
         : [];
       // Our runs and the reference's alternate, as many of each, and each side's fastest
       // counts: a burst of noise on a shared machine then hits both sides alike.
+      // --rounds repeats the whole alternation, for more runs of each side on a noisy machine.
       const ours = precisions.map((): StepResult[] => []); // runs per precision
       const refRuns: (TorchResult | null)[] = [];
-      for (let round = 0; round < Math.max(1, settings.length); round++) {
-        for (const [i, precision] of precisions.entries())
-          ours[i]?.push(trainRun(worker, config, threads, precision, steps));
-        const setting = settings[round];
-        if (setting) refRuns.push(runTorch(setting));
+      for (let round = 0; round < rounds; round++) {
+        for (let i = 0; i < Math.max(1, settings.length); i++) {
+          for (const [p, precision] of precisions.entries())
+            ours[p]?.push(trainRun(worker, config, threads, precision, steps));
+          const setting = settings[i];
+          if (setting) refRuns.push(runTorch(setting));
+        }
       }
       const ref = fastest(refRuns);
       for (const [i, precision] of precisions.entries()) {
