@@ -9,9 +9,9 @@
 namespace llmfab {
 
 inline float fast_exp(float x) {
-  // Clamped with min and max, which compile to one instruction each: the nested ternary
-  // this was compiled to compares and blends and made every exp twice as slow. (NaN still
-  // passes through: std::max(x, lo) is x < lo ? lo : x.)
+  // Clamped with min and max, one instruction each: a nested ternary here compiled to
+  // compares and blends, which made every exp twice as slow. (NaN still passes through:
+  // std::max(x, lo) is x < lo ? lo : x.)
   x = std::min(std::max(x, -87.3f), 88.7f);
   // x = n ln2 + r, |r| <= ln2 / 2 (Cody-Waite split of ln2 for accuracy)
   // round to nearest by the 1.5 * 2^23 trick: vectorizes where roundf would not
