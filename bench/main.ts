@@ -75,9 +75,6 @@ function trainBench(): void {
   const precisions = values.precision ?? ["fp32", "bf16"];
   const worker = fileURLToPath(new URL("./train-worker.ts", import.meta.url));
   const haveTorch = torchAvailable();
-  const rounds = Number(values.rounds ?? "1");
-  if (!Number.isInteger(rounds) || rounds < 1)
-    throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
   if (values.profile) {
     trainProfile(configs, threadList, precisions);
     return;
@@ -86,6 +83,9 @@ function trainBench(): void {
     ranksBench(configs, Number(values.ranks), precisions);
     return;
   }
+  const rounds = Number(values.rounds ?? "1");
+  if (!Number.isInteger(rounds) || rounds < 1)
+    throw new Error(`--rounds must be a whole number >= 1, got ${values.rounds}`);
   if (!values.json) {
     console.log(`CPU: ${cpu}`);
     console.log(
@@ -104,18 +104,17 @@ function trainBench(): void {
       const settings = haveTorch
         ? torchSettings(["--config", config, "--steps", steps, "--warmup", "3"], threads, cpuHasBf16())
         : [];
-      // Our runs and the reference's alternate, as many of each, and each side's fastest
-      // counts: a burst of noise on a shared machine then hits both sides alike.
-      // --rounds repeats the whole alternation, for more runs of each side on a noisy machine.
+      // Our runs and the reference's alternate, one of ours before each of its settings,
+      // --rounds times over, and each side's fastest counts: a burst of noise on a shared
+      // machine then hits both sides alike.
       const ours = precisions.map((): StepResult[] => []); // runs per precision
       const refRuns: (TorchResult | null)[] = [];
-      for (let round = 0; round < rounds; round++) {
-        for (let i = 0; i < Math.max(1, settings.length); i++) {
-          for (const [p, precision] of precisions.entries())
-            ours[p]?.push(trainRun(worker, config, threads, precision, steps));
-          const setting = settings[i];
-          if (setting) refRuns.push(runTorch(setting));
-        }
+      const perRound = Math.max(1, settings.length);
+      for (let k = 0; k < rounds * perRound; k++) {
+        for (const [p, precision] of precisions.entries())
+          ours[p]?.push(trainRun(worker, config, threads, precision, steps));
+        const setting = settings[k % perRound];
+        if (setting) refRuns.push(runTorch(setting));
       }
       const ref = fastest(refRuns);
       for (const [i, precision] of precisions.entries()) {
@@ -226,10 +225,8 @@ function trainProfile(configs: BenchConfigName[], threadList: number[], precisio
   for (const config of configs)
     for (const threads of threadList)
       for (const precision of precisions) {
-        const ms = runWorker<Record<string, number>>("profile worker", [
-          ...["--import", "tsx", worker],
-          ...[config, String(threads), precision, "5"],
-        ]);
+        const args = ["--import", "tsx", worker, config, String(threads), precision, "5"];
+        const ms = runWorker<Record<string, number>>("profile worker", args);
         const parts = Object.entries(ms)
           .filter(([k]) => k !== "step")
           .map(([k, v]) => `${k} ${round(v)}`)
